@@ -1,0 +1,1 @@
+"""The API process: settings, lifespan, services and repositories. It never imports dvc."""

@@ -1,0 +1,22 @@
+"""The MongoDB client and the indexes every collection relies on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING, AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+Document = dict[str, Any]
+Database = AsyncDatabase[Document]
+
+
+def create_client(url: str) -> AsyncMongoClient[Document]:
+    # A short server-selection timeout turns "MongoDB is down" into a prompt, clear error.
+    return AsyncMongoClient(url, serverSelectionTimeoutMS=5000, tz_aware=True)
+
+
+async def ensure_indexes(db: Database) -> None:
+    await db.projects.create_index([("owner", ASCENDING), ("name", ASCENDING)], unique=True)
+    await db.pipelines.create_index([("project_id", ASCENDING), ("name", ASCENDING)], unique=True)
+    await db.pipelines.create_index([("project_id", ASCENDING), ("path", ASCENDING)], unique=True)

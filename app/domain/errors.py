@@ -1,0 +1,65 @@
+"""Expected outcomes that are not successes. Each maps to one typed GraphQL error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One problem with user input, located by a field path such as ``stages[1].outs[0]``."""
+
+    path: str
+    message: str
+    stage: str | None = None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"path": self.path, "message": self.message, "stage": self.stage}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, str | None]) -> Issue:
+        return cls(path=str(data["path"]), message=str(data["message"]), stage=data.get("stage"))
+
+
+class DomainError(Exception):
+    """Base of every expected, user-facing failure."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(DomainError):
+    def __init__(self, resource: str, identifier: str) -> None:
+        super().__init__(f"{resource} {identifier!r} was not found")
+        self.resource = resource
+        self.identifier = identifier
+
+
+class InvalidInput(DomainError):
+    def __init__(self, issues: list[Issue], message: str | None = None) -> None:
+        summary = message or "; ".join(f"{i.path}: {i.message}" for i in issues[:5])
+        super().__init__(summary or "invalid input")
+        self.issues = issues
+
+
+class Conflict(DomainError):
+    """The request contradicts current state: a duplicate name or a stale version."""
+
+
+class WorkerUnavailable(DomainError):
+    """No worker answered within the bounded wait; nothing was changed by this request."""
+
+
+class WorkspaceBusy(DomainError):
+    """The workspace is locked by another operation for longer than we are willing to wait."""
+
+
+class PayloadTooLarge(DomainError):
+    def __init__(self, limit_bytes: int) -> None:
+        super().__init__(f"payload exceeds the limit of {limit_bytes} bytes")
+        self.limit_bytes = limit_bytes
+
+
+class WorkspaceError(DomainError):
+    """The workspace could not be prepared (for example a repository failed to clone)."""

@@ -1,0 +1,60 @@
+"""GET /health: is MongoDB reachable, is Redis reachable, is a worker alive."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from arq.constants import health_check_key_suffix
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from app.state import AppState
+
+CHECK_TIMEOUT_SECONDS = 2.0
+
+
+async def _check(probe: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        detail = await asyncio.wait_for(probe(), CHECK_TIMEOUT_SECONDS)
+    except Exception as error:  # every failure is an answer here, not a crash
+        return {
+            "ok": False,
+            "error": f"{type(error).__name__}: {error}" if str(error) else type(error).__name__,
+        }
+    result: dict[str, Any] = {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
+    if isinstance(detail, dict):
+        result |= detail
+    return result
+
+
+async def health(request: Request) -> JSONResponse:
+    state: AppState = request.state.app
+
+    async def mongodb() -> None:
+        await state.db.command("ping")
+
+    async def redis() -> None:
+        await state.redis.ping()
+
+    async def worker() -> dict[str, Any]:
+        # Each live arq worker refreshes this key every few seconds; it expires when none does.
+        info = await state.redis.get(state.settings.queue_name + health_check_key_suffix)
+        if info is None:
+            raise RuntimeError("no worker has reported in the last few seconds")
+        return {"detail": info.decode() if isinstance(info, bytes) else str(info)}
+
+    checks = dict(
+        zip(
+            ("mongodb", "redis", "worker"),
+            await asyncio.gather(_check(mongodb), _check(redis), _check(worker)),
+            strict=True,
+        )
+    )
+    healthy = all(c["ok"] for c in checks.values())
+    return JSONResponse(
+        {"status": "ok" if healthy else "degraded", **checks}, status_code=200 if healthy else 503
+    )

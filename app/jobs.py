@@ -1,0 +1,52 @@
+"""Dispatch of workspace operations to arq workers, with a bounded wait for their answer."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from arq.connections import ArqRedis
+from arq.jobs import Job, JobStatus, ResultNotFound
+
+from app.domain.errors import WorkerUnavailable
+from app.jobs_protocol import JobPayload, raise_for_failure
+
+logger = logging.getLogger(__name__)
+
+# arq's default of 0.5 s between result polls would add up to half a second to every answer.
+RESULT_POLL_SECONDS = 0.02
+
+
+class JobDispatcher:
+    def __init__(self, pool: ArqRedis, *, queue_name: str, wait_seconds: float) -> None:
+        self._pool = pool
+        self._queue_name = queue_name
+        self._wait_seconds = wait_seconds
+
+    async def call(self, function: str, *args: Any, wait_seconds: float | None = None) -> JobPayload:
+        """Enqueue ``function`` and wait for its answer; domain failures are raised as domain errors.
+
+        The job expires unstarted after the wait, so a request we gave up on is never carried out late.
+        """
+        wait = self._wait_seconds if wait_seconds is None else wait_seconds
+        job = await self._pool.enqueue_job(function, *args, _queue_name=self._queue_name, _expires=wait)
+        if job is None:  # only happens with a duplicate _job_id, which we never pass
+            raise WorkerUnavailable(f"could not enqueue {function}")
+        try:
+            result = await job.result(timeout=wait, poll_delay=RESULT_POLL_SECONDS)
+        except (TimeoutError, ResultNotFound):
+            raise await self._unanswered(job, function, wait) from None
+        return raise_for_failure(result)
+
+    async def _unanswered(self, job: Job, function: str, wait: float) -> WorkerUnavailable:
+        status = await job.status()
+        logger.warning("job %s (%s) unanswered after %.1f s, status %s", job.job_id, function, wait, status)
+        if status in (JobStatus.queued, JobStatus.deferred):
+            return WorkerUnavailable(
+                f"no worker picked up the request within {wait:.0f} s; nothing was changed. "
+                "Check that a worker is running (GET /health)."
+            )
+        return WorkerUnavailable(
+            f"the worker did not finish within {wait:.0f} s; the operation may still complete, "
+            "check the resource again shortly"
+        )

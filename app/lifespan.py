@@ -1,0 +1,52 @@
+"""One lifespan opens MongoDB and the arq pool, and closes them on shutdown."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from arq import create_pool
+from arq.connections import RedisSettings
+from starlette.applications import Starlette
+
+from app.db import create_client, ensure_indexes
+from app.jobs import JobDispatcher
+from app.repositories.pipelines import PipelineRepository
+from app.repositories.projects import ProjectRepository
+from app.services.files import FileService
+from app.services.pipelines import PipelineService
+from app.services.projects import ProjectService
+from app.settings import Settings
+from app.state import AppState, Services
+
+logger = logging.getLogger(__name__)
+
+
+def build_lifespan(settings: Settings):  # type: ignore[no-untyped-def]
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, AppState]]:
+        mongo = create_client(settings.mongodb_url)
+        db = mongo[settings.mongodb_database]
+        try:
+            await ensure_indexes(db)
+        except Exception:
+            # Start anyway: /health reports MongoDB as down and requests answer clear errors until it is back.
+            logger.exception("could not ensure MongoDB indexes at start-up")
+        redis = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+        projects = ProjectRepository(db)
+        pipelines = PipelineRepository(db)
+        jobs = JobDispatcher(redis, queue_name=settings.queue_name, wait_seconds=settings.job_wait_seconds)
+        services = Services(
+            projects=ProjectService(projects=projects, jobs=jobs, settings=settings),
+            pipelines=PipelineService(projects=projects, pipelines=pipelines, jobs=jobs),
+            files=FileService(projects=projects, settings=settings),
+        )
+        settings.workspace_root.mkdir(parents=True, exist_ok=True)
+        try:
+            yield {"app": AppState(settings=settings, mongo=mongo, db=db, redis=redis, services=services)}
+        finally:
+            await redis.aclose()
+            await mongo.close()
+
+    return lifespan

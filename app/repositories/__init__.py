@@ -1,0 +1,1 @@
+"""Storage: repositories take their database in the constructor and return domain objects."""

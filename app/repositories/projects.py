@@ -1,0 +1,72 @@
+"""Project documents."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pymongo.errors import DuplicateKeyError
+
+from app.db import Database, Document
+from app.domain.errors import Conflict, NotFound
+from app.domain.pages import Page
+from app.domain.projects import Project, ProjectState
+from app.repositories.ids import after_filter, parse_object_id
+
+
+def _to_project(doc: Document) -> Project:
+    return Project(
+        id=str(doc["_id"]),
+        owner=doc["owner"],
+        name=doc["name"],
+        description=doc.get("description"),
+        repository_url=doc.get("repository_url"),
+        state=ProjectState(doc.get("state", ProjectState.READY)),
+        created_at=doc["created_at"],
+    )
+
+
+class ProjectRepository:
+    def __init__(self, db: Database) -> None:
+        self._collection = db.projects
+
+    async def create(
+        self, *, owner: str, name: str, description: str | None, repository_url: str | None
+    ) -> Project:
+        doc: Document = {
+            "owner": owner,
+            "name": name,
+            "description": description,
+            "repository_url": repository_url,
+            "state": ProjectState.INITIALIZING.value,
+            "created_at": datetime.now(UTC),
+        }
+        try:
+            result = await self._collection.insert_one(doc)
+        except DuplicateKeyError as error:
+            raise Conflict(f"a project named {name!r} already exists") from error
+        doc["_id"] = result.inserted_id
+        return _to_project(doc)
+
+    async def get(self, project_id: str, *, owner: str | None = None) -> Project:
+        query: Document = {"_id": parse_object_id(project_id, resource="project")}
+        if owner is not None:
+            query["owner"] = owner
+        doc = await self._collection.find_one(query)
+        if doc is None:
+            raise NotFound("project", project_id)
+        return _to_project(doc)
+
+    async def list_page(self, *, owner: str, first: int, after: str | None) -> Page[Project]:
+        query: Document = {"owner": owner, **after_filter(after, resource="project cursor")}
+        docs = await self._collection.find(query).sort("_id", 1).limit(first + 1).to_list()
+        return Page(items=[_to_project(d) for d in docs[:first]], has_next_page=len(docs) > first)
+
+    async def mark_ready(self, project_id: str) -> None:
+        await self._collection.update_one(
+            {"_id": parse_object_id(project_id, resource="project")},
+            {"$set": {"state": ProjectState.READY.value}},
+        )
+
+    async def delete(self, project_id: str) -> bool:
+        result = await self._collection.delete_one({"_id": parse_object_id(project_id, resource="project")})
+        return result.deleted_count == 1

@@ -1,0 +1,67 @@
+"""Settings, read once from the environment into one typed object."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    return int(raw) if raw else default
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    return float(raw) if raw else default
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    mongodb_url: str
+    mongodb_database: str
+    redis_url: str
+    workspace_root: Path
+    queue_name: str
+    """The arq queue for workspace operations (writes, validation, status, dry runs, DAG)."""
+    job_wait_seconds: float
+    """How long a request waits for a worker's answer before saying no worker answered."""
+    clone_wait_seconds: float
+    workspace_write_wait_seconds: float
+    """How long a write waits for the workspace lock before answering WorkspaceBusy."""
+    workspace_read_wait_seconds: float
+    """How long a read (status, dry run, DAG) waits for the lock before answering from what is known."""
+    max_request_bytes: int
+    max_upload_bytes: int
+    max_text_file_bytes: int
+    max_page_size: int
+    graphiql: bool
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            mongodb_url=env.get("MONGODB_URL", "mongodb://127.0.0.1:27017"),
+            mongodb_database=env.get("MONGODB_DATABASE", "dvc_pipelines"),
+            redis_url=env.get("REDIS_URL", "redis://127.0.0.1:6379"),
+            workspace_root=Path(env.get("WORKSPACE_ROOT", ".data/workspaces")).resolve(),
+            queue_name=env.get("ARQ_QUEUE", "dvc:workspace"),
+            job_wait_seconds=_float(env, "JOB_WAIT_SECONDS", 30.0),
+            clone_wait_seconds=_float(env, "CLONE_WAIT_SECONDS", 120.0),
+            workspace_write_wait_seconds=_float(env, "WORKSPACE_WRITE_WAIT_SECONDS", 20.0),
+            workspace_read_wait_seconds=_float(env, "WORKSPACE_READ_WAIT_SECONDS", 5.0),
+            max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 1024 * 1024),
+            max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 50 * 1024 * 1024),
+            max_text_file_bytes=_int(env, "MAX_TEXT_FILE_BYTES", 1024 * 1024),
+            max_page_size=_int(env, "MAX_PAGE_SIZE", 100),
+            graphiql=_bool(env, "GRAPHIQL", True),
+        )

@@ -1,0 +1,281 @@
+"""GraphQL types of pipelines and their stages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+
+from app.domain import pipelines as domain
+from app.domain.pages import Page
+from schema.context import Info
+from schema.errors import FieldIssue, NotFoundError, WorkerUnavailableError, WorkspaceBusyError
+from schema.pagination import PageInfo, encode_cursor
+
+
+@strawberry.enum(description="Where a pipeline came from.")
+class PipelineSource(Enum):
+    API = domain.PipelineSource.API.value
+    REPOSITORY = domain.PipelineSource.REPOSITORY.value
+
+
+@strawberry.type(description="One DVC stage: a command with its dependencies and outputs.")
+class Stage:
+    name: str = strawberry.field(description="Unique within its pipeline.")
+    command: str = strawberry.field(description="The shell command DVC runs (`cmd`).")
+    deps: list[str] = strawberry.field(description="Files or folders the command reads.")
+    outs: list[str] = strawberry.field(description="Files or folders it writes (cached by DVC).")
+    params: list[str] = strawberry.field(
+        description="Parameters it reads: `key` (params.yaml) or `file:key`."
+    )
+    metrics: list[str] = strawberry.field(description="Metrics files it writes (not cached).")
+    plots: list[str] = strawberry.field(description="Plots files it writes (not cached).")
+    description: str | None = strawberry.field(description="DVC's `desc`.")
+    frozen: bool = strawberry.field(description="A frozen stage is never re-run.")
+    always_changed: bool = strawberry.field(description="Always considered changed: runs on every run.")
+    wdir: str = strawberry.field(description="Working directory, relative to the project root.")
+
+    @classmethod
+    def from_domain(cls, stage: domain.StageSpec) -> Stage:
+        return cls(
+            name=stage.name,
+            command=stage.cmd,
+            deps=stage.deps,
+            outs=stage.outs,
+            params=stage.params,
+            metrics=stage.metrics,
+            plots=stage.plots,
+            description=stage.description,
+            frozen=stage.frozen,
+            always_changed=stage.always_changed,
+            wdir=stage.wdir,
+        )
+
+
+@strawberry.type(description="The result of checking a pipeline with DVC.")
+class ValidationReport:
+    valid: bool = strawberry.field(description="True when DVC accepts the pipeline as it is.")
+    issues: list[FieldIssue] = strawberry.field(description="Every problem found.")
+    checked_at: datetime = strawberry.field(description="When the check ran (UTC).")
+
+    @classmethod
+    def from_domain(cls, report: domain.ValidationReport) -> ValidationReport:
+        return cls(
+            valid=report.valid,
+            issues=[FieldIssue(path=i.path, message=i.message, stage=i.stage) for i in report.issues],
+            checked_at=report.checked_at,
+        )
+
+
+@strawberry.enum(description="What kind of change makes a stage out of date.")
+class ChangeKind(Enum):
+    DEP = domain.ChangeKind.DEP.value
+    OUT = domain.ChangeKind.OUT.value
+    PARAM = domain.ChangeKind.PARAM.value
+    COMMAND = domain.ChangeKind.COMMAND.value
+    ALWAYS_CHANGED = domain.ChangeKind.ALWAYS_CHANGED.value
+    NEVER_RUN = domain.ChangeKind.NEVER_RUN.value
+
+
+@strawberry.type(description="One reason DVC gives for a stage being out of date.")
+class StageChange:
+    kind: ChangeKind = strawberry.field(description="Dependency, output, parameter, command, ...")
+    path: str | None = strawberry.field(description="The file concerned (for params, the params file).")
+    key: str | None = strawberry.field(description="The parameter key, for parameter changes.")
+    state: str | None = strawberry.field(description="DVC's word: modified, new, deleted, not in cache, ...")
+
+    @classmethod
+    def from_domain(cls, change: domain.StageChange) -> StageChange:
+        return cls(kind=ChangeKind(change.kind.value), path=change.path, key=change.key, state=change.state)
+
+
+@strawberry.type(description="Whether one stage is up to date, and if not, why.")
+class StageStatus:
+    name: str = strawberry.field(description="The stage.")
+    up_to_date: bool = strawberry.field(description="True when a run would skip it.")
+    frozen: bool = strawberry.field(description="Frozen stages never run.")
+    changes: list[StageChange] = strawberry.field(
+        description="Why it is out of date (empty when up to date)."
+    )
+
+    @classmethod
+    def from_domain(cls, status: domain.StageStatus) -> StageStatus:
+        return cls(
+            name=status.name,
+            up_to_date=status.up_to_date,
+            frozen=status.frozen,
+            changes=[StageChange.from_domain(c) for c in status.changes],
+        )
+
+
+@strawberry.type(description="DVC's status of every stage of a pipeline.")
+class PipelineStatus:
+    up_to_date: bool = strawberry.field(description="True when every stage is up to date.")
+    stages: list[StageStatus] = strawberry.field(description="Per stage, in pipeline order.")
+    checked_at: datetime = strawberry.field(description="When DVC computed it (UTC).")
+    stale: bool = strawberry.field(
+        description="True when the workspace was busy and this is the last status known rather than a fresh one."
+    )
+
+
+@strawberry.enum(description="How sure the plan is that a stage runs.")
+class PlanCertainty(Enum):
+    WILL_RUN = domain.PlanCertainty.WILL_RUN.value
+    IF_UPSTREAM_CHANGES = domain.PlanCertainty.IF_UPSTREAM_CHANGES.value
+
+
+@strawberry.type(description="One stage a run would execute.")
+class PlannedStage:
+    name: str = strawberry.field(description="The stage.")
+    command: str = strawberry.field(description="The command it would run.")
+    certainty: PlanCertainty = strawberry.field(
+        description="WILL_RUN: changed or forced. "
+        "IF_UPSTREAM_CHANGES: runs if a planned upstream stage changes its outputs."
+    )
+    changes: list[StageChange] = strawberry.field(description="Why it is out of date.")
+    forced: bool = strawberry.field(description="Runs because the run is forced.")
+    upstream: list[str] = strawberry.field(description="Planned stages whose outputs it consumes.")
+
+    @classmethod
+    def from_domain(cls, stage: domain.PlannedStage) -> PlannedStage:
+        return cls(
+            name=stage.name,
+            command=stage.cmd,
+            certainty=PlanCertainty(stage.certainty.value),
+            changes=[StageChange.from_domain(c) for c in stage.changes],
+            forced=stage.forced,
+            upstream=stage.upstream,
+        )
+
+
+@strawberry.type(description="What a run with the same options would do, in execution order.")
+class DryRunPlan:
+    stages: list[PlannedStage] = strawberry.field(description="Every stage the run may execute, in order.")
+    up_to_date: list[str] = strawberry.field(description="Selected stages the run will skip.")
+
+    @classmethod
+    def from_domain(cls, plan: domain.DryRunPlan) -> DryRunPlan:
+        return cls(stages=[PlannedStage.from_domain(s) for s in plan.stages], up_to_date=plan.up_to_date)
+
+
+@strawberry.type(description="A stage in the DAG.")
+class DagNode:
+    name: str = strawberry.field(description="The stage.")
+    command: str = strawberry.field(description="Its command.")
+    pipeline_path: str = strawberry.field(description="The dvc.yaml that defines it.")
+    external: bool = strawberry.field(description="True for another pipeline's stage connected to this one.")
+
+
+@strawberry.type(description="Data flowing from one stage to another.")
+class DagEdge:
+    source: str = strawberry.field(description="The upstream stage, which produces the paths.")
+    target: str = strawberry.field(description="The downstream stage, which depends on them.")
+    paths: list[str] = strawberry.field(description="The outputs of `source` that `target` depends on.")
+
+
+@strawberry.type(description="A pipeline's stages and how data flows between them.")
+class Dag:
+    nodes: list[DagNode] = strawberry.field(description="The stages.")
+    edges: list[DagEdge] = strawberry.field(description="Producer to consumer.")
+    mermaid: str = strawberry.field(description="A Mermaid flowchart of the DAG, ready to render.")
+
+    @classmethod
+    def from_domain(cls, dag: domain.Dag) -> Dag:
+        return cls(
+            nodes=[
+                DagNode(name=n.name, command=n.cmd, pipeline_path=n.pipeline_path, external=n.external)
+                for n in dag.nodes
+            ],
+            edges=[DagEdge(source=e.source, target=e.target, paths=e.paths) for e in dag.edges],
+            mermaid=dag.mermaid,
+        )
+
+
+PipelineStatusResult = Annotated[
+    PipelineStatus | NotFoundError | WorkerUnavailableError | WorkspaceBusyError,
+    strawberry.union("PipelineStatusResult"),
+]
+DagResult = Annotated[
+    Dag | NotFoundError | WorkerUnavailableError | WorkspaceBusyError, strawberry.union("DagResult")
+]
+
+
+@strawberry.type(description="A pipeline: one dvc.yaml file of a project's workspace.")
+class Pipeline:
+    id: strawberry.ID = strawberry.field(description="The pipeline's id.")
+    project_id: strawberry.ID = strawberry.field(description="The project it belongs to.")
+    name: str = strawberry.field(description="Unique within the project.")
+    path: str = strawberry.field(description="Its dvc.yaml, relative to the project root.")
+    description: str | None = strawberry.field(description="Free text.")
+    source: PipelineSource = strawberry.field(
+        description="Created through the API or found in the repository."
+    )
+    version: int = strawberry.field(
+        description="Increases on every update; pass it back as `expectedVersion`."
+    )
+    stages: list[Stage] = strawberry.field(description="The stages, as stored.")
+    validation: ValidationReport | None = strawberry.field(description="The last validation result.")
+    created_at: datetime = strawberry.field(description="When it was created (UTC).")
+    updated_at: datetime = strawberry.field(description="When it last changed (UTC).")
+
+    @classmethod
+    def from_domain(cls, pipeline: domain.Pipeline) -> Pipeline:
+        return cls(
+            id=strawberry.ID(pipeline.id),
+            project_id=strawberry.ID(pipeline.project_id),
+            name=pipeline.name,
+            path=pipeline.path,
+            description=pipeline.description,
+            source=PipelineSource(pipeline.source.value),
+            version=pipeline.version,
+            stages=[Stage.from_domain(s) for s in pipeline.stages],
+            validation=ValidationReport.from_domain(pipeline.validation) if pipeline.validation else None,
+            created_at=pipeline.created_at,
+            updated_at=pipeline.updated_at,
+        )
+
+    @strawberry.field(
+        description="DVC's status of each stage: up to date or changed, and why. Asks a worker."
+    )
+    async def status(self, info: Info) -> PipelineStatusResult:
+        report = await info.context.services.pipelines.status(owner=info.context.owner, pipeline_id=self.id)
+        stages = [StageStatus.from_domain(s) for s in report.stages]
+        return PipelineStatus(
+            up_to_date=all(s.up_to_date for s in stages),
+            stages=stages,
+            checked_at=report.checked_at,
+            stale=report.stale,
+        )
+
+    @strawberry.field(description="The stages and the data flowing between them, with a Mermaid rendering.")
+    async def dag(self, info: Info) -> DagResult:
+        return Dag.from_domain(
+            await info.context.services.pipelines.dag(owner=info.context.owner, pipeline_id=self.id)
+        )
+
+
+@strawberry.type(description="One pipeline in a page of pipelines.")
+class PipelineEdge:
+    cursor: str = strawberry.field(description="The position of this pipeline in the list.")
+    node: Pipeline = strawberry.field(description="The pipeline.")
+
+
+@strawberry.type(description="A page of pipelines.")
+class PipelineConnection:
+    edges: list[PipelineEdge] = strawberry.field(description="The pipelines on this page.")
+    page_info: PageInfo = strawberry.field(description="Where this page stands.")
+
+    @classmethod
+    def from_page(cls, page: Page[domain.Pipeline]) -> PipelineConnection:
+        edges = [PipelineEdge(cursor=encode_cursor(p.id), node=Pipeline.from_domain(p)) for p in page.items]
+        return cls(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page, end_cursor=edges[-1].cursor if edges else None
+            ),
+        )
+
+
+PipelineResult = Annotated[Pipeline | NotFoundError, strawberry.union("PipelineResult")]

@@ -1,0 +1,112 @@
+"""GraphQL types of projects."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from app.domain.pages import Page
+from app.domain.projects import Project as DomainProject
+from app.domain.projects import ProjectState as DomainProjectState
+from schema.context import Info
+from schema.errors import NotFoundError
+from schema.pagination import PageInfo, decode_cursor, encode_cursor
+
+if TYPE_CHECKING:
+    from schema.files.types import FolderResult, TextFileResult
+    from schema.pipelines.types import PipelineConnection
+
+
+@strawberry.enum(description="Whether the workspace is ready for use.")
+class ProjectState(Enum):
+    INITIALIZING = DomainProjectState.INITIALIZING.value
+    READY = DomainProjectState.READY.value
+
+
+@strawberry.type(description="A project: one DVC workspace (a git repository with DVC) owned by one user.")
+class Project:
+    id: strawberry.ID = strawberry.field(description="The project's id.")
+    name: str = strawberry.field(description="Unique among the owner's projects.")
+    owner: str = strawberry.field(description="The user the project belongs to.")
+    description: str | None = strawberry.field(description="Free text.")
+    repository_url: str | None = strawberry.field(
+        description="Where the workspace was cloned from, if anywhere."
+    )
+    state: ProjectState = strawberry.field(description="Whether the workspace is ready.")
+    created_at: datetime = strawberry.field(description="When the project was created (UTC).")
+
+    @classmethod
+    def from_domain(cls, project: DomainProject) -> Project:
+        return cls(
+            id=strawberry.ID(project.id),
+            name=project.name,
+            owner=project.owner,
+            description=project.description,
+            repository_url=project.repository_url,
+            state=ProjectState(project.state.value),
+            created_at=project.created_at,
+        )
+
+    @strawberry.field(description="The project's pipelines, oldest first.")
+    async def pipelines(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> Annotated[PipelineConnection, strawberry.lazy("schema.pipelines.types")]:
+        from schema.pipelines.types import PipelineConnection
+
+        page = await info.context.services.pipelines.list_page(
+            owner=info.context.owner,
+            project_id=self.id,
+            first=info.context.page_size(first),
+            after=decode_cursor(after),
+        )
+        return PipelineConnection.from_page(page)
+
+    @strawberry.field(description="List a folder of the workspace ('.' is the project root).")
+    async def files(
+        self, info: Info, path: str = "."
+    ) -> Annotated[FolderResult, strawberry.lazy("schema.files.types")]:
+        from schema.files.types import Folder
+
+        entries = await info.context.services.files.list_folder(
+            owner=info.context.owner, project_id=self.id, path=path
+        )
+        return Folder.from_domain(path, entries)
+
+    @strawberry.field(description="Read a small UTF-8 text file of the workspace.")
+    async def file(
+        self, info: Info, path: str
+    ) -> Annotated[TextFileResult, strawberry.lazy("schema.files.types")]:
+        from schema.files.types import TextFile
+
+        text = await info.context.services.files.read_text(
+            owner=info.context.owner, project_id=self.id, path=path
+        )
+        return TextFile.from_domain(text)
+
+
+@strawberry.type(description="One project in a page of projects.")
+class ProjectEdge:
+    cursor: str = strawberry.field(description="The position of this project in the list.")
+    node: Project = strawberry.field(description="The project.")
+
+
+@strawberry.type(description="A page of projects.")
+class ProjectConnection:
+    edges: list[ProjectEdge] = strawberry.field(description="The projects on this page.")
+    page_info: PageInfo = strawberry.field(description="Where this page stands.")
+
+    @classmethod
+    def from_page(cls, page: Page[DomainProject]) -> ProjectConnection:
+        edges = [ProjectEdge(cursor=encode_cursor(p.id), node=Project.from_domain(p)) for p in page.items]
+        return cls(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page, end_cursor=edges[-1].cursor if edges else None
+            ),
+        )
+
+
+ProjectResult = Annotated[Project | NotFoundError, strawberry.union("ProjectResult")]

@@ -1,0 +1,1 @@
+"""arq workers: every DVC operation runs here, never in the API process."""

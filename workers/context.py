@@ -1,0 +1,55 @@
+"""What every job needs, opened once per worker process in arq's on_startup."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pymongo import AsyncMongoClient
+from redis.asyncio import Redis
+
+from app.db import Document, create_client, ensure_indexes
+from app.repositories.pipelines import PipelineRepository
+from app.repositories.projects import ProjectRepository
+from app.settings import Settings
+
+RESOURCES_KEY = "resources"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerResources:
+    settings: Settings
+    mongo: AsyncMongoClient[Document]
+    redis: Redis
+    projects: ProjectRepository
+    pipelines: PipelineRepository
+
+    def workspace(self, project_id: str) -> Path:
+        return self.settings.workspace_root / project_id
+
+
+async def open_resources(ctx: dict[str, Any]) -> None:
+    settings = Settings.from_env()
+    settings.workspace_root.mkdir(parents=True, exist_ok=True)
+    mongo = create_client(settings.mongodb_url)
+    db = mongo[settings.mongodb_database]
+    await ensure_indexes(db)
+    ctx[RESOURCES_KEY] = WorkerResources(
+        settings=settings,
+        mongo=mongo,
+        redis=ctx["redis"],
+        projects=ProjectRepository(db),
+        pipelines=PipelineRepository(db),
+    )
+
+
+async def close_resources(ctx: dict[str, Any]) -> None:
+    resources: WorkerResources | None = ctx.get(RESOURCES_KEY)
+    if resources is not None:
+        await resources.mongo.close()
+
+
+def resources_of(ctx: dict[str, Any]) -> WorkerResources:
+    resources: WorkerResources = ctx[RESOURCES_KEY]
+    return resources

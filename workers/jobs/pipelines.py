@@ -1,0 +1,232 @@
+"""Writing, removing and inspecting one pipeline (one dvc.yaml) of a workspace."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from app.domain.errors import Conflict, InvalidInput, Issue, WorkspaceBusy
+from app.domain.pipelines import Pipeline, PipelineSource, StageOutcome, StageSpec
+from app.jobs_protocol import JobPayload, ok
+from workers import dvcops
+from workers.context import WorkerResources, resources_of
+from workers.jobs.common import answers_domain_errors, report_from
+from workers.locks import workspace_lock
+from workers.snapshots import FileSnapshot
+
+
+def api_pipeline_path(name: str) -> str:
+    return f"pipelines/{name}/dvc.yaml"
+
+
+def lock_path_for(pipeline_path: str) -> str:
+    """DVC keeps a dvc.yaml's lock entries in the dvc.lock beside it."""
+    folder = pipeline_path.rpartition("/")[0]
+    return f"{folder}/dvc.lock" if folder else "dvc.lock"
+
+
+def _outcomes(stages: list[StageSpec], issues: list[Issue]) -> list[StageOutcome]:
+    errors: dict[str, list[str]] = {}
+    for issue in issues:
+        if issue.stage is not None:
+            errors.setdefault(issue.stage, []).append(f"{issue.path}: {issue.message}")
+    return [
+        StageOutcome(
+            name=s.name,
+            ok=s.name not in errors,
+            error="; ".join(errors[s.name]) if s.name in errors else None,
+        )
+        for s in stages
+    ]
+
+
+def _stages_to_write(stages: list[StageSpec], issues: list[Issue], *, allow_partial: bool) -> list[StageSpec]:
+    """The stages a request may write, or InvalidInput when it may write none of them.
+
+    By default a request is all-or-nothing. With ``allow_partial`` (seed 000's behaviour) a stage that
+    fails its own checks is left out and the others are written; problems of the pipeline as a whole
+    (a cycle, duplicated outputs across stages) still refuse the request.
+    """
+    if not stages:
+        raise InvalidInput([Issue(path="stages", message="a pipeline needs at least one stage")])
+    if not issues:
+        return stages
+    pipeline_wide = [i for i in issues if i.stage is None]
+    if pipeline_wide or not allow_partial:
+        raise InvalidInput(issues)
+    failed = {i.stage for i in issues}
+    kept = [s for s in stages if s.name not in failed]
+    if not kept:
+        raise InvalidInput(issues, "every stage failed its checks; nothing was written")
+    return kept
+
+
+async def _write(
+    resources: WorkerResources, root: Path, path: str, stages: list[StageSpec], *, allow_partial: bool
+) -> tuple[list[StageSpec], list[StageOutcome]]:
+    issues = await asyncio.to_thread(dvcops.check_pipeline, root, path, stages)
+    kept = _stages_to_write(stages, issues, allow_partial=allow_partial)
+    if len(kept) != len(stages):
+        # Leaving stages out can itself break the rest (a dep on a dropped stage's output is fine,
+        # but re-check so that what we write is exactly what DVC accepts).
+        remaining = await asyncio.to_thread(dvcops.check_pipeline, root, path, kept)
+        if remaining:
+            raise InvalidInput(issues + remaining)
+    await asyncio.to_thread(dvcops.write_pipeline, root, path, kept)
+    return kept, _outcomes(stages, issues)
+
+
+@answers_domain_errors
+async def apply_pipeline(
+    ctx: dict[str, Any],
+    project_id: str,
+    name: str,
+    description: str | None,
+    stages: list[dict[str, Any]],
+    pipeline_id: str | None,
+    expected_version: int | None,
+    allow_partial: bool,
+) -> JobPayload:
+    """Create (``pipeline_id`` None) or replace the stage set of a pipeline: file and document together."""
+    resources = resources_of(ctx)
+    root = resources.workspace(project_id)
+    specs = [StageSpec.from_dict(s) for s in stages]
+    async with workspace_lock(
+        resources.redis, project_id, wait_seconds=resources.settings.workspace_write_wait_seconds
+    ):
+        existing: Pipeline | None = None
+        if pipeline_id is None:
+            path = api_pipeline_path(name)
+            if await resources.pipelines.find_by_name(project_id=project_id, name=name) is not None:
+                raise Conflict(f"a pipeline named {name!r} already exists in this project")
+            if (root / path).exists():
+                raise Conflict(f"{path} already exists in the workspace")
+        else:
+            existing = await resources.pipelines.get(pipeline_id)
+            path = existing.path
+            if expected_version is not None and existing.version != expected_version:
+                raise Conflict(
+                    f"pipeline {existing.name!r} is at version {existing.version}, not {expected_version}: "
+                    "it was changed by someone else; reload it and apply your change again"
+                )
+
+        snapshot = await asyncio.to_thread(FileSnapshot.take, root, [path, lock_path_for(path)])
+        try:
+            written, outcomes = await _write(resources, root, path, specs, allow_partial=allow_partial)
+            validation = report_from(await asyncio.to_thread(dvcops.check_pipeline, root, path, written))
+            if existing is None:
+                pipeline = await resources.pipelines.insert(
+                    project_id=project_id,
+                    name=name,
+                    path=path,
+                    description=description,
+                    source=PipelineSource.API,
+                    stages=written,
+                    validation=validation,
+                )
+            else:
+                pipeline = await resources.pipelines.replace_stages(
+                    pipeline_id=existing.id,
+                    expected_version=existing.version,
+                    stages=written,
+                    description=description if description is not None else existing.description,
+                    validation=validation,
+                )
+        except BaseException:
+            # Nothing half-done: the workspace goes back to what it was before this request.
+            await asyncio.to_thread(snapshot.restore)
+            raise
+    return ok(
+        pipeline_id=pipeline.id,
+        outcomes=[{"name": o.name, "ok": o.ok, "error": o.error} for o in outcomes],
+        validation=validation.to_dict(),
+    )
+
+
+@answers_domain_errors
+async def delete_pipeline(ctx: dict[str, Any], pipeline_id: str) -> JobPayload:
+    resources = resources_of(ctx)
+    pipeline = await resources.pipelines.get(pipeline_id)
+    root = resources.workspace(pipeline.project_id)
+    async with workspace_lock(
+        resources.redis, pipeline.project_id, wait_seconds=resources.settings.workspace_write_wait_seconds
+    ):
+        removed: list[str] = []
+        if (root / pipeline.path).exists():
+            removed = await asyncio.to_thread(dvcops.remove_pipeline, root, pipeline.path)
+        await resources.pipelines.delete(pipeline_id)
+    return ok(removed_stages=removed, path=pipeline.path, name=pipeline.name)
+
+
+@answers_domain_errors
+async def validate_pipeline(ctx: dict[str, Any], pipeline_id: str) -> JobPayload:
+    resources = resources_of(ctx)
+    pipeline = await resources.pipelines.get(pipeline_id)
+    root = resources.workspace(pipeline.project_id)
+    async with workspace_lock(
+        resources.redis, pipeline.project_id, wait_seconds=resources.settings.workspace_read_wait_seconds
+    ):
+        if not (root / pipeline.path).exists():
+            issues = [Issue(path="path", message=f"{pipeline.path} is missing from the workspace")]
+        else:
+            on_disk = await asyncio.to_thread(dvcops.read_pipeline, root, pipeline.path)
+            issues = await asyncio.to_thread(dvcops.check_pipeline, root, pipeline.path, on_disk)
+            if [s.name for s in on_disk] != [s.name for s in pipeline.stages]:
+                issues.append(
+                    Issue(path="stages", message=f"{pipeline.path} no longer holds the stages stored for it")
+                )
+    report = report_from(issues)
+    await resources.pipelines.set_validation(pipeline_id, report)
+    return ok(validation=report.to_dict())
+
+
+@answers_domain_errors
+async def pipeline_status(ctx: dict[str, Any], pipeline_id: str) -> JobPayload:
+    resources = resources_of(ctx)
+    pipeline = await resources.pipelines.get(pipeline_id)
+    root = resources.workspace(pipeline.project_id)
+    try:
+        async with workspace_lock(
+            resources.redis, pipeline.project_id, wait_seconds=resources.settings.workspace_read_wait_seconds
+        ):
+            statuses = await asyncio.to_thread(dvcops.pipeline_status, root, pipeline.path)
+    except WorkspaceBusy:
+        # A read never fails on a busy workspace when there is something known to answer with.
+        known = await resources.pipelines.last_status(pipeline_id)
+        if known is None:
+            raise
+        stages, checked_at = known
+        return ok(stages=[s.to_dict() for s in stages], checked_at=checked_at, stale=True)
+    checked_at = datetime.now(UTC)
+    await resources.pipelines.set_last_status(pipeline_id, statuses, checked_at)
+    return ok(stages=[s.to_dict() for s in statuses], checked_at=checked_at, stale=False)
+
+
+@answers_domain_errors
+async def dry_run_pipeline(
+    ctx: dict[str, Any], pipeline_id: str, force: bool, targets: list[str], downstream: bool
+) -> JobPayload:
+    resources = resources_of(ctx)
+    pipeline = await resources.pipelines.get(pipeline_id)
+    root = resources.workspace(pipeline.project_id)
+    async with workspace_lock(
+        resources.redis, pipeline.project_id, wait_seconds=resources.settings.workspace_read_wait_seconds
+    ):
+        plan = await asyncio.to_thread(
+            dvcops.dry_run_plan, root, pipeline.path, force=force, targets=targets, downstream=downstream
+        )
+    return ok(plan=plan.to_dict())
+
+
+@answers_domain_errors
+async def pipeline_dag(ctx: dict[str, Any], pipeline_id: str) -> JobPayload:
+    resources = resources_of(ctx)
+    pipeline = await resources.pipelines.get(pipeline_id)
+    root = resources.workspace(pipeline.project_id)
+    async with workspace_lock(
+        resources.redis, pipeline.project_id, wait_seconds=resources.settings.workspace_read_wait_seconds
+    ):
+        dag = await asyncio.to_thread(dvcops.pipeline_dag, root, pipeline.path)
+    return ok(dag=dag.to_dict())

@@ -1,0 +1,43 @@
+"""One DVC operation per workspace at a time, across every worker process.
+
+DVC holds a repository lock while it works and gives up after a few seconds; serialising our own
+operations per workspace through Redis means they queue politely instead of failing on that lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from redis.asyncio import Redis
+from redis.exceptions import LockError
+
+from app.domain.errors import WorkspaceBusy
+
+# A lease, not a duration: if a worker dies holding the lock, the lock frees itself after this long.
+LOCK_LEASE_SECONDS = 300.0
+
+
+def workspace_lock_name(project_id: str) -> str:
+    return f"workspace-lock:{project_id}"
+
+
+@asynccontextmanager
+async def workspace_lock(redis: Redis, project_id: str, *, wait_seconds: float) -> AsyncIterator[None]:
+    lock = redis.lock(
+        workspace_lock_name(project_id),
+        timeout=LOCK_LEASE_SECONDS,
+        blocking_timeout=wait_seconds,
+        sleep=0.02,
+    )
+    if not await lock.acquire():
+        raise WorkspaceBusy(
+            f"the workspace is busy with another operation (waited {wait_seconds:.0f} s); try again shortly"
+        )
+    try:
+        yield
+    finally:
+        # LockError: the lease ran out while we worked; whoever holds the lock now releases it.
+        with contextlib.suppress(LockError):
+            await lock.release()
