@@ -21,7 +21,7 @@ class Error:
 @strawberry.type(description="The resource does not exist, or is not yours to see.")
 class NotFoundError(Error):
     resource: str = strawberry.field(description="The kind of resource: project, pipeline, file, folder.")
-    id: str = strawberry.field(description="The id or path that was asked for.")
+    identifier: str = strawberry.field(description="The id or path that was asked for.")
 
 
 @strawberry.type(
@@ -65,7 +65,7 @@ class WorkspaceError(Error):
 
 class NotFoundHandler(strawberry.ExceptionHandler[domain.NotFound, NotFoundError]):
     def handle(self, exception: domain.NotFound, *, field: StrawberryField, info: Any) -> NotFoundError:
-        return NotFoundError(message=exception.message, resource=exception.resource, id=exception.identifier)
+        return NotFoundError(message=exception.message, resource=exception.resource, identifier=exception.identifier)
 
 
 class InvalidInputHandler(strawberry.ExceptionHandler[domain.InvalidInput, ValidationError]):
