@@ -24,9 +24,7 @@ class NotFoundError(Error):
     identifier: str = strawberry.field(description="The id or path that was asked for.")
 
 
-@strawberry.type(
-    description="One problem with the input, located by a field path such as `stages[1].outs[0]`."
-)
+@strawberry.type(description="One problem with the input, located by a field path such as `stages[1].outs[0]`.")
 class FieldIssue:
     path: str = strawberry.field(description="Where in the input the problem is.")
     message: str = strawberry.field(description="What is wrong there.")
@@ -68,11 +66,29 @@ class NotFoundHandler(strawberry.ExceptionHandler[domain.NotFound, NotFoundError
         return NotFoundError(message=exception.message, resource=exception.resource, identifier=exception.identifier)
 
 
+# Domain field names that the GraphQL inputs spell differently.
+_INPUT_FIELD_NAMES = {"cmd": "command"}
+
+
+def graphql_field_path(path: str) -> str:
+    """``stages[0].always_changed`` -> ``stages[0].alwaysChanged``: paths name the fields the client sent."""
+
+    def rename(segment: str) -> str:
+        name, bracket, index = segment.partition("[")
+        name = _INPUT_FIELD_NAMES.get(name, name)
+        head, *rest = name.split("_")
+        return head + "".join(part.title() for part in rest) + bracket + index
+
+    return ".".join(rename(segment) for segment in path.split("."))
+
+
 class InvalidInputHandler(strawberry.ExceptionHandler[domain.InvalidInput, ValidationError]):
     def handle(self, exception: domain.InvalidInput, *, field: StrawberryField, info: Any) -> ValidationError:
         return ValidationError(
             message=exception.message,
-            issues=[FieldIssue(path=i.path, message=i.message, stage=i.stage) for i in exception.issues],
+            issues=[
+                FieldIssue(path=graphql_field_path(i.path), message=i.message, stage=i.stage) for i in exception.issues
+            ],
         )
 
 
@@ -89,23 +105,17 @@ class WorkerUnavailableHandler(strawberry.ExceptionHandler[domain.WorkerUnavaila
 
 
 class WorkspaceBusyHandler(strawberry.ExceptionHandler[domain.WorkspaceBusy, WorkspaceBusyError]):
-    def handle(
-        self, exception: domain.WorkspaceBusy, *, field: StrawberryField, info: Any
-    ) -> WorkspaceBusyError:
+    def handle(self, exception: domain.WorkspaceBusy, *, field: StrawberryField, info: Any) -> WorkspaceBusyError:
         return WorkspaceBusyError(message=exception.message)
 
 
 class PayloadTooLargeHandler(strawberry.ExceptionHandler[domain.PayloadTooLarge, PayloadTooLargeError]):
-    def handle(
-        self, exception: domain.PayloadTooLarge, *, field: StrawberryField, info: Any
-    ) -> PayloadTooLargeError:
+    def handle(self, exception: domain.PayloadTooLarge, *, field: StrawberryField, info: Any) -> PayloadTooLargeError:
         return PayloadTooLargeError(message=exception.message, limit_bytes=exception.limit_bytes)
 
 
 class WorkspaceErrorHandler(strawberry.ExceptionHandler[domain.WorkspaceError, WorkspaceError]):
-    def handle(
-        self, exception: domain.WorkspaceError, *, field: StrawberryField, info: Any
-    ) -> WorkspaceError:
+    def handle(self, exception: domain.WorkspaceError, *, field: StrawberryField, info: Any) -> WorkspaceError:
         return WorkspaceError(message=exception.message)
 
 

@@ -31,9 +31,7 @@ class FileMutations:
     @strawberry.mutation(
         description="Upload a file (GraphQL multipart request), streamed to disk; replaces an existing file."
     )
-    async def upload_file(
-        self, info: Info, project_id: strawberry.ID, path: str, file: Upload
-    ) -> FileWriteResult:
+    async def upload_file(self, info: Info, project_id: strawberry.ID, path: str, file: Upload) -> FileWriteResult:
         # Strawberry declares Upload as bytes; on Starlette the value is an UploadFile, read in chunks.
         source = cast(AsyncReadable, file)
         entry = await info.context.services.files.upload(

@@ -9,16 +9,10 @@ from app.domain.pipelines import StageSpec
 
 @strawberry.input(description="One DVC stage. Paths are relative to the project root (or to `wdir`).")
 class StageInput:
-    name: str = strawberry.field(
-        description="Unique within the pipeline; DVC rejects punctuation other than - and _."
-    )
+    name: str = strawberry.field(description="Unique within the pipeline; DVC rejects punctuation other than - and _.")
     command: str = strawberry.field(description="The shell command DVC runs.")
-    deps: list[str] = strawberry.field(
-        default_factory=list, description="Files or folders the command reads."
-    )
-    outs: list[str] = strawberry.field(
-        default_factory=list, description="Files or folders it writes (cached)."
-    )
+    deps: list[str] = strawberry.field(default_factory=list, description="Files or folders the command reads.")
+    outs: list[str] = strawberry.field(default_factory=list, description="Files or folders it writes (cached).")
     params: list[str] = strawberry.field(
         default_factory=list, description="`key` (in params.yaml) or `file:key`; file and key must exist."
     )
@@ -64,9 +58,7 @@ class UpdatePipelineInput:
     expected_version: int = strawberry.field(
         description="The version you read; if someone changed it since, the update is refused with a conflict."
     )
-    description: str | None = strawberry.field(
-        default=None, description="New description (unchanged if null)."
-    )
+    description: str | None = strawberry.field(default=None, description="New description (unchanged if null).")
     stages: list[StageInput] = strawberry.field(description="The complete new stage set.")
     allow_partial: bool = strawberry.field(default=False, description="As in createPipeline.")
 
@@ -77,6 +69,4 @@ class DryRunInput:
     targets: list[str] = strawberry.field(
         default_factory=list, description="Stage names to run (with their upstream); empty for all."
     )
-    downstream: bool = strawberry.field(
-        default=False, description="Run the targets and everything after them."
-    )
+    downstream: bool = strawberry.field(default=False, description="Run the targets and everything after them.")

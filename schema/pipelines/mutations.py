@@ -39,9 +39,7 @@ class PipelineWritten:
         return cls(
             pipeline=Pipeline.from_domain(write.pipeline),
             created_stages=[o.name for o in write.outcomes if o.ok],
-            failed_stages=[
-                StageFailure(name=o.name, error=o.error or "") for o in write.outcomes if not o.ok
-            ],
+            failed_stages=[StageFailure(name=o.name, error=o.error or "") for o in write.outcomes if not o.ok],
             validation=ValidationReport.from_domain(write.validation),
         )
 
@@ -66,9 +64,7 @@ DeletePipelineResult = Annotated[
 ValidatePipelineResult = Annotated[
     ValidationReport | NotFoundError | _WorkerErrors, strawberry.union("ValidatePipelineResult")
 ]
-DryRunResult = Annotated[
-    DryRunPlan | ValidationError | NotFoundError | _WorkerErrors, strawberry.union("DryRunResult")
-]
+DryRunResult = Annotated[DryRunPlan | ValidationError | NotFoundError | _WorkerErrors, strawberry.union("DryRunResult")]
 
 
 @strawberry.type
@@ -118,15 +114,11 @@ class PipelineMutations:
     @strawberry.mutation(
         description="Plan a run without running it: every stage the run may execute, in order, with reasons."
     )
-    async def dry_run_pipeline(
-        self, info: Info, id: strawberry.ID, options: DryRunInput | None = None
-    ) -> DryRunResult:
+    async def dry_run_pipeline(self, info: Info, id: strawberry.ID, options: DryRunInput | None = None) -> DryRunResult:
         chosen = options or DryRunInput()
         plan = await info.context.services.pipelines.dry_run(
             owner=info.context.owner,
             pipeline_id=id,
-            options=DryRunOptions(
-                force=chosen.force, targets=tuple(chosen.targets), downstream=chosen.downstream
-            ),
+            options=DryRunOptions(force=chosen.force, targets=tuple(chosen.targets), downstream=chosen.downstream),
         )
         return DryRunPlan.from_domain(plan)

@@ -30,6 +30,4 @@ class PipelineQueries:
 
     @strawberry.field(description="One pipeline by id, with its stages, validation, status and DAG.")
     async def pipeline(self, info: Info, id: strawberry.ID) -> PipelineResult:
-        return Pipeline.from_domain(
-            await info.context.services.pipelines.get(owner=info.context.owner, pipeline_id=id)
-        )
+        return Pipeline.from_domain(await info.context.services.pipelines.get(owner=info.context.owner, pipeline_id=id))

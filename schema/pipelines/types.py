@@ -11,7 +11,7 @@ import strawberry
 from app.domain import pipelines as domain
 from app.domain.pages import Page
 from schema.context import Info
-from schema.errors import FieldIssue, NotFoundError, WorkerUnavailableError, WorkspaceBusyError
+from schema.errors import FieldIssue, NotFoundError, WorkerUnavailableError, WorkspaceBusyError, graphql_field_path
 from schema.pagination import PageInfo, encode_cursor
 
 
@@ -27,9 +27,7 @@ class Stage:
     command: str = strawberry.field(description="The shell command DVC runs (`cmd`).")
     deps: list[str] = strawberry.field(description="Files or folders the command reads.")
     outs: list[str] = strawberry.field(description="Files or folders it writes (cached by DVC).")
-    params: list[str] = strawberry.field(
-        description="Parameters it reads: `key` (params.yaml) or `file:key`."
-    )
+    params: list[str] = strawberry.field(description="Parameters it reads: `key` (params.yaml) or `file:key`.")
     metrics: list[str] = strawberry.field(description="Metrics files it writes (not cached).")
     plots: list[str] = strawberry.field(description="Plots files it writes (not cached).")
     description: str | None = strawberry.field(description="DVC's `desc`.")
@@ -64,7 +62,9 @@ class ValidationReport:
     def from_domain(cls, report: domain.ValidationReport) -> ValidationReport:
         return cls(
             valid=report.valid,
-            issues=[FieldIssue(path=i.path, message=i.message, stage=i.stage) for i in report.issues],
+            issues=[
+                FieldIssue(path=graphql_field_path(i.path), message=i.message, stage=i.stage) for i in report.issues
+            ],
             checked_at=report.checked_at,
         )
 
@@ -96,9 +96,7 @@ class StageStatus:
     name: str = strawberry.field(description="The stage.")
     up_to_date: bool = strawberry.field(description="True when a run would skip it.")
     frozen: bool = strawberry.field(description="Frozen stages never run.")
-    changes: list[StageChange] = strawberry.field(
-        description="Why it is out of date (empty when up to date)."
-    )
+    changes: list[StageChange] = strawberry.field(description="Why it is out of date (empty when up to date).")
 
     @classmethod
     def from_domain(cls, status: domain.StageStatus) -> StageStatus:
@@ -197,9 +195,7 @@ PipelineStatusResult = Annotated[
     PipelineStatus | NotFoundError | WorkerUnavailableError | WorkspaceBusyError,
     strawberry.union("PipelineStatusResult"),
 ]
-DagResult = Annotated[
-    Dag | NotFoundError | WorkerUnavailableError | WorkspaceBusyError, strawberry.union("DagResult")
-]
+DagResult = Annotated[Dag | NotFoundError | WorkerUnavailableError | WorkspaceBusyError, strawberry.union("DagResult")]
 
 
 @strawberry.type(description="A pipeline: one dvc.yaml file of a project's workspace.")
@@ -209,12 +205,8 @@ class Pipeline:
     name: str = strawberry.field(description="Unique within the project.")
     path: str = strawberry.field(description="Its dvc.yaml, relative to the project root.")
     description: str | None = strawberry.field(description="Free text.")
-    source: PipelineSource = strawberry.field(
-        description="Created through the API or found in the repository."
-    )
-    version: int = strawberry.field(
-        description="Increases on every update; pass it back as `expectedVersion`."
-    )
+    source: PipelineSource = strawberry.field(description="Created through the API or found in the repository.")
+    version: int = strawberry.field(description="Increases on every update; pass it back as `expectedVersion`.")
     stages: list[Stage] = strawberry.field(description="The stages, as stored.")
     validation: ValidationReport | None = strawberry.field(description="The last validation result.")
     created_at: datetime = strawberry.field(description="When it was created (UTC).")
@@ -236,9 +228,7 @@ class Pipeline:
             updated_at=pipeline.updated_at,
         )
 
-    @strawberry.field(
-        description="DVC's status of each stage: up to date or changed, and why. Asks a worker."
-    )
+    @strawberry.field(description="DVC's status of each stage: up to date or changed, and why. Asks a worker.")
     async def status(self, info: Info) -> PipelineStatusResult:
         report = await info.context.services.pipelines.status(owner=info.context.owner, pipeline_id=self.id)
         stages = [StageStatus.from_domain(s) for s in report.stages]
@@ -251,9 +241,7 @@ class Pipeline:
 
     @strawberry.field(description="The stages and the data flowing between them, with a Mermaid rendering.")
     async def dag(self, info: Info) -> DagResult:
-        return Dag.from_domain(
-            await info.context.services.pipelines.dag(owner=info.context.owner, pipeline_id=self.id)
-        )
+        return Dag.from_domain(await info.context.services.pipelines.dag(owner=info.context.owner, pipeline_id=self.id))
 
 
 @strawberry.type(description="One pipeline in a page of pipelines.")
@@ -272,9 +260,7 @@ class PipelineConnection:
         edges = [PipelineEdge(cursor=encode_cursor(p.id), node=Pipeline.from_domain(p)) for p in page.items]
         return cls(
             edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next_page, end_cursor=edges[-1].cursor if edges else None
-            ),
+            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=edges[-1].cursor if edges else None),
         )
 
 

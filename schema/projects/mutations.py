@@ -40,12 +40,7 @@ class ProjectDeleted:
 
 
 CreateProjectResult = Annotated[
-    ProjectCreated
-    | ValidationError
-    | ConflictError
-    | WorkerUnavailableError
-    | WorkspaceBusyError
-    | WorkspaceError,
+    ProjectCreated | ValidationError | ConflictError | WorkerUnavailableError | WorkspaceBusyError | WorkspaceError,
     strawberry.union("CreateProjectResult"),
 ]
 DeleteProjectResult = Annotated[

@@ -20,6 +20,4 @@ class ProjectQueries:
 
     @strawberry.field(description="One project by id.")
     async def project(self, info: Info, id: strawberry.ID) -> ProjectResult:
-        return Project.from_domain(
-            await info.context.services.projects.get(owner=info.context.owner, project_id=id)
-        )
+        return Project.from_domain(await info.context.services.projects.get(owner=info.context.owner, project_id=id))

@@ -32,9 +32,7 @@ class Project:
     name: str = strawberry.field(description="Unique among the owner's projects.")
     owner: str = strawberry.field(description="The user the project belongs to.")
     description: str | None = strawberry.field(description="Free text.")
-    repository_url: str | None = strawberry.field(
-        description="Where the workspace was cloned from, if anywhere."
-    )
+    repository_url: str | None = strawberry.field(description="Where the workspace was cloned from, if anywhere.")
     state: ProjectState = strawberry.field(description="Whether the workspace is ready.")
     created_at: datetime = strawberry.field(description="When the project was created (UTC).")
 
@@ -70,20 +68,14 @@ class Project:
     ) -> Annotated[FolderResult, strawberry.lazy("schema.files.types")]:
         from schema.files.types import Folder
 
-        entries = await info.context.services.files.list_folder(
-            owner=info.context.owner, project_id=self.id, path=path
-        )
+        entries = await info.context.services.files.list_folder(owner=info.context.owner, project_id=self.id, path=path)
         return Folder.from_domain(path, entries)
 
     @strawberry.field(description="Read a small UTF-8 text file of the workspace.")
-    async def file(
-        self, info: Info, path: str
-    ) -> Annotated[TextFileResult, strawberry.lazy("schema.files.types")]:
+    async def file(self, info: Info, path: str) -> Annotated[TextFileResult, strawberry.lazy("schema.files.types")]:
         from schema.files.types import TextFile
 
-        text = await info.context.services.files.read_text(
-            owner=info.context.owner, project_id=self.id, path=path
-        )
+        text = await info.context.services.files.read_text(owner=info.context.owner, project_id=self.id, path=path)
         return TextFile.from_domain(text)
 
 
@@ -103,9 +95,7 @@ class ProjectConnection:
         edges = [ProjectEdge(cursor=encode_cursor(p.id), node=Project.from_domain(p)) for p in page.items]
         return cls(
             edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next_page, end_cursor=edges[-1].cursor if edges else None
-            ),
+            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=edges[-1].cursor if edges else None),
         )
 
 

@@ -94,6 +94,8 @@ async def write_example_files(gql: GraphQLClient, project_id: str) -> None:
 async def create_pipeline(
     gql: GraphQLClient, project_id: str, name: str = "ml", stages: list[dict[str, Any]] | None = None, **extra: Any
 ) -> dict[str, Any]:
-    variables = {"input": {"projectId": project_id, "name": name, "stages": stages or STAGES, **extra}}
+    variables = {
+        "input": {"projectId": project_id, "name": name, "stages": STAGES if stages is None else stages, **extra}
+    }
     result: dict[str, Any] = (await gql.execute(CREATE_PIPELINE, variables))["createPipeline"]
     return result

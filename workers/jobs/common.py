@@ -23,7 +23,7 @@ def answers_domain_errors(
     """Expected failures travel back as payloads; anything else is a bug and is raised (and logged by arq)."""
 
     @functools.wraps(job)
-    async def wrapper(ctx: dict[str, Any], *args: P.args, **kwargs: P.kwargs) -> JobPayload:
+    async def wrapper(ctx: dict[str, Any], /, *args: P.args, **kwargs: P.kwargs) -> JobPayload:
         try:
             return await job(ctx, *args, **kwargs)
         except DomainError as error:

@@ -31,7 +31,7 @@ def _outcomes(stages: list[StageSpec], issues: list[Issue]) -> list[StageOutcome
     errors: dict[str, list[str]] = {}
     for issue in issues:
         if issue.stage is not None:
-            errors.setdefault(issue.stage, []).append(f"{issue.path}: {issue.message}")
+            errors.setdefault(issue.stage, []).append(issue.message)
     return [
         StageOutcome(
             name=s.name,
@@ -174,9 +174,7 @@ async def validate_pipeline(ctx: dict[str, Any], pipeline_id: str) -> JobPayload
             on_disk = await asyncio.to_thread(dvcops.read_pipeline, root, pipeline.path)
             issues = await asyncio.to_thread(dvcops.check_pipeline, root, pipeline.path, on_disk)
             if [s.name for s in on_disk] != [s.name for s in pipeline.stages]:
-                issues.append(
-                    Issue(path="stages", message=f"{pipeline.path} no longer holds the stages stored for it")
-                )
+                issues.append(Issue(path="stages", message=f"{pipeline.path} no longer holds the stages stored for it"))
     report = report_from(issues)
     await resources.pipelines.set_validation(pipeline_id, report)
     return ok(validation=report.to_dict())

@@ -1,0 +1,181 @@
+"""Shape checks for the production files: compose.yaml and Dockerfile.
+
+No Docker engine is needed: the files are parsed and their structure asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _compose() -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / "compose.yaml").read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def _services() -> dict[str, dict[str, Any]]:
+    services = _compose()["services"]
+    assert isinstance(services, dict)
+    return services
+
+
+def _env(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):  # ["KEY=value", ...]
+        return dict(item.split("=", 1) for item in env)
+    return {key: str(value) for key, value in env.items()}
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, str]:
+    """target -> source for the service's volumes (short or long syntax)."""
+    mounts: dict[str, str] = {}
+    for volume in service.get("volumes") or []:
+        if isinstance(volume, str):
+            source, target = volume.split(":")[:2]
+        else:
+            source, target = volume.get("source", ""), volume["target"]
+        mounts[target] = source
+    return mounts
+
+
+def _command(value: str | list[str] | None) -> list[str]:
+    if value is None:
+        return []
+    return shlex.split(value) if isinstance(value, str) else [str(part) for part in value]
+
+
+def _healthcheck_text(service: dict[str, Any]) -> str:
+    test = service["healthcheck"]["test"]
+    return " ".join(test) if isinstance(test, list) else str(test)
+
+
+def _build_context(service: dict[str, Any]) -> str | None:
+    build = service.get("build")
+    if build is None:
+        return None
+    return build if isinstance(build, str) else build.get("context", ".")
+
+
+def test_compose_has_the_four_services() -> None:
+    assert {"mongo", "redis", "api", "worker"} <= set(_services())
+
+
+def test_compose_mongo_and_redis_are_persistent_and_healthchecked() -> None:
+    services = _services()
+    volumes = _compose().get("volumes") or {}
+
+    mongo = services["mongo"]
+    assert str(mongo["image"]).startswith("mongo:7")
+    assert _mounts(mongo)["/data/db"] in volumes
+    assert "mongosh" in _healthcheck_text(mongo)
+    assert "ping" in _healthcheck_text(mongo)
+
+    redis = services["redis"]
+    assert str(redis["image"]).startswith("redis:7")
+    command = _command(redis.get("command"))
+    assert "--appendonly" in command
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert _mounts(redis)["/data"] in volumes
+    assert "redis-cli" in _healthcheck_text(redis)
+    assert "ping" in _healthcheck_text(redis)
+
+
+def test_compose_api_is_built_configured_and_waits_for_healthy_stores() -> None:
+    api = _services()["api"]
+    assert _build_context(api) == "."
+    assert any(str(port).endswith("8000") for port in api["ports"])
+    env = _env(api)
+    assert env["MONGODB_URL"] == "mongodb://mongo:27017"
+    assert env["REDIS_URL"] == "redis://redis:6379"
+    assert env["WORKSPACE_ROOT"] == "/workspaces"
+    for dependency in ("mongo", "redis"):
+        assert api["depends_on"][dependency]["condition"] == "service_healthy"
+
+
+def test_compose_worker_uses_the_api_image_and_is_scalable() -> None:
+    services = _services()
+    api, worker = services["api"], services["worker"]
+    assert _command(worker.get("command")) == ["python", "-m", "workers"]
+    # Same image as the API: the same build and the same image name.
+    assert _build_context(worker) == _build_context(api) == "."
+    assert worker.get("image") == api.get("image")
+    assert worker.get("image")
+    # `docker compose up --scale worker=N` needs no fixed name and no published ports.
+    assert "container_name" not in worker
+    assert not worker.get("ports")
+    assert _env(worker) == _env(api)
+    for dependency in ("mongo", "redis"):
+        assert worker["depends_on"][dependency]["condition"] == "service_healthy"
+
+
+def test_compose_api_and_worker_share_the_workspaces_volume() -> None:
+    services = _services()
+    assert "workspaces" in (_compose().get("volumes") or {})
+    for name in ("api", "worker"):
+        assert _mounts(services[name]).get("/workspaces") == "workspaces", name
+
+
+def _dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, with line continuations joined and comments dropped."""
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    logical: list[str] = []
+    current = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not current and (not line or line.startswith("#")):
+            continue
+        if line.startswith("#"):  # comment inside a continued instruction
+            continue
+        if line.endswith("\\"):
+            current += line[:-1] + " "
+            continue
+        logical.append(current + line)
+        current = ""
+    if current:
+        logical.append(current)
+    result = []
+    for line in logical:
+        keyword, _, args = line.partition(" ")
+        result.append((keyword.upper(), args.strip()))
+    return result
+
+
+def test_dockerfile_is_production_shaped() -> None:
+    instructions = _dockerfile_instructions()
+    by_keyword: dict[str, list[str]] = {}
+    for keyword, args in instructions:
+        by_keyword.setdefault(keyword, []).append(args)
+
+    assert by_keyword["FROM"][0].split()[0] == "python:3.11-slim"
+
+    # Runs as a non-root user.
+    users = by_keyword.get("USER", [])
+    assert users, "no USER instruction"
+    assert users[-1].split(":")[0] not in {"root", "0"}
+
+    env_text = " ".join(by_keyword.get("ENV", []))
+    assert re.search(r"\bWORKSPACE_ROOT=/workspaces\b", env_text)
+    assert re.search(r"\bDVC_NO_ANALYTICS=1\b", env_text)
+    assert any("/workspaces" in volume for volume in by_keyword.get("VOLUME", []))
+    assert any("install" in run and "git" in run.split() for run in by_keyword.get("RUN", []))
+
+    healthchecks = by_keyword.get("HEALTHCHECK", [])
+    assert healthchecks, "no HEALTHCHECK instruction"
+    assert "urllib" in healthchecks[-1]
+    assert "/health" in healthchecks[-1]
+
+    cmd = json.loads(by_keyword["CMD"][-1])  # exec form
+    assert cmd[:2] == ["uvicorn", "app.main:app"]
+    assert cmd[cmd.index("--host") + 1] == "0.0.0.0"
+    assert cmd[cmd.index("--port") + 1] == "8000"
+    assert "--proxy-headers" in cmd
+    assert "--reload" not in cmd
