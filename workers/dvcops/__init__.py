@@ -1,0 +1,30 @@
+"""Synchronous DVC operations on one workspace (a git repository with DVC on disk).
+
+Every function opens the workspace with DVC's Python API and closes it before returning; callers
+serialise calls per workspace (the arq jobs hold a per-workspace lock and use ``asyncio.to_thread``).
+"""
+
+import os
+
+# Before dvc is imported anywhere through this package: no usage analytics from the workers.
+os.environ["DVC_NO_ANALYTICS"] = "1"
+
+from workers.dvcops.dag import pipeline_dag
+from workers.dvcops.plan import dry_run_plan
+from workers.dvcops.reading import discover_pipelines, read_pipeline
+from workers.dvcops.status import pipeline_status
+from workers.dvcops.validation import check_pipeline
+from workers.dvcops.workspace import init_workspace
+from workers.dvcops.writing import remove_pipeline, write_pipeline
+
+__all__ = [
+    "check_pipeline",
+    "discover_pipelines",
+    "dry_run_plan",
+    "init_workspace",
+    "pipeline_dag",
+    "pipeline_status",
+    "read_pipeline",
+    "remove_pipeline",
+    "write_pipeline",
+]

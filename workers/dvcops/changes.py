@@ -1,0 +1,71 @@
+"""DVC's per-stage status (Stage.status) as typed StageChanges.
+
+Stage.status() answers ``{addressing: [entry, ...]}`` where an entry is one of:
+``"changed command"`` (dvc.yaml stages; ``"changed checksum"`` for .dvc files), ``"always changed"``,
+``{"changed deps": {path: state}}`` and ``{"changed outs": {path: state}}``. For a params dependency
+the state is either a string for the whole file (``"new"`` before the first run, ``"deleted"``) or
+``{key: state}`` (``"modified"``, ``"new"``, ``"deleted"``). Paths there are relative to the process's
+cwd when it is inside the workspace and to the root otherwise, so they are mapped back through the
+stage's own dependency objects to root-relative paths.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from app.domain.pipelines import ChangeKind, StageChange
+from workers.dvcops.paths import relative_to_root
+from workers.dvcops.repo import is_pipeline_stage
+
+COMMAND_ENTRIES = {"changed command", "changed checksum"}
+ALWAYS_CHANGED_ENTRY = "always changed"
+GROUPS = {"changed deps": ChangeKind.DEP, "changed outs": ChangeKind.OUT}
+
+
+def stage_changes(root: Path, stage: Any) -> list[StageChange]:
+    """Why DVC considers ``stage`` out of date; empty when it is up to date."""
+    from dvc.dependency import ParamsDependency
+
+    entries: list[Any] = next(iter(stage.status().values()), [])
+    items = [*stage.deps, *stage.outs]
+    paths = {str(item): relative_to_root(root, item.fs_path) for item in items}
+    params_files = {str(dep) for dep in stage.deps if isinstance(dep, ParamsDependency)}
+
+    changes = [StageChange(kind=ChangeKind.NEVER_RUN)] if never_run(stage) else []
+    for entry in entries:
+        if isinstance(entry, str) and entry in COMMAND_ENTRIES:
+            changes.append(StageChange(kind=ChangeKind.COMMAND))
+        elif isinstance(entry, str) and entry == ALWAYS_CHANGED_ENTRY:
+            changes.append(StageChange(kind=ChangeKind.ALWAYS_CHANGED))
+        elif isinstance(entry, dict):
+            for group, states in entry.items():
+                changes.extend(_group_changes(GROUPS[group], states, paths, params_files))
+        else:
+            raise ValueError(f"unexpected entry in DVC's status of {stage}: {entry!r}")
+    return changes
+
+
+def never_run(stage: Any) -> bool:
+    """A dvc.yaml stage without an entry in its dvc.lock (DVC then has no checksums to compare)."""
+    if not is_pipeline_stage(stage):
+        return False
+    return stage.name not in (stage.dvcfile.lockfile_contents.get("stages") or {})
+
+
+def _group_changes(
+    kind: ChangeKind, states: dict[str, Any], paths: dict[str, str], params_files: set[str]
+) -> list[StageChange]:
+    changes: list[StageChange] = []
+    for name, state in states.items():
+        path = paths.get(name, name)
+        if isinstance(state, dict):
+            changes.extend(
+                StageChange(kind=ChangeKind.PARAM, path=path, key=str(key), state=str(key_state))
+                for key, key_state in state.items()
+            )
+        elif name in params_files:
+            changes.append(StageChange(kind=ChangeKind.PARAM, path=path, state=str(state)))
+        else:
+            changes.append(StageChange(kind=kind, path=path, state=str(state)))
+    return changes

@@ -1,0 +1,91 @@
+"""dry_run_plan: every stage a `dvc repro` with the same options may execute, in DVC's order.
+
+`dvc repro --dry` names only the first stale stage of a chain, because the stages after it are
+up to date until it has run. Here each stage DVC would visit is classified instead:
+WILL_RUN (changed itself, or forced), IF_UPSTREAM_CHANGES (up to date, but consumes outputs of a
+planned stage, so it runs if those outputs change), or skipped (up_to_date).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from app.domain.errors import InvalidInput, Issue
+from app.domain.pipelines import DryRunPlan, PlanCertainty, PlannedStage
+from workers.dvcops.changes import stage_changes
+from workers.dvcops.repo import existing_pipeline_file, is_pipeline_stage, open_repo, stage_label, stages_of
+
+
+def dry_run_plan(root: Path, pipeline_path: str, *, force: bool, targets: list[str], downstream: bool) -> DryRunPlan:
+    """The plan of `dvc repro [-f] [--downstream] <pipeline_path>[:target ...]`.
+
+    ``targets`` are stage names of this pipeline (empty: all of them). Stages of other pipelines that
+    the run would visit (upstream, or downstream with ``downstream``) are named ``<dvc.yaml>:<stage>``.
+    Frozen stages never execute their command, so they are listed as skipped.
+    """
+    from dvc.repo.reproduce import get_active_graph, plan_repro
+
+    file = existing_pipeline_file(root, pipeline_path)
+    with open_repo(root) as repo, repo.lock:
+        graph = repo.index.graph
+        selected = _selected(stages_of(graph, file), targets)
+        # Exactly what Repo.reproduce does: frozen stages cut off from their dependencies, then a
+        # post-order walk from the selected stages (over the reversed graph with --downstream).
+        active = get_active_graph(graph)
+        steps = plan_repro(active, selected, downstream=downstream)
+        return _classify(Path(repo.root_dir), pipeline_path, active, steps, force=force)
+
+
+def _selected(own: list[Any], targets: list[str]) -> list[Any]:
+    if not targets:
+        return own
+    by_name = {stage.name: stage for stage in own}
+    unknown = [
+        Issue(path=f"targets[{i}]", message=f"the pipeline has no stage named {name!r}", stage=name)
+        for i, name in enumerate(targets)
+        if name not in by_name
+    ]
+    if unknown:
+        raise InvalidInput(unknown)
+    return [by_name[name] for name in dict.fromkeys(targets)]
+
+
+def _classify(root: Path, pipeline_path: str, graph: Any, steps: list[Any], *, force: bool) -> DryRunPlan:
+    planned: list[PlannedStage] = []
+    planned_stages: set[Any] = set()
+    up_to_date: list[str] = []
+    for stage in steps:
+        if not is_pipeline_stage(stage):
+            continue  # a .dvc data source: repro only re-hashes it, there is no command to run
+        label = stage_label(root, stage, pipeline_path)
+        if stage.frozen:
+            up_to_date.append(label)
+            continue
+        changes = stage_changes(root, stage)
+        # graph edges point from a stage to the stages producing its dependencies.
+        upstream = [stage_label(root, s, pipeline_path) for s in graph.successors(stage) if s in planned_stages]
+        # Stage.reproduce's own test; equivalent to `changes` being non-empty for a dvc.yaml stage.
+        if force or stage.changed():
+            certainty = PlanCertainty.WILL_RUN
+        elif upstream:
+            certainty = PlanCertainty.IF_UPSTREAM_CHANGES
+        else:
+            up_to_date.append(label)
+            continue
+        planned_stages.add(stage)
+        planned.append(
+            PlannedStage(
+                name=label,
+                cmd=_command(stage.cmd),
+                certainty=certainty,
+                changes=changes,
+                forced=force,
+                upstream=upstream,
+            )
+        )
+    return DryRunPlan(stages=planned, up_to_date=up_to_date)
+
+
+def _command(cmd: Any) -> str:
+    return " && ".join(cmd) if isinstance(cmd, list) else str(cmd or "")
