@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import ASCENDING, AsyncMongoClient
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 Document = dict[str, Any]
@@ -20,3 +20,8 @@ async def ensure_indexes(db: Database) -> None:
     await db.projects.create_index([("owner", ASCENDING), ("name", ASCENDING)], unique=True)
     await db.pipelines.create_index([("project_id", ASCENDING), ("name", ASCENDING)], unique=True)
     await db.pipelines.create_index([("project_id", ASCENDING), ("path", ASCENDING)], unique=True)
+    await db.runs.create_index([("project_id", ASCENDING), ("_id", DESCENDING)])
+    await db.runs.create_index([("pipeline_id", ASCENDING), ("_id", DESCENDING)])
+    await db.runs.create_index([("state", ASCENDING), ("heartbeat_at", ASCENDING)])
+    await db.run_events.create_index([("run_id", ASCENDING), ("seq", ASCENDING)], unique=True)
+    await db.run_events.create_index([("run_id", ASCENDING), ("stage", ASCENDING), ("offset", ASCENDING)])

@@ -55,6 +55,4 @@ async def health(request: Request) -> JSONResponse:
         )
     )
     healthy = all(c["ok"] for c in checks.values())
-    return JSONResponse(
-        {"status": "ok" if healthy else "degraded", **checks}, status_code=200 if healthy else 503
-    )
+    return JSONResponse({"status": "ok" if healthy else "degraded", **checks}, status_code=200 if healthy else 503)

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from arq.connections import ArqRedis
+from arq.constants import job_key_prefix
 from arq.jobs import Job, JobStatus, ResultNotFound
 
 from app.domain.errors import WorkerUnavailable
@@ -37,6 +38,16 @@ class JobDispatcher:
         except (TimeoutError, ResultNotFound):
             raise await self._unanswered(job, function, wait) from None
         return raise_for_failure(result)
+
+    async def submit(self, function: str, *args: Any, queue_name: str, job_id: str) -> None:
+        """Enqueue without waiting; ``job_id`` makes a second submit of the same work a no-op."""
+        await self._pool.enqueue_job(function, *args, _queue_name=queue_name, _job_id=job_id)
+
+    async def withdraw(self, *, queue_name: str, job_id: str) -> bool:
+        """Take a job that has not started out of its queue; False when it already left it."""
+        removed = await self._pool.zrem(queue_name, job_id)
+        await self._pool.delete(job_key_prefix + job_id)
+        return bool(removed)
 
     async def _unanswered(self, job: Job, function: str, wait: float) -> WorkerUnavailable:
         status = await job.status()

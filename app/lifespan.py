@@ -11,12 +11,17 @@ from arq.connections import RedisSettings
 from starlette.applications import Starlette
 
 from app.db import create_client, ensure_indexes
+from app.events.hub import EventHub
 from app.jobs import JobDispatcher
+from app.repositories.events import EventRepository
 from app.repositories.pipelines import PipelineRepository
 from app.repositories.projects import ProjectRepository
+from app.repositories.runs import RunRepository
 from app.services.files import FileService
 from app.services.pipelines import PipelineService
 from app.services.projects import ProjectService
+from app.services.run_updates import RunFollower
+from app.services.runs import RunService
 from app.settings import Settings
 from app.state import AppState, Services
 
@@ -37,15 +42,38 @@ def build_lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         projects = ProjectRepository(db)
         pipelines = PipelineRepository(db)
         jobs = JobDispatcher(redis, queue_name=settings.queue_name, wait_seconds=settings.job_wait_seconds)
+        pipeline_service = PipelineService(projects=projects, pipelines=pipelines, jobs=jobs)
+        run_service = RunService(
+            projects=projects,
+            pipelines=pipelines,
+            pipeline_service=pipeline_service,
+            runs=RunRepository(db),
+            events=EventRepository(db),
+            jobs=jobs,
+            redis=redis,
+            settings=settings,
+        )
         services = Services(
             projects=ProjectService(projects=projects, jobs=jobs, settings=settings),
-            pipelines=PipelineService(projects=projects, pipelines=pipelines, jobs=jobs),
+            pipelines=pipeline_service,
             files=FileService(projects=projects, settings=settings),
+            runs=run_service,
         )
+        hub = EventHub(redis)
         settings.workspace_root.mkdir(parents=True, exist_ok=True)
+        state = AppState(
+            settings=settings,
+            mongo=mongo,
+            db=db,
+            redis=redis,
+            hub=hub,
+            services=services,
+            follower=RunFollower(runs=run_service, hub=hub),
+        )
         try:
-            yield {"app": AppState(settings=settings, mongo=mongo, db=db, redis=redis, services=services)}
+            yield {"app": state}
         finally:
+            await hub.close()
             await redis.aclose()
             await mongo.close()
 

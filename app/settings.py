@@ -33,6 +33,14 @@ class Settings:
     workspace_root: Path
     queue_name: str
     """The arq queue for workspace operations (writes, validation, status, dry runs, DAG)."""
+    runs_queue_name: str
+    """The arq queue for pipeline runs, so long runs never delay quick operations."""
+    max_concurrent_pipelines: int
+    """Runs one worker process executes at once; more wait in the queue."""
+    default_run_timeout_seconds: float
+    heartbeat_seconds: float
+    lost_after_seconds: float
+    """A RUNNING run whose worker has been silent this long is marked FAILED ("worker lost")."""
     job_wait_seconds: float
     """How long a request waits for a worker's answer before saying no worker answered."""
     clone_wait_seconds: float
@@ -55,6 +63,11 @@ class Settings:
             redis_url=env.get("REDIS_URL", "redis://127.0.0.1:6379"),
             workspace_root=Path(env.get("WORKSPACE_ROOT", ".data/workspaces")).resolve(),
             queue_name=env.get("ARQ_QUEUE", "dvc:workspace"),
+            runs_queue_name=env.get("ARQ_RUNS_QUEUE", env.get("ARQ_QUEUE", "dvc:workspace") + ":runs"),
+            max_concurrent_pipelines=_int(env, "MAX_CONCURRENT_PIPELINES", 5),
+            default_run_timeout_seconds=_float(env, "RUN_TIMEOUT_SECONDS", 3600.0),
+            heartbeat_seconds=_float(env, "RUN_HEARTBEAT_SECONDS", 2.0),
+            lost_after_seconds=_float(env, "RUN_LOST_AFTER_SECONDS", 15.0),
             job_wait_seconds=_float(env, "JOB_WAIT_SECONDS", 30.0),
             clone_wait_seconds=_float(env, "CLONE_WAIT_SECONDS", 120.0),
             workspace_write_wait_seconds=_float(env, "WORKSPACE_WRITE_WAIT_SECONDS", 20.0),

@@ -8,9 +8,12 @@ from arq.connections import ArqRedis
 from pymongo import AsyncMongoClient
 
 from app.db import Database, Document
+from app.events.hub import EventHub
 from app.services.files import FileService
 from app.services.pipelines import PipelineService
 from app.services.projects import ProjectService
+from app.services.run_updates import RunFollower
+from app.services.runs import RunService
 from app.settings import Settings
 
 
@@ -19,6 +22,7 @@ class Services:
     projects: ProjectService
     pipelines: PipelineService
     files: FileService
+    runs: RunService
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,4 +31,6 @@ class AppState:
     mongo: AsyncMongoClient[Document]
     db: Database
     redis: ArqRedis
+    hub: EventHub
     services: Services
+    follower: RunFollower

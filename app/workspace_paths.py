@@ -41,9 +41,7 @@ def resolve_in_workspace(root: Path, relative: str, *, field: str = "path", allo
 
 def check_writable_name(path: Path, *, field: str = "path") -> None:
     if path.name in RESERVED_FILE_NAMES:
-        raise _invalid(
-            field, f"{path.name} is managed through pipeline mutations (createPipeline, updatePipeline)"
-        )
+        raise _invalid(field, f"{path.name} is managed through pipeline mutations (createPipeline, updatePipeline)")
 
 
 def relative_posix(root: Path, path: Path) -> str:

@@ -15,17 +15,25 @@ from schema.pipelines.mutations import PipelineMutations
 from schema.pipelines.queries import PipelineQueries
 from schema.projects.mutations import ProjectMutations
 from schema.projects.queries import ProjectQueries
+from schema.runs.mutations import RunMutations
+from schema.runs.queries import RunQueries
+from schema.runs.subscriptions import RunSubscriptions
 
 logger = logging.getLogger(__name__)
 
 
-@strawberry.type(description="Read projects, pipelines, their status and workspace files.")
-class Query(ProjectQueries, PipelineQueries):
+@strawberry.type(description="Read projects, pipelines, their status, runs and workspace files.")
+class Query(ProjectQueries, PipelineQueries, RunQueries):
     pass
 
 
-@strawberry.type(description="Define, validate and dry-run pipelines; manage projects and files.")
-class Mutation(ProjectMutations, PipelineMutations, FileMutations):
+@strawberry.type(description="Define, validate, dry-run and run pipelines; manage projects and files.")
+class Mutation(ProjectMutations, PipelineMutations, RunMutations, FileMutations):
+    pass
+
+
+@strawberry.type(description="Follow runs live.")
+class Subscription(RunSubscriptions):
     pass
 
 
@@ -43,6 +51,7 @@ def _should_mask(error: GraphQLError) -> bool:
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     extensions=[lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal server error.")],
     exception_handlers=EXCEPTION_HANDLERS,
 )

@@ -10,8 +10,10 @@ from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
 from app.db import Document, create_client, ensure_indexes
+from app.repositories.events import EventRepository
 from app.repositories.pipelines import PipelineRepository
 from app.repositories.projects import ProjectRepository
+from app.repositories.runs import RunRepository
 from app.settings import Settings
 
 RESOURCES_KEY = "resources"
@@ -24,6 +26,8 @@ class WorkerResources:
     redis: Redis
     projects: ProjectRepository
     pipelines: PipelineRepository
+    runs: RunRepository
+    events: EventRepository
 
     def workspace(self, project_id: str) -> Path:
         return self.settings.workspace_root / project_id
@@ -41,6 +45,8 @@ async def open_resources(ctx: dict[str, Any]) -> None:
         redis=ctx["redis"],
         projects=ProjectRepository(db),
         pipelines=PipelineRepository(db),
+        runs=RunRepository(db),
+        events=EventRepository(db),
     )
 
 

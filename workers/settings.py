@@ -1,13 +1,17 @@
-"""arq's WorkerSettings for the workspace-operations queue."""
+"""The two arq workers one worker process runs: quick workspace operations, and pipeline runs.
+
+Separate queues keep status, dry runs and validation answering at once while long runs execute.
+"""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
+from arq import cron
 from arq.connections import RedisSettings
+from arq.worker import Worker
 
 from app.settings import Settings
-from workers.context import close_resources, open_resources
 from workers.jobs.pipelines import (
     apply_pipeline,
     delete_pipeline,
@@ -17,31 +21,56 @@ from workers.jobs.pipelines import (
     validate_pipeline,
 )
 from workers.jobs.projects import delete_project, init_project
+from workers.runs.job import execute_run, reap_lost_runs
 
-_settings = Settings.from_env()
+WORKSPACE_FUNCTIONS: list[Any] = [
+    init_project,
+    delete_project,
+    apply_pipeline,
+    delete_pipeline,
+    validate_pipeline,
+    pipeline_status,
+    dry_run_pipeline,
+    pipeline_dag,
+]
+
+# arq's default 0.5 s poll would be added to every request a user waits on.
+POLL_DELAY_SECONDS = 0.02
+# The health key lives a little longer than this; GET /health reads it to tell whether a worker is alive.
+HEALTH_CHECK_SECONDS = 5
+REAP_EVERY_SECONDS = 5
 
 
-class WorkerSettings:
-    functions: ClassVar[list[Any]] = [
-        init_project,
-        delete_project,
-        apply_pipeline,
-        delete_pipeline,
-        validate_pipeline,
-        pipeline_status,
-        dry_run_pipeline,
-        pipeline_dag,
-    ]
-    on_startup = open_resources
-    on_shutdown = close_resources
-    redis_settings = RedisSettings.from_dsn(_settings.redis_url)
-    queue_name = _settings.queue_name
-    # arq's default 0.5 s poll would be added to every request a user waits on.
-    poll_delay = 0.02
-    # The health key lives twice this long; GET /health reads it to tell whether a worker is alive.
-    health_check_interval = 5
-    # Jobs are idempotent or guarded (a retried create meets its own Conflict), so a retry is safe;
-    # results are kept long enough for the API to read them.
-    max_tries = 3
-    keep_result = 300
-    job_timeout = 600
+def build_workers(settings: Settings, ctx: dict[str, Any]) -> list[Worker]:
+    redis_settings = RedisSettings.from_dsn(settings.redis_url)
+    workspace = Worker(
+        functions=WORKSPACE_FUNCTIONS,
+        queue_name=settings.queue_name,
+        redis_settings=redis_settings,
+        ctx=ctx,
+        poll_delay=POLL_DELAY_SECONDS,
+        health_check_interval=HEALTH_CHECK_SECONDS,
+        handle_signals=False,
+        # Jobs are idempotent or guarded (a retried create meets its own Conflict); results are kept
+        # long enough for the API to read them.
+        max_tries=3,
+        keep_result=300,
+        job_timeout=600,
+    )
+    runs = Worker(
+        functions=[execute_run],
+        cron_jobs=[cron(reap_lost_runs, second=set(range(0, 60, REAP_EVERY_SECONDS)), run_at_startup=True, timeout=60)],
+        queue_name=settings.runs_queue_name,
+        redis_settings=redis_settings,
+        ctx=ctx,
+        poll_delay=POLL_DELAY_SECONDS,
+        health_check_interval=HEALTH_CHECK_SECONDS,
+        handle_signals=False,
+        max_jobs=settings.max_concurrent_pipelines,
+        # A run waiting for its workspace retries every half second; it never fails for that alone.
+        max_tries=1_000_000,
+        keep_result=60,
+        # Runs end themselves (their own timeout); this only bounds a run stuck beyond any timeout.
+        job_timeout=8 * 24 * 3600,
+    )
+    return [workspace, runs]

@@ -95,6 +95,8 @@ class Pipeline:
     validation: ValidationReport | None
     created_at: datetime
     updated_at: datetime
+    last_run_id: str | None = None
+    run_count: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,9 +136,7 @@ class StageChange:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StageChange:
-        return cls(
-            kind=ChangeKind(data["kind"]), path=data.get("path"), key=data.get("key"), state=data.get("state")
-        )
+        return cls(kind=ChangeKind(data["kind"]), path=data.get("path"), key=data.get("key"), state=data.get("state"))
 
 
 @dataclass(frozen=True, slots=True)

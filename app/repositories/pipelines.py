@@ -12,6 +12,7 @@ from app.db import Database, Document
 from app.domain.errors import Conflict, NotFound
 from app.domain.pages import Page
 from app.domain.pipelines import Pipeline, PipelineSource, StageSpec, StageStatus, ValidationReport
+from app.domain.runs import Run
 from app.repositories.ids import after_filter, parse_object_id
 
 
@@ -29,6 +30,8 @@ def _to_pipeline(doc: Document) -> Pipeline:
         validation=ValidationReport.from_dict(validation) if validation else None,
         created_at=doc["created_at"],
         updated_at=doc["updated_at"],
+        last_run_id=(doc.get("last_run") or {}).get("id"),
+        run_count=int(doc.get("run_count", 0)),
     )
 
 
@@ -78,9 +81,7 @@ class PipelineRepository:
         try:
             result = await self._collection.insert_one(doc)
         except DuplicateKeyError as error:
-            raise Conflict(
-                f"a pipeline named {name!r} or at {path!r} already exists in this project"
-            ) from error
+            raise Conflict(f"a pipeline named {name!r} or at {path!r} already exists in this project") from error
         doc["_id"] = result.inserted_id
         return _to_pipeline(doc)
 
@@ -122,9 +123,7 @@ class PipelineRepository:
             {"$set": {"validation": report.to_dict()}},
         )
 
-    async def set_last_status(
-        self, pipeline_id: str, statuses: list[StageStatus], checked_at: datetime
-    ) -> None:
+    async def set_last_status(self, pipeline_id: str, statuses: list[StageStatus], checked_at: datetime) -> None:
         await self._collection.update_one(
             {"_id": parse_object_id(pipeline_id, resource="pipeline")},
             {"$set": {"last_status": {"stages": [s.to_dict() for s in statuses], "checked_at": checked_at}}},
@@ -138,6 +137,24 @@ class PipelineRepository:
             return None
         stored = doc["last_status"]
         return [StageStatus.from_dict(s) for s in stored["stages"]], stored["checked_at"]
+
+    async def record_run(self, run: Run) -> None:
+        """The pipeline keeps its last run and execution metadata (seed 000's execute endpoint)."""
+        await self._collection.update_one(
+            {"_id": parse_object_id(run.pipeline_id, resource="pipeline")},
+            {
+                "$set": {
+                    "last_run": {
+                        "id": run.id,
+                        "state": run.state.value,
+                        "started_at": run.started_at,
+                        "finished_at": run.finished_at,
+                        "error": run.error,
+                    }
+                },
+                "$inc": {"run_count": 1},
+            },
+        )
 
     async def delete(self, pipeline_id: str) -> bool:
         result = await self._collection.delete_one({"_id": parse_object_id(pipeline_id, resource="pipeline")})

@@ -29,9 +29,7 @@ class ProjectRepository:
     def __init__(self, db: Database) -> None:
         self._collection = db.projects
 
-    async def create(
-        self, *, owner: str, name: str, description: str | None, repository_url: str | None
-    ) -> Project:
+    async def create(self, *, owner: str, name: str, description: str | None, repository_url: str | None) -> Project:
         doc: Document = {
             "owner": owner,
             "name": name,
@@ -60,6 +58,10 @@ class ProjectRepository:
         query: Document = {"owner": owner, **after_filter(after, resource="project cursor")}
         docs = await self._collection.find(query).sort("_id", 1).limit(first + 1).to_list()
         return Page(items=[_to_project(d) for d in docs[:first]], has_next_page=len(docs) > first)
+
+    async def ids_of(self, owner: str) -> list[str]:
+        docs = await self._collection.find({"owner": owner}, {"_id": 1}).to_list()
+        return [str(d["_id"]) for d in docs]
 
     async def mark_ready(self, project_id: str) -> None:
         await self._collection.update_one(

@@ -19,9 +19,7 @@ class ProjectService:
     jobs: JobDispatcher
     settings: Settings
 
-    async def create(
-        self, *, owner: str, name: str, description: str | None, repository_url: str | None
-    ) -> Project:
+    async def create(self, *, owner: str, name: str, description: str | None, repository_url: str | None) -> Project:
         check_name(name, field="name", what="project")
         if repository_url is not None:
             check_repository_url(repository_url, field="repositoryUrl")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -13,6 +13,9 @@ from app.domain.pages import Page
 from schema.context import Info
 from schema.errors import FieldIssue, NotFoundError, WorkerUnavailableError, WorkspaceBusyError, graphql_field_path
 from schema.pagination import PageInfo, encode_cursor
+
+if TYPE_CHECKING:
+    from schema.runs.types import Run
 
 
 @strawberry.enum(description="Where a pipeline came from.")
@@ -211,6 +214,8 @@ class Pipeline:
     validation: ValidationReport | None = strawberry.field(description="The last validation result.")
     created_at: datetime = strawberry.field(description="When it was created (UTC).")
     updated_at: datetime = strawberry.field(description="When it last changed (UTC).")
+    run_count: int = strawberry.field(description="How many runs have finished.")
+    last_run_id: strawberry.Private[str | None]
 
     @classmethod
     def from_domain(cls, pipeline: domain.Pipeline) -> Pipeline:
@@ -226,7 +231,17 @@ class Pipeline:
             validation=ValidationReport.from_domain(pipeline.validation) if pipeline.validation else None,
             created_at=pipeline.created_at,
             updated_at=pipeline.updated_at,
+            run_count=pipeline.run_count,
+            last_run_id=pipeline.last_run_id,
         )
+
+    @strawberry.field(description="The last finished run.")
+    async def last_run(self, info: Info) -> Annotated[Run, strawberry.lazy("schema.runs.types")] | None:
+        from schema.runs.types import Run
+
+        if self.last_run_id is None:
+            return None
+        return Run.from_domain(await info.context.services.runs.get(owner=info.context.owner, run_id=self.last_run_id))
 
     @strawberry.field(description="DVC's status of each stage: up to date or changed, and why. Asks a worker.")
     async def status(self, info: Info) -> PipelineStatusResult:

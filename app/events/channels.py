@@ -1,0 +1,20 @@
+"""Redis channel names; one place so the API and the workers agree."""
+
+from __future__ import annotations
+
+
+def run_events(run_id: str) -> str:
+    return f"run-events:{run_id}"
+
+
+def pipeline_runs(pipeline_id: str) -> str:
+    return f"pipeline-runs:{pipeline_id}"
+
+
+def project_runs(project_id: str) -> str:
+    return f"project-runs:{project_id}"
+
+
+def run_control(run_id: str) -> str:
+    """Where the API tells the worker executing a run to cancel it."""
+    return f"run-control:{run_id}"

@@ -1,0 +1,36 @@
+"""Append an event to MongoDB, then publish it: the store first, so a subscriber can always catch up."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from app.domain.runs import EventType, RunEvent
+from app.events import channels
+from app.events.wire import encode_event, encode_run_notice
+from app.repositories.events import EventRepository
+
+
+async def record_event(
+    events: EventRepository, redis: Redis, event: RunEvent, *, project_id: str, pipeline_id: str
+) -> None:
+    await events.append(event)
+    await publish_event(redis, event, project_id=project_id, pipeline_id=pipeline_id)
+
+
+async def publish_event(redis: Redis, event: RunEvent, *, project_id: str, pipeline_id: str) -> None:
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.publish(channels.run_events(event.run_id), encode_event(event))
+        if event.type == EventType.RUN_STATE and event.run_state is not None:
+            notice = encode_run_notice(event.run_id, event.run_state.value)
+            pipe.publish(channels.pipeline_runs(pipeline_id), notice)
+            pipe.publish(channels.project_runs(project_id), notice)
+        await pipe.execute()
+
+
+async def announce_run(redis: Redis, *, run_id: str, state: str, project_id: str, pipeline_id: str) -> None:
+    """Tell pipeline and project watchers about a run that has no event yet (a new, queued run)."""
+    notice = encode_run_notice(run_id, state)
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.publish(channels.pipeline_runs(pipeline_id), notice)
+        pipe.publish(channels.project_runs(project_id), notice)
+        await pipe.execute()

@@ -1,0 +1,225 @@
+"""Runs: start, cancel, list, read logs. Execution itself happens in a worker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from redis.asyncio import Redis
+
+from app.domain.errors import Conflict, InvalidInput, Issue
+from app.domain.pages import Page
+from app.domain.runs import (
+    EventType,
+    LogChunk,
+    Run,
+    RunEvent,
+    RunOptions,
+    RunState,
+    StageRun,
+    StageRunState,
+    Trigger,
+)
+from app.events import channels
+from app.events.publisher import announce_run, record_event
+from app.jobs import JobDispatcher
+from app.repositories.events import EventRepository
+from app.repositories.pipelines import PipelineRepository
+from app.repositories.projects import ProjectRepository
+from app.repositories.runs import RunRepository
+from app.services.pipelines import PipelineService
+from app.settings import Settings
+
+MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
+MAX_PARALLEL = 64
+# How long cancelRun waits for a running run to confirm it stopped before answering.
+CANCEL_CONFIRM_SECONDS = 3.0
+
+
+def run_job_id(run_id: str) -> str:
+    return f"run:{run_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class LogPage:
+    stage: str
+    offset: int
+    text: str
+    next_offset: int
+    complete: bool
+    """True when the stage has finished and ``next_offset`` is the end of its log."""
+
+
+def _check_options(options: RunOptions, stage_names: list[str]) -> None:
+    issues = [
+        Issue(path=f"options.targets[{i}]", message=f"no stage named {t!r} in this pipeline")
+        for i, t in enumerate(options.targets)
+        if t not in stage_names
+    ]
+    if not 0 < options.timeout_seconds <= MAX_TIMEOUT_SECONDS:
+        issues.append(Issue(path="options.timeoutSeconds", message=f"must be between 1 and {MAX_TIMEOUT_SECONDS}"))
+    if not 0 <= options.max_parallel <= MAX_PARALLEL:
+        issues.append(Issue(path="options.maxParallel", message=f"must be between 0 (CPUs) and {MAX_PARALLEL}"))
+    if options.single_item and not options.targets:
+        issues.append(Issue(path="options.singleItem", message="singleItem needs targets"))
+    if issues:
+        raise InvalidInput(issues)
+
+
+@dataclass(frozen=True, slots=True)
+class RunService:
+    projects: ProjectRepository
+    pipelines: PipelineRepository
+    pipeline_service: PipelineService
+    runs: RunRepository
+    events: EventRepository
+    jobs: JobDispatcher
+    redis: Redis
+    settings: Settings
+
+    async def get(self, *, owner: str, run_id: str) -> Run:
+        run = await self.runs.get(run_id)
+        await self.projects.get(run.project_id, owner=owner)
+        return run
+
+    async def list_page(
+        self,
+        *,
+        owner: str,
+        project_id: str | None,
+        pipeline_id: str | None,
+        state: RunState | None,
+        first: int,
+        after: str | None,
+    ) -> Page[Run]:
+        if pipeline_id is not None:
+            pipeline = await self.pipeline_service.get(owner=owner, pipeline_id=pipeline_id)
+            project_ids = [pipeline.project_id]
+        elif project_id is not None:
+            project_ids = [(await self.projects.get(project_id, owner=owner)).id]
+        else:
+            project_ids = await self.projects.ids_of(owner)
+        return await self.runs.list_page(
+            project_ids=project_ids, pipeline_id=pipeline_id, state=state, first=first, after=after
+        )
+
+    async def execute(
+        self,
+        *,
+        owner: str,
+        pipeline_id: str,
+        options: RunOptions,
+        trigger: Trigger = Trigger.API,
+        retry_of: str | None = None,
+    ) -> Run:
+        pipeline = await self.pipeline_service.get(owner=owner, pipeline_id=pipeline_id)
+        _check_options(options, [s.name for s in pipeline.stages])
+        report = await self.pipeline_service.validate(owner=owner, pipeline_id=pipeline.id)
+        if not report.valid:
+            raise InvalidInput(report.issues, "the pipeline is invalid; nothing was queued")
+        run = await self.runs.create(
+            project_id=pipeline.project_id,
+            pipeline_id=pipeline.id,
+            pipeline_name=pipeline.name,
+            options=options,
+            triggered_by=owner,
+            trigger=trigger,
+            retry_of=retry_of,
+            stages=[StageRun(name=s.name, command=s.cmd, state=StageRunState.PENDING) for s in pipeline.stages],
+        )
+        await self.jobs.submit(
+            "execute_run", run.id, queue_name=self.settings.runs_queue_name, job_id=run_job_id(run.id)
+        )
+        await announce_run(
+            self.redis, run_id=run.id, state=run.state.value, project_id=run.project_id, pipeline_id=run.pipeline_id
+        )
+        return run
+
+    async def retry(self, *, owner: str, run_id: str) -> Run:
+        previous = await self.get(owner=owner, run_id=run_id)
+        if not previous.state.finished:
+            raise Conflict(f"the run is still {previous.state.value}; retry it once it has finished")
+        return await self.execute(
+            owner=owner,
+            pipeline_id=previous.pipeline_id,
+            options=previous.options,
+            trigger=Trigger.RETRY,
+            retry_of=previous.id,
+        )
+
+    async def cancel(self, *, owner: str, run_id: str) -> Run:
+        run = await self.get(owner=owner, run_id=run_id)
+        if run.state.finished:
+            raise Conflict(f"the run already finished ({run.state.value})")
+        if run.state == RunState.QUEUED:
+            cancelled = await self._cancel_queued(run)
+            if cancelled is not None:
+                return cancelled
+        await self.runs.request_cancel(run.id)
+        await self.redis.publish(channels.run_control(run.id), "cancel")
+        return await self._wait_finished(run.id, CANCEL_CONFIRM_SECONDS)
+
+    async def _cancel_queued(self, run: Run) -> Run | None:
+        """Cancel a run no worker has started; None when a worker started it meanwhile."""
+        now = datetime.now(UTC)
+        seq = run.last_seq + 1
+        stages = [StageRun(name=s.name, command=s.command, state=StageRunState.NOT_RUN) for s in run.stages]
+        cancelled = await self.runs.transition(
+            run.id,
+            from_states=(RunState.QUEUED,),
+            to_state=RunState.CANCELLED,
+            seq=seq,
+            finished_at=now,
+            error="cancelled before it started",
+            cancel_requested=True,
+        )
+        if cancelled is None:
+            return None
+        await self.jobs.withdraw(queue_name=self.settings.runs_queue_name, job_id=run_job_id(run.id))
+        await self.runs.set_stages(run.id, stages, seq=seq)
+        event = RunEvent(
+            run_id=run.id,
+            seq=seq,
+            type=EventType.RUN_STATE,
+            at=now,
+            run_state=RunState.CANCELLED,
+            message="cancelled before it started",
+        )
+        await record_event(self.events, self.redis, event, project_id=run.project_id, pipeline_id=run.pipeline_id)
+        return await self.runs.get(run.id)
+
+    async def _wait_finished(self, run_id: str, seconds: float) -> Run:
+        deadline = time.monotonic() + seconds
+        while True:
+            run = await self.runs.get(run_id)
+            if run.state.finished or time.monotonic() >= deadline:
+                return run
+            await asyncio.sleep(0.05)
+
+    async def stage_log(self, *, owner: str, run_id: str, stage: str, offset: int, limit_bytes: int) -> LogPage:
+        run = await self.get(owner=owner, run_id=run_id)
+        stage_run = next((s for s in run.stages if s.name == stage), None)
+        if stage_run is None:
+            raise InvalidInput([Issue(path="stage", message=f"the run has no stage named {stage!r}")])
+        if offset < 0:
+            raise InvalidInput([Issue(path="offset", message="offset cannot be negative")])
+        chunks, more = await self.events.log(run.id, stage=stage, offset=offset, limit_bytes=limit_bytes)
+        return _log_page(stage, offset, chunks, complete=stage_run.state.finished and not more)
+
+    async def events_after(self, run_id: str, seq: int) -> list[RunEvent]:
+        """Every stored event after ``seq``, read page by page."""
+        events: list[RunEvent] = []
+        while page := await self.events.after(run_id, seq=seq):
+            events.extend(page)
+            seq = page[-1].seq
+        return events
+
+
+def _log_page(stage: str, offset: int, chunks: list[LogChunk], *, complete: bool) -> LogPage:
+    text = "".join(c.text for c in chunks)
+    # Offsets count bytes, so a client can resume exactly where its last page ended.
+    start = chunks[0].offset if chunks else offset
+    next_offset = start + len(text.encode()) if chunks else offset
+    return LogPage(stage=stage, offset=start, text=text, next_offset=next_offset, complete=complete)

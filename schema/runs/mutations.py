@@ -1,0 +1,83 @@
+"""Mutations that start and stop runs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+
+from app.domain.runs import RunOptions
+from schema.context import Info
+from schema.errors import ConflictError, NotFoundError, ValidationError, WorkerUnavailableError, WorkspaceBusyError
+from schema.runs.types import Run
+
+
+@strawberry.input(description="How to run a pipeline; the same options `dvc repro` knows, plus limits.")
+class ExecuteInput:
+    force: bool = strawberry.field(default=False, description="Run stages even if up to date (`-f`).")
+    targets: list[str] = strawberry.field(
+        default_factory=list, description="Stages to run with their upstream; empty for all."
+    )
+    downstream: bool = strawberry.field(default=False, description="The targets and everything after them.")
+    single_item: bool = strawberry.field(default=False, description="Only the targets, not their upstream (`-s`).")
+    keep_going: bool = strawberry.field(
+        default=False, description="After a failure, go on with branches that do not depend on it (`-k`)."
+    )
+    timeout_seconds: float | None = strawberry.field(
+        default=None, description="End the run TIMED_OUT after this long (default: the server's, 3600 s)."
+    )
+    max_parallel: int = strawberry.field(default=0, description="Independent stages at once; 0 = worker CPUs.")
+
+    def to_domain(self, default_timeout: float) -> RunOptions:
+        return RunOptions(
+            force=self.force,
+            targets=tuple(self.targets),
+            downstream=self.downstream,
+            single_item=self.single_item,
+            keep_going=self.keep_going,
+            timeout_seconds=self.timeout_seconds if self.timeout_seconds is not None else default_timeout,
+            max_parallel=self.max_parallel,
+        )
+
+
+@strawberry.type(description="The run was queued; follow it with the runUpdates subscription.")
+class RunQueued:
+    run: Run = strawberry.field(description="The new run, QUEUED.")
+
+
+@strawberry.type(description="The run was cancelled, or is stopping (its state says which).")
+class RunCancelled:
+    run: Run = strawberry.field(description="The run as it is now.")
+
+
+_WorkerErrors = WorkerUnavailableError | WorkspaceBusyError
+
+ExecuteResult = Annotated[
+    RunQueued | ValidationError | NotFoundError | ConflictError | _WorkerErrors, strawberry.union("ExecuteResult")
+]
+CancelRunResult = Annotated[RunCancelled | NotFoundError | ConflictError, strawberry.union("CancelRunResult")]
+
+
+@strawberry.type
+class RunMutations:
+    @strawberry.mutation(
+        description="Validate the pipeline, then queue a run of it; answers at once with the QUEUED run."
+    )
+    async def execute_pipeline(
+        self, info: Info, id: strawberry.ID, options: ExecuteInput | None = None
+    ) -> ExecuteResult:
+        chosen = (options or ExecuteInput()).to_domain(info.context.state.settings.default_run_timeout_seconds)
+        run = await info.context.services.runs.execute(owner=info.context.owner, pipeline_id=id, options=chosen)
+        return RunQueued(run=Run.from_domain(run))
+
+    @strawberry.mutation(description="Run a finished run again with the same options.")
+    async def retry_run(self, info: Info, id: strawberry.ID) -> ExecuteResult:
+        run = await info.context.services.runs.retry(owner=info.context.owner, run_id=id)
+        return RunQueued(run=Run.from_domain(run))
+
+    @strawberry.mutation(
+        description="Cancel a run: a queued one leaves the queue; a running one has its stages stopped."
+    )
+    async def cancel_run(self, info: Info, id: strawberry.ID) -> CancelRunResult:
+        run = await info.context.services.runs.cancel(owner=info.context.owner, run_id=id)
+        return RunCancelled(run=Run.from_domain(run))

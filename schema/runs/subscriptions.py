@@ -1,0 +1,42 @@
+"""Live runs over graphql-transport-ws: async generators over the API's Redis event hub."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+
+from app.events import channels
+from schema.context import Info
+from schema.runs.types import Run, RunUpdate
+
+
+@strawberry.type
+class RunSubscriptions:
+    @strawberry.subscription(
+        description="A run's snapshot, then every change in order (run state, stage state, log text); "
+        "completes when the run ends. Pass `after` (a seq) to replay what you missed."
+    )
+    async def run_updates(
+        self, info: Info, run_id: strawberry.ID, after: int | None = None
+    ) -> AsyncGenerator[RunUpdate, None]:
+        follower = info.context.state.follower
+        async for update in follower.follow(owner=info.context.owner, run_id=run_id, after=after):
+            yield RunUpdate.from_domain(update)
+
+    @strawberry.subscription(description="A pipeline's new runs and their state changes.")
+    async def pipeline_runs(self, info: Info, pipeline_id: strawberry.ID) -> AsyncGenerator[Run, None]:
+        services = info.context.services
+        pipeline = await services.pipelines.get(owner=info.context.owner, pipeline_id=pipeline_id)
+        watched = info.context.state.follower.watch(
+            owner=info.context.owner, channel=channels.pipeline_runs(pipeline.id)
+        )
+        async for run in watched:
+            yield Run.from_domain(run)
+
+    @strawberry.subscription(description="A project's new runs and their state changes.")
+    async def project_runs(self, info: Info, project_id: strawberry.ID) -> AsyncGenerator[Run, None]:
+        project = await info.context.services.projects.get(owner=info.context.owner, project_id=project_id)
+        watched = info.context.state.follower.watch(owner=info.context.owner, channel=channels.project_runs(project.id))
+        async for run in watched:
+            yield Run.from_domain(run)

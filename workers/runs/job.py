@@ -1,0 +1,173 @@
+"""The arq job that executes one run, and the cron job that fails runs whose worker vanished."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from arq import Retry
+from redis.asyncio import Redis
+from redis.asyncio.lock import Lock
+
+from app.domain.errors import DomainError
+from app.domain.runs import Run, RunState, StageRun, StageRunState
+from app.events import channels
+from app.repositories.events import EventRepository
+from app.repositories.runs import RunRepository
+from workers.context import WorkerResources, resources_of
+from workers.locks import LOCK_LEASE_SECONDS, workspace_lock_name
+from workers.runs.outputs import changed_outputs, output_hashes
+from workers.runs.planner import plan_run
+from workers.runs.recorder import RunRecorder
+from workers.runs.scheduler import Scheduler
+
+logger = logging.getLogger(__name__)
+
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+BUSY_WORKSPACE_RETRY_SECONDS = 0.5
+
+
+def run_lock(redis: Redis, project_id: str) -> Lock:
+    return redis.lock(workspace_lock_name(project_id), timeout=LOCK_LEASE_SECONDS, blocking=False, thread_local=False)
+
+
+def run_lock_token(run_id: str) -> str:
+    """The lock's value names the run, so the reaper can free the workspace of a run whose worker died."""
+    return f"run:{run_id}"
+
+
+async def execute_run(ctx: dict[str, Any], run_id: str) -> str:
+    resources = resources_of(ctx)
+    run = await resources.runs.get(run_id)
+    if run.state != RunState.QUEUED:
+        return f"run is {run.state.value}; nothing to do"
+    lock = run_lock(resources.redis, run.project_id)
+    if not await lock.acquire(token=run_lock_token(run.id)):
+        # One run per workspace at a time: come back shortly, without holding a worker slot meanwhile.
+        raise Retry(defer=BUSY_WORKSPACE_RETRY_SECONDS)
+    try:
+        recorder = RunRecorder.for_run(run, resources.runs, resources.events, resources.redis)
+        if not await recorder.start(worker=WORKER_ID):
+            return "run was cancelled before it started"
+        heartbeat = asyncio.create_task(_heartbeat(resources, run.id, lock))
+        try:
+            final = await _execute(resources, recorder)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+        await resources.pipelines.record_run(final)
+        return final.state.value
+    finally:
+        with contextlib.suppress(Exception):
+            await lock.release()
+
+
+async def _execute(resources: WorkerResources, recorder: RunRecorder) -> Run:
+    run = recorder.run
+    root = resources.workspace(run.project_id)
+    commands = {s.name: s.command for s in run.stages}
+    try:
+        pipeline = await resources.pipelines.get(run.pipeline_id)
+        before = await asyncio.to_thread(output_hashes, root)
+        plan = await asyncio.to_thread(plan_run, root, pipeline.path, run.options)
+    except DomainError as refused:
+        return await recorder.finish(RunState.FAILED, error=refused.message, outputs_changed=[])
+    await recorder.set_stages(
+        [StageRun(name=n, command=commands.get(n, ""), state=StageRunState.PENDING) for n in plan.up_to_date]
+        + [StageRun(name=s.name, command=s.command, state=StageRunState.PENDING) for s in plan.steps]
+    )
+    for name in plan.up_to_date:
+        await recorder.stage(name, StageRunState.SKIPPED, skip_reason="up to date")
+
+    scheduler = Scheduler(
+        recorder=recorder,
+        root=root,
+        steps=plan.steps,
+        force=run.options.force,
+        keep_going=run.options.keep_going,
+        max_parallel=run.options.max_parallel or os.cpu_count() or 1,
+    )
+    work = asyncio.create_task(scheduler.run())
+    cancel = asyncio.create_task(_cancel_requested(resources, run.id))
+    state, error = RunState.SUCCEEDED, None
+    try:
+        done, _ = await asyncio.wait(
+            {work, cancel}, timeout=run.options.timeout_seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+        if work not in done:
+            cancelled = cancel in done
+            state = RunState.CANCELLED if cancelled else RunState.TIMED_OUT
+            error = "cancelled by request" if cancelled else f"timed out after {run.options.timeout_seconds:g} s"
+            await scheduler.abort(error)
+        outcome = await work
+    except asyncio.CancelledError:
+        # The worker is shutting down: stop the stages and say so, rather than leave the run RUNNING.
+        await asyncio.shield(_abandon(scheduler, work, recorder))
+        raise
+    finally:
+        cancel.cancel()
+    if state == RunState.SUCCEEDED and outcome.failed:
+        state, error = RunState.FAILED, f"stage {outcome.failed[0]!r} failed"
+    after = await asyncio.to_thread(output_hashes, root)
+    return await recorder.finish(state, error=error, outputs_changed=changed_outputs(before, after))
+
+
+async def _abandon(scheduler: Scheduler, work: asyncio.Task[Any], recorder: RunRecorder) -> None:
+    await scheduler.abort("the worker stopped during the run")
+    with contextlib.suppress(BaseException):
+        await work
+    await recorder.finish(RunState.FAILED, error="the worker stopped during the run", outputs_changed=[])
+
+
+async def _cancel_requested(resources: WorkerResources, run_id: str) -> None:
+    """Returns when someone asked to cancel: told on Redis, or seen in MongoDB (should the message be lost)."""
+    pubsub = resources.redis.pubsub()
+    await pubsub.subscribe(channels.run_control(run_id))
+    try:
+        while not await resources.runs.cancel_requested(run_id):
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            if message is not None:
+                return
+    finally:
+        with contextlib.suppress(Exception):
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+async def _heartbeat(resources: WorkerResources, run_id: str, lock: Lock) -> None:
+    while True:
+        await asyncio.sleep(resources.settings.heartbeat_seconds)
+        with contextlib.suppress(Exception):
+            await resources.runs.heartbeat(run_id, worker=WORKER_ID)
+            await lock.reacquire()
+
+
+async def reap_lost_runs(ctx: dict[str, Any]) -> int:
+    """Fail RUNNING runs whose worker stopped reporting (killed, or its machine gone); free their workspace."""
+    resources = resources_of(ctx)
+    silent_since = datetime.now(UTC) - timedelta(seconds=resources.settings.lost_after_seconds)
+    lost = await resources.runs.lost_runs(silent_since=silent_since)
+    for run in lost:
+        await _fail_lost(resources.runs, resources.events, resources.redis, run)
+    return len(lost)
+
+
+async def _fail_lost(runs: RunRepository, events: EventRepository, redis: Redis, run: Run) -> None:
+    recorder = RunRecorder.for_run(run, runs, events, redis)
+    recorder.seq = max(run.last_seq, await events.last_seq(run.id))
+    for stage in run.stages:
+        if stage.state == StageRunState.RUNNING:
+            recorder.stages[stage.name] = replace(stage, state=StageRunState.FAILED, error="worker lost")
+        elif stage.state == StageRunState.PENDING:
+            recorder.stages[stage.name] = replace(stage, state=StageRunState.NOT_RUN, error="worker lost")
+    finished = await recorder.finish(RunState.FAILED, error="worker lost", outputs_changed=[])
+    logger.warning("run %s: worker lost, marked %s", run.id, finished.state.value)
+    lock_name = workspace_lock_name(run.project_id)
+    if await redis.get(lock_name) in (run_lock_token(run.id).encode(), run_lock_token(run.id)):
+        await redis.delete(lock_name)

@@ -1,0 +1,57 @@
+"""What a run executes: DVC's own plan, turned into steps with their dependencies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.domain.pipelines import Dag, DryRunPlan
+from app.domain.runs import RunOptions
+from workers import dvcops
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    name: str
+    """The stage name as the run shows it (another pipeline's stage: ``<dvc.yaml>:<stage>``)."""
+    target: str
+    """DVC's address of the stage, relative to the workspace root."""
+    command: str
+    needs: frozenset[str]
+    """Steps of this run that must succeed (or be skipped) before this one starts."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    steps: list[Step]
+    """In DVC's execution order."""
+    up_to_date: list[str]
+    """Selected stages that are skipped without asking DVC again: nothing upstream of them runs."""
+
+
+def address(pipeline_path: str, name: str) -> str:
+    return name if ":" in name else f"{pipeline_path}:{name}"
+
+
+def steps_from(pipeline_path: str, plan: DryRunPlan, dag: Dag, options: RunOptions) -> RunPlan:
+    planned = [s for s in plan.stages if not options.single_item or s.name in options.targets]
+    names = {s.name for s in planned}
+    needs: dict[str, set[str]] = {name: set() for name in names}
+    for edge in dag.edges:
+        if edge.target in names and edge.source in names:
+            needs[edge.target].add(edge.source)
+    steps = [
+        Step(name=s.name, target=address(pipeline_path, s.name), command=s.cmd, needs=frozenset(needs[s.name]))
+        for s in planned
+    ]
+    up_to_date = [n for n in plan.up_to_date if not options.single_item or n in options.targets]
+    return RunPlan(steps=steps, up_to_date=up_to_date)
+
+
+def plan_run(root: Path, pipeline_path: str, options: RunOptions) -> RunPlan:
+    """Blocking: call through ``asyncio.to_thread``."""
+    plan = dvcops.dry_run_plan(
+        root, pipeline_path, force=options.force, targets=list(options.targets), downstream=options.downstream
+    )
+    dag = dvcops.pipeline_dag(root, pipeline_path)
+    return steps_from(pipeline_path, plan, dag, options)

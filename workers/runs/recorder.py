@@ -1,0 +1,142 @@
+"""The single writer of one run's state and events while a worker executes it.
+
+Stages run concurrently, so events are numbered, stored and published under one lock: a
+subscriber that sees event N live can rely on every event before N being stored already.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.asyncio import Redis
+
+from app.domain.runs import EventType, Run, RunEvent, RunState, StageRun, StageRunState
+from app.events.publisher import record_event
+from app.repositories.events import EventRepository
+from app.repositories.runs import RunRepository
+
+
+@dataclass
+class RunRecorder:
+    run: Run
+    runs: RunRepository
+    events: EventRepository
+    redis: Redis
+    seq: int = 0
+    stages: dict[str, StageRun] = field(default_factory=dict)
+    log_offsets: dict[str, int] = field(default_factory=dict)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @classmethod
+    def for_run(cls, run: Run, runs: RunRepository, events: EventRepository, redis: Redis) -> RunRecorder:
+        return cls(
+            run=run, runs=runs, events=events, redis=redis, seq=run.last_seq, stages={s.name: s for s in run.stages}
+        )
+
+    async def _emit(
+        self, build: Callable[[int, datetime], RunEvent], store: Callable[[int], Awaitable[object]] | None = None
+    ) -> RunEvent | None:
+        """Number the event, update the run document (``store``), append and publish the event.
+
+        ``store`` returning None means the document refused the change (a state transition lost its
+        race): then the number is not used and nothing is recorded.
+        """
+        async with self._lock:
+            seq = self.seq + 1
+            now = datetime.now(UTC)
+            if store is not None and await store(seq) is None:
+                return None
+            self.seq = seq
+            event = build(seq, now)
+            await record_event(
+                self.events, self.redis, event, project_id=self.run.project_id, pipeline_id=self.run.pipeline_id
+            )
+            return event
+
+    async def start(self, *, worker: str) -> bool:
+        """QUEUED -> RUNNING; False when the run is no longer queued (cancelled, or another worker has it)."""
+
+        async def store(seq: int) -> Run | None:
+            now = datetime.now(UTC)
+            started = await self.runs.transition(
+                self.run.id,
+                from_states=(RunState.QUEUED,),
+                to_state=RunState.RUNNING,
+                seq=seq,
+                started_at=now,
+                heartbeat_at=now,
+                worker=worker,
+            )
+            if started is not None:
+                self.run = started
+            return started
+
+        event = await self._emit(lambda seq, at: self._run_event(seq, at, RunState.RUNNING, None), store)
+        return event is not None
+
+    async def set_stages(self, stages: list[StageRun]) -> None:
+        """The stages this run considers, in order (replacing the pipeline's full list)."""
+        self.stages = {s.name: s for s in stages}
+        async with self._lock:
+            await self.runs.set_stages(self.run.id, stages, seq=self.seq)
+
+    async def stage(self, name: str, state: StageRunState, **fields: Any) -> StageRun:
+        stage = replace(self.stages[name], state=state, log_bytes=self.log_offsets.get(name, 0), **fields)
+        self.stages[name] = stage
+
+        async def store(seq: int) -> bool:
+            await self.runs.update_stage(self.run.id, stage, seq=seq)
+            return True
+
+        await self._emit(
+            lambda seq, at: RunEvent(
+                run_id=self.run.id,
+                seq=seq,
+                type=EventType.STAGE_STATE,
+                at=at,
+                stage=name,
+                stage_state=state,
+                message=stage.error or stage.skip_reason,
+            ),
+            store,
+        )
+        return stage
+
+    async def log(self, stage: str, text: str) -> None:
+        if not text:
+            return
+        offset = self.log_offsets.get(stage, 0)
+        self.log_offsets[stage] = offset + len(text.encode())
+        await self._emit(
+            lambda seq, at: RunEvent(
+                run_id=self.run.id, seq=seq, type=EventType.LOG, at=at, stage=stage, text=text, offset=offset
+            )
+        )
+
+    async def finish(self, state: RunState, *, error: str | None, outputs_changed: list[str]) -> Run:
+        stages = [replace(s, log_bytes=self.log_offsets.get(s.name, s.log_bytes)) for s in self.stages.values()]
+
+        async def store(seq: int) -> Run | None:
+            await self.runs.set_stages(self.run.id, stages, seq=self.seq)
+            finished = await self.runs.transition(
+                self.run.id,
+                from_states=(RunState.RUNNING,),
+                to_state=state,
+                seq=seq,
+                finished_at=datetime.now(UTC),
+                error=error,
+                outputs_changed=outputs_changed,
+            )
+            if finished is not None:
+                self.run = finished
+            return finished
+
+        await self._emit(lambda seq, at: self._run_event(seq, at, state, error), store)
+        return self.run
+
+    def _run_event(self, seq: int, at: datetime, state: RunState, message: str | None) -> RunEvent:
+        return RunEvent(run_id=self.run.id, seq=seq, type=EventType.RUN_STATE, at=at, run_state=state, message=message)

@@ -1,0 +1,123 @@
+"""Run a plan's steps: independent stages in parallel, each through DVC, dependents after their needs.
+
+A stage runs only after everything it needs succeeded or was skipped. On a failure the default is
+to start nothing new (stages already running finish); with ``keep_going`` independent branches go
+on and only the failed stage's dependents are NOT_RUN. ``abort`` stops every running stage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from app.domain.runs import StageRunState
+from workers.execution import StageProcess, StageResult, launch_stage
+from workers.runs.planner import Step
+from workers.runs.recorder import RunRecorder
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    failed: list[str] = field(default_factory=list)
+    ran: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Scheduler:
+    recorder: RunRecorder
+    root: Path
+    steps: list[Step]
+    force: bool
+    keep_going: bool
+    max_parallel: int
+    _processes: dict[str, StageProcess] = field(default_factory=dict)
+    _abort_reason: str | None = None
+    _abort_state: StageRunState = StageRunState.CANCELLED
+
+    async def run(self) -> Outcome:
+        outcome = Outcome()
+        pending = {s.name: s for s in self.steps}
+        settled_ok: set[str] = set()
+        blocked: set[str] = set()
+        running: dict[asyncio.Task[StageResult], str] = {}
+        halted = False
+        try:
+            while pending or running:
+                if not halted and self._abort_reason is None:
+                    for step in list(pending.values()):
+                        if step.needs & blocked:
+                            del pending[step.name]
+                            blocked.add(step.name)
+                            await self.recorder.stage(
+                                step.name, StageRunState.NOT_RUN, error="an upstream stage failed"
+                            )
+                        elif step.needs <= settled_ok and len(running) < self.max_parallel:
+                            del pending[step.name]
+                            running[await self._launch(step)] = step.name
+                if not running:
+                    break
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    name = running.pop(task)
+                    state = await self._settle(name, task.result())
+                    if state in (StageRunState.SUCCEEDED, StageRunState.SKIPPED):
+                        settled_ok.add(name)
+                        if state == StageRunState.SUCCEEDED:
+                            outcome.ran.append(name)
+                    else:
+                        blocked.add(name)
+                        if state == StageRunState.FAILED:
+                            outcome.failed.append(name)
+                            halted = halted or not self.keep_going
+        finally:
+            # Whatever ends the loop (success, failure, abort, worker shutdown): no stage keeps running.
+            await asyncio.gather(*(p.stop() for p in self._processes.values()), return_exceptions=True)
+        reason = self._abort_reason or "an earlier stage failed"
+        for name in pending:
+            await self.recorder.stage(name, StageRunState.NOT_RUN, error=reason)
+        return outcome
+
+    async def _launch(self, step: Step) -> asyncio.Task[StageResult]:
+        await self.recorder.stage(step.name, StageRunState.RUNNING, started_at=datetime.now(UTC))
+
+        async def on_output(text: str) -> None:
+            await self.recorder.log(step.name, text)
+
+        process = await launch_stage(self.root, step.target, force=self.force, on_output=on_output)
+        self._processes[step.name] = process
+        return asyncio.create_task(process.wait(), name=f"stage:{step.name}")
+
+    async def _settle(self, name: str, result: StageResult) -> StageRunState:
+        self._processes.pop(name, None)
+        figures = {
+            "finished_at": datetime.now(UTC),
+            "exit_code": result.exit_code,
+            "peak_memory_bytes": result.peak_memory_bytes,
+            "cpu_seconds": result.cpu_seconds,
+        }
+        if self._abort_reason is not None and result.exit_code != 0:
+            state = self._abort_state
+            await self.recorder.stage(name, state, error=self._abort_reason, **figures)
+        elif result.exit_code != 0:
+            state = StageRunState.FAILED
+            error = f"command exited with code {result.exit_code}"
+            if not result.command_ran:
+                error = f"DVC failed before running the command (exit code {result.exit_code}); see the log"
+            await self.recorder.stage(name, state, error=error, **figures)
+        elif result.command_ran:
+            state = StageRunState.SUCCEEDED
+            await self.recorder.stage(name, state, **figures)
+        else:
+            state = StageRunState.SKIPPED
+            await self.recorder.stage(name, state, skip_reason=result.skip_reason or "unchanged", **figures)
+        return state
+
+    async def abort(self, reason: str) -> None:
+        """Stop every running stage (their whole process groups); nothing new starts."""
+        self._abort_reason = reason
+        await asyncio.gather(*(p.stop() for p in list(self._processes.values())), return_exceptions=True)
