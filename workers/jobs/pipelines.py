@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from dvc.lock import LockError
 
 from app.domain.errors import Conflict, InvalidInput, Issue, WorkspaceBusy
 from app.domain.pipelines import Pipeline, PipelineSource, StageOutcome, StageSpec
@@ -13,8 +17,24 @@ from app.jobs_protocol import JobPayload, ok
 from workers import dvcops
 from workers.context import WorkerResources, resources_of
 from workers.jobs.common import answers_domain_errors, report_from
-from workers.locks import workspace_lock
+from workers.locks import workspace_lock, workspace_lock_name
 from workers.snapshots import FileSnapshot
+
+
+@asynccontextmanager
+async def reading(resources: WorkerResources, project_id: str) -> AsyncIterator[None]:
+    """Reads wait behind writes, but not behind a run.
+
+    While a run holds the workspace, its stages are separate DVC processes that take DVC's own
+    repository lock only while they record results; a read takes that lock too, so it sees a
+    consistent workspace without waiting for the whole run.
+    """
+    holder = await resources.redis.get(workspace_lock_name(project_id))
+    if holder is not None and (holder.decode() if isinstance(holder, bytes) else str(holder)).startswith("run:"):
+        yield
+        return
+    async with workspace_lock(resources.redis, project_id, wait_seconds=resources.settings.workspace_read_wait_seconds):
+        yield
 
 
 def api_pipeline_path(name: str) -> str:
@@ -165,16 +185,15 @@ async def validate_pipeline(ctx: dict[str, Any], pipeline_id: str) -> JobPayload
     resources = resources_of(ctx)
     pipeline = await resources.pipelines.get(pipeline_id)
     root = resources.workspace(pipeline.project_id)
-    async with workspace_lock(
-        resources.redis, pipeline.project_id, wait_seconds=resources.settings.workspace_read_wait_seconds
-    ):
-        if not (root / pipeline.path).exists():
-            issues = [Issue(path="path", message=f"{pipeline.path} is missing from the workspace")]
-        else:
-            on_disk = await asyncio.to_thread(dvcops.read_pipeline, root, pipeline.path)
-            issues = await asyncio.to_thread(dvcops.check_pipeline, root, pipeline.path, on_disk)
-            if [s.name for s in on_disk] != [s.name for s in pipeline.stages]:
-                issues.append(Issue(path="stages", message=f"{pipeline.path} no longer holds the stages stored for it"))
+    # No workspace lock: this only reads files that writers replace atomically, so it never waits
+    # behind a run (executePipeline validates while another run of the project may hold the workspace).
+    if not (root / pipeline.path).exists():
+        issues = [Issue(path="path", message=f"{pipeline.path} is missing from the workspace")]
+    else:
+        on_disk = await asyncio.to_thread(dvcops.read_pipeline, root, pipeline.path)
+        issues = await asyncio.to_thread(dvcops.check_pipeline, root, pipeline.path, on_disk)
+        if [s.name for s in on_disk] != [s.name for s in pipeline.stages]:
+            issues.append(Issue(path="stages", message=f"{pipeline.path} no longer holds the stages stored for it"))
     report = report_from(issues)
     await resources.pipelines.set_validation(pipeline_id, report)
     return ok(validation=report.to_dict())
@@ -186,11 +205,9 @@ async def pipeline_status(ctx: dict[str, Any], pipeline_id: str) -> JobPayload:
     pipeline = await resources.pipelines.get(pipeline_id)
     root = resources.workspace(pipeline.project_id)
     try:
-        async with workspace_lock(
-            resources.redis, pipeline.project_id, wait_seconds=resources.settings.workspace_read_wait_seconds
-        ):
+        async with reading(resources, pipeline.project_id):
             statuses = await asyncio.to_thread(dvcops.pipeline_status, root, pipeline.path)
-    except WorkspaceBusy:
+    except (WorkspaceBusy, LockError):
         # A read never fails on a busy workspace when there is something known to answer with.
         known = await resources.pipelines.last_status(pipeline_id)
         if known is None:
@@ -209,12 +226,13 @@ async def dry_run_pipeline(
     resources = resources_of(ctx)
     pipeline = await resources.pipelines.get(pipeline_id)
     root = resources.workspace(pipeline.project_id)
-    async with workspace_lock(
-        resources.redis, pipeline.project_id, wait_seconds=resources.settings.workspace_read_wait_seconds
-    ):
-        plan = await asyncio.to_thread(
-            dvcops.dry_run_plan, root, pipeline.path, force=force, targets=targets, downstream=downstream
-        )
+    try:
+        async with reading(resources, pipeline.project_id):
+            plan = await asyncio.to_thread(
+                dvcops.dry_run_plan, root, pipeline.path, force=force, targets=targets, downstream=downstream
+            )
+    except LockError as error:
+        raise WorkspaceBusy("DVC is recording a stage of the running run; try again in a moment") from error
     return ok(plan=plan.to_dict())
 
 
@@ -223,8 +241,6 @@ async def pipeline_dag(ctx: dict[str, Any], pipeline_id: str) -> JobPayload:
     resources = resources_of(ctx)
     pipeline = await resources.pipelines.get(pipeline_id)
     root = resources.workspace(pipeline.project_id)
-    async with workspace_lock(
-        resources.redis, pipeline.project_id, wait_seconds=resources.settings.workspace_read_wait_seconds
-    ):
+    async with reading(resources, pipeline.project_id):
         dag = await asyncio.to_thread(dvcops.pipeline_dag, root, pipeline.path)
     return ok(dag=dag.to_dict())
