@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Make sure the binaries needed for local services exist:
+#   - FerretDB (built from source into .data/bin/ferretdb)  unless MONGODB_URL is set
+#   - redis-server (from PATH, else installed with apt-get)  unless REDIS_URL is set
+# Idempotent and quick when everything is already there.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ferretdb_ok() {
+    local out
+    [[ -x "$FERRETDB_BIN" ]] || return 1
+    out="$("$FERRETDB_BIN" --version 2>/dev/null)" || return 1
+    grep -qx "version: $FERRETDB_VERSION" <<<"$out"
+}
+
+# go install ...@version does not work here (the proxy refuses the module's
+# @v/list, which `go install` needs for its deprecation check) and the module
+# zip lacks build/version/version.txt (a plain build panics at start-up), so:
+# download the module, copy it somewhere writable, write version.txt, build.
+build_ferretdb() {
+    local go tmp json src
+    go="$(find_go)" || die "Go is needed to build FerretDB $FERRETDB_VERSION (the local MongoDB-compatible server) but was not found.
+  Install Go >= 1.24 (e.g. the tarball from https://go.dev/dl/ into /usr/local/go, so /usr/local/go/bin/go exists; or set GO=/path/to/go),
+  or set MONGODB_URL=mongodb://HOST:PORT to use an existing MongoDB server instead."
+    log "building FerretDB $FERRETDB_VERSION with $go ($("$go" env GOVERSION)); first time takes a few minutes"
+    tmp="$(mktemp -d "${TMPDIR:-/tmp}/ferretdb-build.XXXXXX")"
+    # shellcheck disable=SC2064  # expand $tmp now
+    trap "rm -rf '$tmp'" EXIT
+    json="$(cd "$tmp" && "$go" mod download -json "$FERRETDB_MODULE@$FERRETDB_VERSION")" || {
+        printf '%s\n' "$json" >&2
+        die "go mod download $FERRETDB_MODULE@$FERRETDB_VERSION failed (is the Go module proxy reachable? GOPROXY=$("$go" env GOPROXY))"
+    }
+    src="$(printf '%s' "$json" | python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')"
+    [[ -d "$src" ]] || die "go mod download did not give a module directory: $json"
+    cp -R "$src" "$tmp/src"
+    chmod -R u+w "$tmp/src"
+    printf '%s\n' "$FERRETDB_VERSION" >"$tmp/src/build/version/version.txt"
+    (cd "$tmp/src" && CGO_ENABLED=0 "$go" build -buildvcs=false -trimpath -o "$tmp/ferretdb" ./cmd/ferretdb) ||
+        die "building FerretDB failed (see the go output above)"
+    mkdir -p "$BIN_DIR"
+    mv -f "$tmp/ferretdb" "$FERRETDB_BIN"
+    ferretdb_ok || die "the FerretDB binary built into $FERRETDB_BIN does not report version $FERRETDB_VERSION"
+    log "FerretDB $FERRETDB_VERSION is at ${FERRETDB_BIN#"$ROOT"/}"
+}
+
+ensure_redis() {
+    if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
+        return 0
+    fi
+    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+        log "redis-server not found; installing it with apt-get"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >&2 && apt-get install -y -qq --no-install-recommends redis-server >&2 ||
+            die "apt-get install redis-server failed. Install redis-server (and redis-cli) yourself, or set REDIS_URL=redis://HOST:PORT/0."
+        command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
+            die "redis-server/redis-cli still not on PATH after apt-get install"
+        return 0
+    fi
+    die "redis-server (with redis-cli) is needed for the local Redis but was not found, and apt-get cannot be used (not root or not Debian/Ubuntu).
+  Install it (e.g. 'sudo apt-get install redis-server'), or set REDIS_URL=redis://HOST:PORT/0 to use an existing Redis server."
+}
+
+if [[ -z "${MONGODB_URL:-}" ]]; then
+    ferretdb_ok || build_ferretdb
+fi
+if [[ -z "${REDIS_URL:-}" ]]; then
+    ensure_redis
+fi

@@ -1,0 +1,51 @@
+# syntax=docker/dockerfile:1
+# Production image: the API by default (CMD below); the arq worker is the same
+# image with the command `python -m workers` (see compose.yaml).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    DVC_NO_ANALYTICS=1 \
+    WORKSPACE_ROOT=/workspaces
+
+# git: DVC workspaces are git repositories.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends git \
+    && rm -rf /var/lib/apt/lists/*
+
+# Unprivileged user that owns the workspaces.  /workspaces is created (and
+# chowned) before VOLUME so that a fresh named volume inherits the ownership.
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --create-home --home-dir /home/app --shell /usr/sbin/nologin app \
+    && mkdir -p /workspaces \
+    && chown app:app /workspaces
+
+WORKDIR /app
+
+# Dependencies first (their own layer, rebuilt only when pyproject.toml changes) ...
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+
+# ... then the project itself (no dev extras).
+COPY app ./app
+COPY schema ./schema
+COPY workers ./workers
+RUN pip install --no-deps .
+
+VOLUME ["/workspaces"]
+USER app
+EXPOSE 8000
+
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4)"]
+
+# --proxy-headers trusts X-Forwarded-* only from FORWARDED_ALLOW_IPS (uvicorn's
+# env default, 127.0.0.1): set it to the reverse proxy's address when there is one.
+# Graceful shutdown is bounded (open GraphQL subscriptions would otherwise hold
+# it) to stay below `docker stop`'s default 10 s grace period.
+CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--timeout-graceful-shutdown", "8"]
