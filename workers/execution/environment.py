@@ -1,0 +1,36 @@
+"""The environment stage commands run in: what a command needs, none of the worker's secrets."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+DEFAULT_LOCALE = "C.UTF-8"
+
+
+def stage_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A clean environment for DVC and the stage commands it runs, plus ``extra`` (which wins).
+
+    Built from an allow-list, so the worker's MONGODB_URL, REDIS_URL, tokens and cloud credentials never reach a
+    command. The worker's interpreter folder leads PATH so that ``python``/``python3`` resolve to it; Python output
+    is unbuffered so that a command's prints reach the live log as they happen.
+    """
+    interpreter_dir = str(Path(sys.executable).parent)
+    inherited = os.environ.get("PATH", os.defpath).split(os.pathsep)
+    # An empty entry means the current directory: never for a command running in a user's workspace.
+    path = [entry for entry in inherited if entry and entry != interpreter_dir]
+    path.insert(0, interpreter_dir)
+    env = {
+        "PATH": os.pathsep.join(path),
+        "HOME": os.environ.get("HOME") or os.path.expanduser("~"),
+        "LANG": os.environ.get("LANG") or DEFAULT_LOCALE,
+        "LC_ALL": os.environ.get("LC_ALL") or DEFAULT_LOCALE,
+        "DVC_NO_ANALYTICS": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    if os.environ.get("TMPDIR"):
+        env["TMPDIR"] = os.environ["TMPDIR"]
+    env.update(extra or {})
+    return env
