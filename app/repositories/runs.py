@@ -137,6 +137,10 @@ class RunRepository:
         ).to_list()
         return [_to_run(d) for d in docs]
 
+    async def ids_for_project(self, project_id: str) -> list[str]:
+        docs = await self._collection.find({"project_id": project_id}, {"_id": 1}).to_list()
+        return [str(d["_id"]) for d in docs]
+
     async def delete_for_project(self, project_id: str) -> int:
         result = await self._collection.delete_many({"project_id": project_id})
         return result.deleted_count

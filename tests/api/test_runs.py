@@ -14,6 +14,7 @@ from tests.conftest import GraphQLClient, workspace_of
 from tests.stack import Stack
 
 MakeProject = Callable[..., Awaitable[dict[str, Any]]]
+QUICK_STAGE = {"name": "quick", "command": "echo done > quick.txt", "outs": ["quick.txt"]}
 
 
 def is_running(pid: int) -> bool:
@@ -259,3 +260,18 @@ async def test_a_late_subscriber_gets_a_snapshot_then_a_gap_free_stream(
     assert replay[0]["type"] == "SNAPSHOT" and replay[0]["run"]["state"] == "SUCCEEDED"
     assert [u["seq"] for u in replay[1:]] == list(range(1, len(replay))), "after=0 replays everything"
     assert replay[-1]["seq"] == late[-1]["seq"]
+
+
+async def test_deleting_a_project_removes_its_runs_and_their_events(
+    gql: GraphQLClient, make_project: MakeProject, mongo: Any
+) -> None:
+    project, pipeline_id = await pipeline_of(gql, make_project, [QUICK_STAGE])
+    run_id = await execute(gql, pipeline_id)
+    await finished(gql, run_id)
+    assert mongo.run_events.count_documents({"run_id": run_id}) > 0
+
+    deleted = await gql.execute("mutation($id: ID!) { deleteProject(id: $id) { __typename } }", {"id": project["id"]})
+
+    assert deleted["deleteProject"]["__typename"] == "ProjectDeleted"
+    assert mongo.runs.count_documents({"project_id": project["id"]}) == 0
+    assert mongo.run_events.count_documents({"run_id": run_id}) == 0

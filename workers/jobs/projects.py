@@ -62,6 +62,9 @@ async def delete_project(ctx: dict[str, Any], project_id: str) -> JobPayload:
         resources.redis, project_id, wait_seconds=resources.settings.workspace_write_wait_seconds
     ):
         removed_pipelines = await resources.pipelines.delete_for_project(project_id)
+        run_ids = await resources.runs.ids_for_project(project_id)
+        await resources.events.delete_for_runs(run_ids)
+        await resources.runs.delete_for_project(project_id)
         await resources.projects.delete(project_id)
         await asyncio.to_thread(shutil.rmtree, root, True)
     return ok(removed_pipelines=removed_pipelines)
