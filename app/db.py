@@ -17,7 +17,11 @@ def create_client(url: str) -> AsyncMongoClient[Document]:
 
 
 async def ensure_indexes(db: Database) -> None:
+    await db.users.create_index([("name", ASCENDING)], unique=True)
+    await db.api_tokens.create_index([("hash", ASCENDING)], unique=True)
+    await db.api_tokens.create_index([("user_id", ASCENDING)])
     await db.projects.create_index([("owner", ASCENDING), ("name", ASCENDING)], unique=True)
+    await db.projects.create_index([("members.user_id", ASCENDING)])
     await db.pipelines.create_index([("project_id", ASCENDING), ("name", ASCENDING)], unique=True)
     await db.pipelines.create_index([("project_id", ASCENDING), ("path", ASCENDING)], unique=True)
     await db.runs.create_index([("project_id", ASCENDING), ("_id", DESCENDING)])

@@ -17,9 +17,13 @@ from app.repositories.events import EventRepository
 from app.repositories.pipelines import PipelineRepository
 from app.repositories.projects import ProjectRepository
 from app.repositories.runs import RunRepository
+from app.repositories.users import UserRepository
+from app.services.access import Access
+from app.services.auth import AuthService
 from app.services.files import FileService
 from app.services.pipelines import PipelineService
 from app.services.projects import ProjectService
+from app.services.rate_limit import RateLimiter
 from app.services.run_updates import RunFollower
 from app.services.runs import RunService
 from app.settings import Settings
@@ -39,13 +43,12 @@ def build_lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             # Start anyway: /health reports MongoDB as down and requests answer clear errors until it is back.
             logger.exception("could not ensure MongoDB indexes at start-up")
         redis = await create_pool(RedisSettings.from_dsn(settings.redis_url))
-        projects = ProjectRepository(db)
-        pipelines = PipelineRepository(db)
+        access = Access(projects=ProjectRepository(db))
+        users = UserRepository(db)
         jobs = JobDispatcher(redis, queue_name=settings.queue_name, wait_seconds=settings.job_wait_seconds)
-        pipeline_service = PipelineService(projects=projects, pipelines=pipelines, jobs=jobs)
+        pipeline_service = PipelineService(access=access, pipelines=PipelineRepository(db), jobs=jobs)
         run_service = RunService(
-            projects=projects,
-            pipelines=pipelines,
+            access=access,
             pipeline_service=pipeline_service,
             runs=RunRepository(db),
             events=EventRepository(db),
@@ -54,9 +57,11 @@ def build_lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             settings=settings,
         )
         services = Services(
-            projects=ProjectService(projects=projects, jobs=jobs, settings=settings),
+            auth=AuthService(users=users),
+            rate_limit=RateLimiter(redis=redis, per_minute=settings.work_requests_per_minute),
+            projects=ProjectService(access=access, users=users, jobs=jobs, settings=settings),
             pipelines=pipeline_service,
-            files=FileService(projects=projects, settings=settings),
+            files=FileService(access=access, settings=settings),
             runs=run_service,
         )
         hub = EventHub(redis)

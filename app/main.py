@@ -12,24 +12,45 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types.unset import UnsetType
 
+from app.auth_middleware import AuthMiddleware
 from app.body_limit import BodyLimitMiddleware
+from app.domain.errors import Unauthenticated
 from app.health import health
 from app.lifespan import build_lifespan
+from app.services.auth import bearer_secret
 from app.settings import Settings
-from schema.context import Context, owner_from
-from schema.schema import schema
+from app.state import AppState
+from schema.context import Context
+from schema.schema import build_schema
 
 
 class GraphQLApp(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
-        return Context(request=request, response=response, state=request.state.app, owner=owner_from(request))
+        state: AppState = request.state.app
+        principal = getattr(request.state, "principal", None)
+        return Context(request=request, response=response, state=state, principal=principal)
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Authenticate a WebSocket from its ``connection_init`` payload (or its handshake header)."""
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
+        header = params.get("Authorization") or params.get("authorization") or params.get("authToken")
+        if not isinstance(header, str):
+            header = context.request.headers.get("authorization")
+        secret = bearer_secret(header) if header and " " in header else header
+        try:
+            context.principal = await context.state.services.auth.authenticate(secret)
+        except Unauthenticated as error:
+            raise ConnectionRejectionError({"message": error.message}) from error
+        return None
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     graphql: Any = GraphQLApp(
-        schema,
+        build_schema(settings),
         graphql_ide="graphiql" if settings.graphiql else None,
         multipart_uploads_enabled=True,
     )
@@ -40,11 +61,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             WebSocketRoute("/graphql", graphql),
         ],
         middleware=[
-            Middleware(
-                BodyLimitMiddleware,
-                limit=settings.max_request_bytes,
-                upload_limit=settings.max_upload_bytes,
-            )
+            Middleware(BodyLimitMiddleware, limit=settings.max_request_bytes, upload_limit=settings.max_upload_bytes),
+            Middleware(AuthMiddleware),
         ],
         lifespan=build_lifespan(settings),
     )

@@ -53,6 +53,12 @@ class Settings:
     max_text_file_bytes: int
     max_page_size: int
     graphiql: bool
+    introspection: bool
+    max_query_depth: int
+    max_aliases: int
+    max_tokens: int
+    work_requests_per_minute: int
+    """Per API token: mutations that start work in a worker (runs, writes, validation, dry runs)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -77,4 +83,9 @@ class Settings:
             max_text_file_bytes=_int(env, "MAX_TEXT_FILE_BYTES", 1024 * 1024),
             max_page_size=_int(env, "MAX_PAGE_SIZE", 100),
             graphiql=_bool(env, "GRAPHIQL", True),
+            introspection=_bool(env, "GRAPHQL_INTROSPECTION", True),
+            max_query_depth=_int(env, "GRAPHQL_MAX_DEPTH", 12),
+            max_aliases=_int(env, "GRAPHQL_MAX_ALIASES", 30),
+            max_tokens=_int(env, "GRAPHQL_MAX_TOKENS", 3000),
+            work_requests_per_minute=_int(env, "WORK_REQUESTS_PER_MINUTE", 120),
         )

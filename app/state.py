@@ -9,9 +9,11 @@ from pymongo import AsyncMongoClient
 
 from app.db import Database, Document
 from app.events.hub import EventHub
+from app.services.auth import AuthService
 from app.services.files import FileService
 from app.services.pipelines import PipelineService
 from app.services.projects import ProjectService
+from app.services.rate_limit import RateLimiter
 from app.services.run_updates import RunFollower
 from app.services.runs import RunService
 from app.settings import Settings
@@ -19,6 +21,8 @@ from app.settings import Settings
 
 @dataclass(frozen=True, slots=True)
 class Services:
+    auth: AuthService
+    rate_limit: RateLimiter
     projects: ProjectService
     pipelines: PipelineService
     files: FileService

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import strawberry
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
+from app.domain.errors import Unauthenticated
+from app.domain.users import Principal
 from app.state import AppState, Services
-
-# Until authenticated tenants land, the caller names itself with this header (see README).
-OWNER_HEADER = "x-user"
-DEFAULT_OWNER = "local"
 
 
 @dataclass
@@ -21,18 +19,29 @@ class Context:
     request: Request | WebSocket
     response: Response | WebSocket | None
     state: AppState
-    owner: str
+    principal: Principal | None
+    connection_params: dict[str, object] = field(default_factory=dict)
+    """What a WebSocket client sent in ``connection_init``; Strawberry fills it in."""
 
     @property
     def services(self) -> Services:
         return self.state.services
+
+    @property
+    def caller(self) -> str:
+        """The calling user's id. The HTTP middleware and the WebSocket handshake guarantee one."""
+        if self.principal is None:
+            raise Unauthenticated("an API token is required")
+        return self.principal.user.id
+
+    async def spend_work(self) -> None:
+        """Count a request that starts work against the caller's token (rate limit)."""
+        if self.principal is None:
+            raise Unauthenticated("an API token is required")
+        await self.services.rate_limit.spend(self.principal.token_id)
 
     def page_size(self, first: int) -> int:
         return max(1, min(first, self.state.settings.max_page_size))
 
 
 Info = strawberry.Info[Context, None]
-
-
-def owner_from(request: Request | WebSocket) -> str:
-    return request.headers.get(OWNER_HEADER) or DEFAULT_OWNER

@@ -61,6 +61,16 @@ class WorkspaceError(Error):
     pass
 
 
+@strawberry.type(description="You are a member of the project, but your role does not allow this.")
+class ForbiddenError(Error):
+    pass
+
+
+@strawberry.type(description="Too many requests that start work with this token; wait and try again.")
+class RateLimitedError(Error):
+    retry_after_seconds: int = strawberry.field(description="When the next request will be accepted.")
+
+
 class NotFoundHandler(strawberry.ExceptionHandler[domain.NotFound, NotFoundError]):
     def handle(self, exception: domain.NotFound, *, field: StrawberryField, info: Any) -> NotFoundError:
         return NotFoundError(message=exception.message, resource=exception.resource, identifier=exception.identifier)
@@ -119,7 +129,19 @@ class WorkspaceErrorHandler(strawberry.ExceptionHandler[domain.WorkspaceError, W
         return WorkspaceError(message=exception.message)
 
 
+class ForbiddenHandler(strawberry.ExceptionHandler[domain.Forbidden, ForbiddenError]):
+    def handle(self, exception: domain.Forbidden, *, field: StrawberryField, info: Any) -> ForbiddenError:
+        return ForbiddenError(message=exception.message)
+
+
+class RateLimitedHandler(strawberry.ExceptionHandler[domain.RateLimited, RateLimitedError]):
+    def handle(self, exception: domain.RateLimited, *, field: StrawberryField, info: Any) -> RateLimitedError:
+        return RateLimitedError(message=exception.message, retry_after_seconds=exception.retry_after_seconds)
+
+
 EXCEPTION_HANDLERS = (
+    ForbiddenHandler(),
+    RateLimitedHandler(),
     NotFoundHandler(),
     InvalidInputHandler(),
     ConflictHandler(),

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
 
 from app.domain.errors import DomainError
+from app.settings import Settings
 from schema.errors import EXCEPTION_HANDLERS
 from schema.files.mutations import FileMutations
 from schema.pipelines.mutations import PipelineMutations
@@ -18,17 +27,19 @@ from schema.projects.queries import ProjectQueries
 from schema.runs.mutations import RunMutations
 from schema.runs.queries import RunQueries
 from schema.runs.subscriptions import RunSubscriptions
+from schema.users.mutations import UserMutations
+from schema.users.queries import UserQueries
 
 logger = logging.getLogger(__name__)
 
 
 @strawberry.type(description="Read projects, pipelines, their status, runs and workspace files.")
-class Query(ProjectQueries, PipelineQueries, RunQueries):
+class Query(UserQueries, ProjectQueries, PipelineQueries, RunQueries):
     pass
 
 
 @strawberry.type(description="Define, validate, dry-run and run pipelines; manage projects and files.")
-class Mutation(ProjectMutations, PipelineMutations, RunMutations, FileMutations):
+class Mutation(ProjectMutations, PipelineMutations, RunMutations, FileMutations, UserMutations):
     pass
 
 
@@ -48,10 +59,20 @@ def _should_mask(error: GraphQLError) -> bool:
     return True
 
 
-schema = strawberry.Schema(
-    query=Query,
-    mutation=Mutation,
-    subscription=Subscription,
-    extensions=[lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal server error.")],
-    exception_handlers=EXCEPTION_HANDLERS,
-)
+def build_schema(settings: Settings) -> strawberry.Schema:
+    """The schema with the limits that keep one request from costing the server too much."""
+    extensions: list[Callable[[], SchemaExtension]] = [
+        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal server error."),
+    ]
+    if not settings.introspection:
+        extensions.append(DisableIntrospection)
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        exception_handlers=EXCEPTION_HANDLERS,
+    )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -12,7 +14,10 @@ import httpx
 import pytest
 from pymongo import MongoClient
 
-from tests.stack import Stack, running_stack
+from app.db import create_client
+from app.repositories.users import UserRepository
+from app.services.auth import AuthService
+from tests.stack import ROOT, Stack, running_stack
 
 
 @pytest.fixture(scope="session")
@@ -23,15 +28,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 class GraphQLClient:
-    """Posts GraphQL to the running API; ``execute`` fails the test on any top-level error."""
+    """Posts GraphQL to the running API as one user; ``execute`` fails the test on any top-level error."""
 
-    def __init__(self, http: httpx.AsyncClient, user: str) -> None:
+    def __init__(self, http: httpx.AsyncClient, token: str, name: str) -> None:
         self.http = http
-        self.user = user
+        self.token = token
+        self.name = name
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.token}"}
 
     async def post(self, query: str, variables: dict[str, Any] | None = None, **kwargs: Any) -> httpx.Response:
         return await self.http.post(
-            "/graphql", json={"query": query, "variables": variables or {}}, headers={"x-user": self.user}, **kwargs
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=self.headers, **kwargs
         )
 
     async def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -42,9 +52,6 @@ class GraphQLClient:
         data: dict[str, Any] = body["data"]
         return data
 
-    def as_user(self, user: str) -> GraphQLClient:
-        return GraphQLClient(self.http, user)
-
 
 @pytest.fixture(scope="session")
 async def http(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
@@ -52,10 +59,44 @@ async def http(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+@pytest.fixture(scope="session")
+async def auth(stack: Stack) -> AsyncIterator[AuthService]:
+    """The service's own token machinery, straight on the test database (as `python -m app` uses it)."""
+    client = create_client(stack.env["MONGODB_URL"])
+    yield AuthService(users=UserRepository(client[stack.env["MONGODB_DATABASE"]]))
+    await client.close()
+
+
+MakeUser = Callable[[], Awaitable[GraphQLClient]]
+
+
+def create_user_with_cli(stack: Stack, name: str) -> str:
+    """The administrator's way in: `python -m app create-user` prints the first token."""
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "create-user", name],
+        cwd=ROOT,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
 @pytest.fixture
-def gql(http: httpx.AsyncClient) -> GraphQLClient:
+def make_user(http: httpx.AsyncClient, auth: AuthService) -> MakeUser:
+    async def make() -> GraphQLClient:
+        user = await auth.create_user(f"user-{uuid.uuid4().hex[:10]}")
+        _, secret = await auth.create_token(user_id=user.id, name="tests", expires_in_days=None)
+        return GraphQLClient(http, secret, user.name)
+
+    return make
+
+
+@pytest.fixture
+async def gql(make_user: MakeUser) -> GraphQLClient:
     # A user per test keeps tests independent: nobody sees another test's projects.
-    return GraphQLClient(http, f"user-{uuid.uuid4().hex[:8]}")
+    return await make_user()
 
 
 @pytest.fixture(scope="session")

@@ -11,14 +11,13 @@ import websockets
 
 
 async def subscribe(
-    base_url: str, query: str, variables: dict[str, Any], *, user: str
+    base_url: str, query: str, variables: dict[str, Any], *, token: str
 ) -> AsyncIterator[dict[str, Any]]:
     """Yield each ``next`` payload's data; return on ``complete``; raise on ``error``."""
     url = base_url.replace("http://", "ws://") + "/graphql"
-    async with websockets.connect(
-        url, subprotocols=[websockets.Subprotocol("graphql-transport-ws")], additional_headers={"x-user": user}
-    ) as socket:
-        await socket.send(json.dumps({"type": "connection_init", "payload": {}}))
+    async with websockets.connect(url, subprotocols=[websockets.Subprotocol("graphql-transport-ws")]) as socket:
+        # Browsers cannot set headers on a WebSocket: the token travels in connection_init, as GraphiQL sends it.
+        await socket.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
         ack = json.loads(await socket.recv())
         assert ack["type"] == "connection_ack", ack
         operation = uuid.uuid4().hex

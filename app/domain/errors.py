@@ -47,6 +47,20 @@ class Conflict(DomainError):
     """The request contradicts current state: a duplicate name or a stale version."""
 
 
+class Unauthenticated(DomainError):
+    """No valid API token came with the request."""
+
+
+class Forbidden(DomainError):
+    """The caller is a member of the project, but their role does not allow this."""
+
+
+class RateLimited(DomainError):
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(f"too many requests that start work; try again in {retry_after_seconds} s")
+        self.retry_after_seconds = retry_after_seconds
+
+
 class WorkerUnavailable(DomainError):
     """No worker answered within the bounded wait; nothing was changed by this request."""
 

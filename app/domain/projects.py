@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+
+from app.domain.users import Member, Role
 
 
 class ProjectState(StrEnum):
@@ -22,3 +24,7 @@ class Project:
     repository_url: str | None
     state: ProjectState
     created_at: datetime
+    members: list[Member] = field(default_factory=list)
+
+    def role_of(self, user_id: str) -> Role | None:
+        return next((m.role for m in self.members if m.user_id == user_id), None)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app.db import Database, Document
 from app.domain.errors import Conflict, NotFound
 from app.domain.pages import Page
 from app.domain.projects import Project, ProjectState
+from app.domain.users import Member, Role
 from app.repositories.ids import after_filter, parse_object_id
 
 
@@ -22,6 +24,7 @@ def _to_project(doc: Document) -> Project:
         repository_url=doc.get("repository_url"),
         state=ProjectState(doc.get("state", ProjectState.READY)),
         created_at=doc["created_at"],
+        members=[Member(user_id=m["user_id"], role=Role(m["role"])) for m in doc.get("members", [])],
     )
 
 
@@ -37,6 +40,7 @@ class ProjectRepository:
             "repository_url": repository_url,
             "state": ProjectState.INITIALIZING.value,
             "created_at": datetime.now(UTC),
+            "members": [{"user_id": owner, "role": Role.OWNER.value}],
         }
         try:
             result = await self._collection.insert_one(doc)
@@ -45,23 +49,30 @@ class ProjectRepository:
         doc["_id"] = result.inserted_id
         return _to_project(doc)
 
-    async def get(self, project_id: str, *, owner: str | None = None) -> Project:
-        query: Document = {"_id": parse_object_id(project_id, resource="project")}
-        if owner is not None:
-            query["owner"] = owner
-        doc = await self._collection.find_one(query)
+    async def get(self, project_id: str) -> Project:
+        doc = await self._collection.find_one({"_id": parse_object_id(project_id, resource="project")})
         if doc is None:
             raise NotFound("project", project_id)
         return _to_project(doc)
 
-    async def list_page(self, *, owner: str, first: int, after: str | None) -> Page[Project]:
-        query: Document = {"owner": owner, **after_filter(after, resource="project cursor")}
+    async def list_page(self, *, member: str, first: int, after: str | None) -> Page[Project]:
+        query: Document = {"members.user_id": member, **after_filter(after, resource="project cursor")}
         docs = await self._collection.find(query).sort("_id", 1).limit(first + 1).to_list()
         return Page(items=[_to_project(d) for d in docs[:first]], has_next_page=len(docs) > first)
 
-    async def ids_of(self, owner: str) -> list[str]:
-        docs = await self._collection.find({"owner": owner}, {"_id": 1}).to_list()
+    async def ids_of(self, member: str) -> list[str]:
+        docs = await self._collection.find({"members.user_id": member}, {"_id": 1}).to_list()
         return [str(d["_id"]) for d in docs]
+
+    async def set_members(self, project_id: str, members: list[Member]) -> Project:
+        doc = await self._collection.find_one_and_update(
+            {"_id": parse_object_id(project_id, resource="project")},
+            {"$set": {"members": [{"user_id": m.user_id, "role": m.role.value} for m in members]}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            raise NotFound("project", project_id)
+        return _to_project(doc)
 
     async def mark_ready(self, project_id: str) -> None:
         await self._collection.update_one(

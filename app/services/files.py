@@ -17,7 +17,8 @@ from typing import BinaryIO, Protocol
 
 from app.domain.errors import InvalidInput, Issue, NotFound, PayloadTooLarge
 from app.domain.files import FileEntry, FileKind, TextFile
-from app.repositories.projects import ProjectRepository
+from app.domain.users import Role
+from app.services.access import Access
 from app.settings import Settings
 from app.workspace_paths import check_writable_name, relative_posix, resolve_in_workspace
 
@@ -96,28 +97,28 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 @dataclass(frozen=True, slots=True)
 class FileService:
-    projects: ProjectRepository
+    access: Access
     settings: Settings
 
-    async def _root(self, owner: str, project_id: str) -> Path:
-        project = await self.projects.get(project_id, owner=owner)
+    async def _root(self, caller: str, project_id: str, needs: Role) -> Path:
+        project = await self.access.project(caller=caller, project_id=project_id, needs=needs)
         return self.settings.workspace_root / project.id
 
-    async def list_folder(self, *, owner: str, project_id: str, path: str) -> list[FileEntry]:
-        root = await self._root(owner, project_id)
+    async def list_folder(self, *, caller: str, project_id: str, path: str) -> list[FileEntry]:
+        root = await self._root(caller, project_id, Role.VIEWER)
         folder = resolve_in_workspace(root, path, allow_root=True)
         return await asyncio.to_thread(_list, root, folder, path)
 
-    async def read_text(self, *, owner: str, project_id: str, path: str) -> TextFile:
-        root = await self._root(owner, project_id)
+    async def read_text(self, *, caller: str, project_id: str, path: str) -> TextFile:
+        root = await self._root(caller, project_id, Role.VIEWER)
         target = resolve_in_workspace(root, path)
         return await asyncio.to_thread(_read_text, target, path, self.settings.max_text_file_bytes)
 
-    async def write_text(self, *, owner: str, project_id: str, path: str, content: str) -> FileEntry:
+    async def write_text(self, *, caller: str, project_id: str, path: str, content: str) -> FileEntry:
         data = content.encode("utf-8")
         if len(data) > self.settings.max_text_file_bytes:
             raise PayloadTooLarge(self.settings.max_text_file_bytes)
-        root = await self._root(owner, project_id)
+        root = await self._root(caller, project_id, Role.EDITOR)
         target = resolve_in_workspace(root, path)
         check_writable_name(target)
         created = await asyncio.to_thread(_prepare_target, target, path)
@@ -128,9 +129,9 @@ class FileService:
             raise
         return await asyncio.to_thread(_entry, root, target)
 
-    async def upload(self, *, owner: str, project_id: str, path: str, source: AsyncReadable) -> FileEntry:
+    async def upload(self, *, caller: str, project_id: str, path: str, source: AsyncReadable) -> FileEntry:
         """Stream ``source`` to disk in chunks; past the size limit nothing is kept."""
-        root = await self._root(owner, project_id)
+        root = await self._root(caller, project_id, Role.EDITOR)
         target = resolve_in_workspace(root, path)
         check_writable_name(target)
         created = await asyncio.to_thread(_prepare_target, target, path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.domain.errors import InvalidInput, Issue
+from app.domain.errors import InvalidInput, Issue, NotFound
 from app.domain.names import check_name
 from app.domain.pages import Page
 from app.domain.pipelines import (
@@ -17,9 +17,10 @@ from app.domain.pipelines import (
     StageStatus,
     ValidationReport,
 )
+from app.domain.users import Role
 from app.jobs import JobDispatcher
 from app.repositories.pipelines import PipelineRepository
-from app.repositories.projects import ProjectRepository
+from app.services.access import Access
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,24 +61,27 @@ def _check_version(expected_version: int) -> None:
 
 @dataclass(frozen=True, slots=True)
 class PipelineService:
-    projects: ProjectRepository
+    access: Access
     pipelines: PipelineRepository
     jobs: JobDispatcher
 
-    async def get(self, *, owner: str, pipeline_id: str) -> Pipeline:
+    async def get(self, *, caller: str, pipeline_id: str, needs: Role = Role.VIEWER) -> Pipeline:
         pipeline = await self.pipelines.get(pipeline_id)
-        # Another owner's pipeline is reported exactly like one that does not exist.
-        await self.projects.get(pipeline.project_id, owner=owner)
+        # A pipeline of a project the caller is not a member of is reported exactly like a missing one.
+        try:
+            await self.access.project(caller=caller, project_id=pipeline.project_id, needs=needs)
+        except NotFound:
+            raise NotFound("pipeline", pipeline_id) from None
         return pipeline
 
-    async def list_page(self, *, owner: str, project_id: str, first: int, after: str | None) -> Page[Pipeline]:
-        await self.projects.get(project_id, owner=owner)
+    async def list_page(self, *, caller: str, project_id: str, first: int, after: str | None) -> Page[Pipeline]:
+        await self.access.project(caller=caller, project_id=project_id, needs=Role.VIEWER)
         return await self.pipelines.list_page(project_id=project_id, first=first, after=after)
 
     async def create(
         self,
         *,
-        owner: str,
+        caller: str,
         project_id: str,
         name: str,
         description: str | None,
@@ -85,7 +89,7 @@ class PipelineService:
         allow_partial: bool,
     ) -> PipelineWrite:
         check_name(name, field="name", what="pipeline")
-        project = await self.projects.get(project_id, owner=owner)
+        project = await self.access.project(caller=caller, project_id=project_id, needs=Role.EDITOR)
         payload = await self.jobs.call(
             "apply_pipeline",
             project.id,
@@ -101,7 +105,7 @@ class PipelineService:
     async def update(
         self,
         *,
-        owner: str,
+        caller: str,
         pipeline_id: str,
         expected_version: int,
         description: str | None,
@@ -109,7 +113,7 @@ class PipelineService:
         allow_partial: bool,
     ) -> PipelineWrite:
         _check_version(expected_version)
-        pipeline = await self.get(owner=owner, pipeline_id=pipeline_id)
+        pipeline = await self.get(caller=caller, pipeline_id=pipeline_id, needs=Role.EDITOR)
         payload = await self.jobs.call(
             "apply_pipeline",
             pipeline.project_id,
@@ -133,8 +137,8 @@ class PipelineService:
             validation=ValidationReport.from_dict(validation),
         )
 
-    async def delete(self, *, owner: str, pipeline_id: str) -> PipelineRemoval:
-        pipeline = await self.get(owner=owner, pipeline_id=pipeline_id)
+    async def delete(self, *, caller: str, pipeline_id: str) -> PipelineRemoval:
+        pipeline = await self.get(caller=caller, pipeline_id=pipeline_id, needs=Role.EDITOR)
         payload = await self.jobs.call("delete_pipeline", pipeline.id)
         return PipelineRemoval(
             pipeline_id=pipeline.id,
@@ -143,13 +147,14 @@ class PipelineService:
             removed_stages=list(payload["removed_stages"]),
         )
 
-    async def validate(self, *, owner: str, pipeline_id: str) -> ValidationReport:
-        pipeline = await self.get(owner=owner, pipeline_id=pipeline_id)
+    async def validate(self, *, caller: str, pipeline_id: str) -> ValidationReport:
+        # Validation stores its result on the pipeline, so it is an editor's action.
+        pipeline = await self.get(caller=caller, pipeline_id=pipeline_id, needs=Role.EDITOR)
         payload = await self.jobs.call("validate_pipeline", pipeline.id)
         return ValidationReport.from_dict(payload["validation"])
 
-    async def status(self, *, owner: str, pipeline_id: str) -> PipelineStatusReport:
-        pipeline = await self.get(owner=owner, pipeline_id=pipeline_id)
+    async def status(self, *, caller: str, pipeline_id: str) -> PipelineStatusReport:
+        pipeline = await self.get(caller=caller, pipeline_id=pipeline_id)
         payload = await self.jobs.call("pipeline_status", pipeline.id)
         return PipelineStatusReport(
             pipeline_id=pipeline.id,
@@ -158,14 +163,14 @@ class PipelineService:
             stale=bool(payload["stale"]),
         )
 
-    async def dry_run(self, *, owner: str, pipeline_id: str, options: DryRunOptions) -> DryRunPlan:
-        pipeline = await self.get(owner=owner, pipeline_id=pipeline_id)
+    async def dry_run(self, *, caller: str, pipeline_id: str, options: DryRunOptions) -> DryRunPlan:
+        pipeline = await self.get(caller=caller, pipeline_id=pipeline_id)
         payload = await self.jobs.call(
             "dry_run_pipeline", pipeline.id, options.force, list(options.targets), options.downstream
         )
         return DryRunPlan.from_dict(payload["plan"])
 
-    async def dag(self, *, owner: str, pipeline_id: str) -> Dag:
-        pipeline = await self.get(owner=owner, pipeline_id=pipeline_id)
+    async def dag(self, *, caller: str, pipeline_id: str) -> Dag:
+        pipeline = await self.get(caller=caller, pipeline_id=pipeline_id)
         payload = await self.jobs.call("pipeline_dag", pipeline.id)
         return Dag.from_dict(payload["dag"])

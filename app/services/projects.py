@@ -4,20 +4,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.domain.errors import DomainError
+from app.domain.errors import Conflict, DomainError, NotFound
 from app.domain.names import check_name, check_repository_url
 from app.domain.pages import Page
 from app.domain.projects import Project
+from app.domain.users import Member, Role
 from app.jobs import JobDispatcher
 from app.repositories.projects import ProjectRepository
+from app.repositories.users import UserRepository
+from app.services.access import Access
 from app.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
 class ProjectService:
-    projects: ProjectRepository
+    access: Access
+    users: UserRepository
     jobs: JobDispatcher
     settings: Settings
+
+    @property
+    def projects(self) -> ProjectRepository:
+        return self.access.projects
 
     async def create(self, *, owner: str, name: str, description: str | None, repository_url: str | None) -> Project:
         check_name(name, field="name", what="project")
@@ -35,13 +43,37 @@ class ProjectService:
             raise
         return await self.projects.get(project.id)
 
-    async def get(self, *, owner: str, project_id: str) -> Project:
-        return await self.projects.get(project_id, owner=owner)
+    async def get(self, *, caller: str, project_id: str) -> Project:
+        return await self.access.project(caller=caller, project_id=project_id, needs=Role.VIEWER)
 
-    async def list_page(self, *, owner: str, first: int, after: str | None) -> Page[Project]:
-        return await self.projects.list_page(owner=owner, first=first, after=after)
+    async def list_page(self, *, caller: str, first: int, after: str | None) -> Page[Project]:
+        return await self.projects.list_page(member=caller, first=first, after=after)
 
-    async def delete(self, *, owner: str, project_id: str) -> Project:
-        project = await self.projects.get(project_id, owner=owner)
+    async def delete(self, *, caller: str, project_id: str) -> Project:
+        project = await self.access.project(caller=caller, project_id=project_id, needs=Role.OWNER)
         await self.jobs.call("delete_project", project.id)
         return project
+
+    async def set_member(self, *, caller: str, project_id: str, user_name: str, role: Role) -> Project:
+        """Add a member, or change a member's role."""
+        project = await self.access.project(caller=caller, project_id=project_id, needs=Role.OWNER)
+        user = await self.users.find_user_by_name(user_name)
+        if user is None:
+            raise NotFound("user", user_name)
+        members = [m for m in project.members if m.user_id != user.id] + [Member(user_id=user.id, role=role)]
+        _keep_an_owner(members)
+        return await self.projects.set_members(project.id, members)
+
+    async def remove_member(self, *, caller: str, project_id: str, user_name: str) -> Project:
+        project = await self.access.project(caller=caller, project_id=project_id, needs=Role.OWNER)
+        user = await self.users.find_user_by_name(user_name)
+        if user is None or project.role_of(user.id) is None:
+            raise NotFound("member", user_name)
+        members = [m for m in project.members if m.user_id != user.id]
+        _keep_an_owner(members)
+        return await self.projects.set_members(project.id, members)
+
+
+def _keep_an_owner(members: list[Member]) -> None:
+    if not any(m.role == Role.OWNER for m in members):
+        raise Conflict("a project keeps at least one owner; make someone else owner first")

@@ -37,10 +37,10 @@ class RunFollower:
     runs: RunService
     hub: EventHub
 
-    async def follow(self, *, owner: str, run_id: str, after: int | None) -> AsyncIterator[RunUpdate]:
-        run = await self.runs.get(owner=owner, run_id=run_id)
+    async def follow(self, *, caller: str, run_id: str, after: int | None) -> AsyncIterator[RunUpdate]:
+        run = await self.runs.get(caller=caller, run_id=run_id)
         async with self.hub.subscribe(channels.run_events(run.id)) as live:
-            snapshot = await self.runs.get(owner=owner, run_id=run.id)
+            snapshot = await self.runs.get(caller=caller, run_id=run.id)
             yield RunUpdate(seq=snapshot.last_seq, run=snapshot, event=None)
             cursor = snapshot.last_seq if after is None else after
             finished = snapshot.state.finished
@@ -61,12 +61,12 @@ class RunFollower:
                     if _ends_run(event):
                         return
 
-    async def watch(self, *, owner: str, channel: str) -> AsyncIterator[Run]:
+    async def watch(self, *, caller: str, channel: str) -> AsyncIterator[Run]:
         """New runs and their state changes on a pipeline or project channel."""
         async with self.hub.subscribe(channel) as live:
             while True:
                 raw = await live.get()
-                yield await self.runs.get(owner=owner, run_id=decode_run_notice(raw))
+                yield await self.runs.get(caller=caller, run_id=decode_run_notice(raw))
 
 
 def _ends_run(event: RunEvent) -> bool:

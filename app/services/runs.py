@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 
-from app.domain.errors import Conflict, InvalidInput, Issue
+from app.domain.errors import Conflict, InvalidInput, Issue, NotFound
 from app.domain.pages import Page
 from app.domain.runs import (
     EventType,
@@ -22,13 +22,13 @@ from app.domain.runs import (
     StageRunState,
     Trigger,
 )
+from app.domain.users import Role
 from app.events import channels
 from app.events.publisher import announce_run, record_event
 from app.jobs import JobDispatcher
 from app.repositories.events import EventRepository
-from app.repositories.pipelines import PipelineRepository
-from app.repositories.projects import ProjectRepository
 from app.repositories.runs import RunRepository
+from app.services.access import Access
 from app.services.pipelines import PipelineService
 from app.settings import Settings
 
@@ -70,8 +70,7 @@ def _check_options(options: RunOptions, stage_names: list[str]) -> None:
 
 @dataclass(frozen=True, slots=True)
 class RunService:
-    projects: ProjectRepository
-    pipelines: PipelineRepository
+    access: Access
     pipeline_service: PipelineService
     runs: RunRepository
     events: EventRepository
@@ -79,15 +78,18 @@ class RunService:
     redis: Redis
     settings: Settings
 
-    async def get(self, *, owner: str, run_id: str) -> Run:
+    async def get(self, *, caller: str, run_id: str, needs: Role = Role.VIEWER) -> Run:
         run = await self.runs.get(run_id)
-        await self.projects.get(run.project_id, owner=owner)
+        try:
+            await self.access.project(caller=caller, project_id=run.project_id, needs=needs)
+        except NotFound:
+            raise NotFound("run", run_id) from None
         return run
 
     async def list_page(
         self,
         *,
-        owner: str,
+        caller: str,
         project_id: str | None,
         pipeline_id: str | None,
         state: RunState | None,
@@ -95,12 +97,13 @@ class RunService:
         after: str | None,
     ) -> Page[Run]:
         if pipeline_id is not None:
-            pipeline = await self.pipeline_service.get(owner=owner, pipeline_id=pipeline_id)
+            pipeline = await self.pipeline_service.get(caller=caller, pipeline_id=pipeline_id)
             project_ids = [pipeline.project_id]
         elif project_id is not None:
-            project_ids = [(await self.projects.get(project_id, owner=owner)).id]
+            project = await self.access.project(caller=caller, project_id=project_id, needs=Role.VIEWER)
+            project_ids = [project.id]
         else:
-            project_ids = await self.projects.ids_of(owner)
+            project_ids = await self.access.projects.ids_of(caller)
         return await self.runs.list_page(
             project_ids=project_ids, pipeline_id=pipeline_id, state=state, first=first, after=after
         )
@@ -108,15 +111,15 @@ class RunService:
     async def execute(
         self,
         *,
-        owner: str,
+        caller: str,
         pipeline_id: str,
         options: RunOptions,
         trigger: Trigger = Trigger.API,
         retry_of: str | None = None,
     ) -> Run:
-        pipeline = await self.pipeline_service.get(owner=owner, pipeline_id=pipeline_id)
+        pipeline = await self.pipeline_service.get(caller=caller, pipeline_id=pipeline_id, needs=Role.EDITOR)
         _check_options(options, [s.name for s in pipeline.stages])
-        report = await self.pipeline_service.validate(owner=owner, pipeline_id=pipeline.id)
+        report = await self.pipeline_service.validate(caller=caller, pipeline_id=pipeline.id)
         if not report.valid:
             raise InvalidInput(report.issues, "the pipeline is invalid; nothing was queued")
         run = await self.runs.create(
@@ -124,7 +127,7 @@ class RunService:
             pipeline_id=pipeline.id,
             pipeline_name=pipeline.name,
             options=options,
-            triggered_by=owner,
+            triggered_by=caller,
             trigger=trigger,
             retry_of=retry_of,
             stages=[StageRun(name=s.name, command=s.cmd, state=StageRunState.PENDING) for s in pipeline.stages],
@@ -137,20 +140,20 @@ class RunService:
         )
         return run
 
-    async def retry(self, *, owner: str, run_id: str) -> Run:
-        previous = await self.get(owner=owner, run_id=run_id)
+    async def retry(self, *, caller: str, run_id: str) -> Run:
+        previous = await self.get(caller=caller, run_id=run_id, needs=Role.EDITOR)
         if not previous.state.finished:
             raise Conflict(f"the run is still {previous.state.value}; retry it once it has finished")
         return await self.execute(
-            owner=owner,
+            caller=caller,
             pipeline_id=previous.pipeline_id,
             options=previous.options,
             trigger=Trigger.RETRY,
             retry_of=previous.id,
         )
 
-    async def cancel(self, *, owner: str, run_id: str) -> Run:
-        run = await self.get(owner=owner, run_id=run_id)
+    async def cancel(self, *, caller: str, run_id: str) -> Run:
+        run = await self.get(caller=caller, run_id=run_id, needs=Role.EDITOR)
         if run.state.finished:
             raise Conflict(f"the run already finished ({run.state.value})")
         if run.state == RunState.QUEUED:
@@ -198,8 +201,8 @@ class RunService:
                 return run
             await asyncio.sleep(0.05)
 
-    async def stage_log(self, *, owner: str, run_id: str, stage: str, offset: int, limit_bytes: int) -> LogPage:
-        run = await self.get(owner=owner, run_id=run_id)
+    async def stage_log(self, *, caller: str, run_id: str, stage: str, offset: int, limit_bytes: int) -> LogPage:
+        run = await self.get(caller=caller, run_id=run_id)
         stage_run = next((s for s in run.stages if s.name == stage), None)
         if stage_run is None:
             raise InvalidInput([Issue(path="stage", message=f"the run has no stage named {stage!r}")])

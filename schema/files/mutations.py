@@ -24,7 +24,7 @@ class FileMutations:
     @strawberry.mutation(description="Write a small text file into a workspace.")
     async def write_file(self, info: Info, input: WriteFileInput) -> FileWriteResult:
         entry = await info.context.services.files.write_text(
-            owner=info.context.owner, project_id=input.project_id, path=input.path, content=input.content
+            caller=info.context.caller, project_id=input.project_id, path=input.path, content=input.content
         )
         return FileWritten(file=FileEntry.from_domain(entry))
 
@@ -35,6 +35,6 @@ class FileMutations:
         # Strawberry declares Upload as bytes; on Starlette the value is an UploadFile, read in chunks.
         source = cast(AsyncReadable, file)
         entry = await info.context.services.files.upload(
-            owner=info.context.owner, project_id=project_id, path=path, source=source
+            caller=info.context.caller, project_id=project_id, path=path, source=source
         )
         return FileWritten(file=FileEntry.from_domain(entry))

@@ -11,7 +11,7 @@ import strawberry
 from app.domain.files import FileEntry as DomainFileEntry
 from app.domain.files import FileKind as DomainFileKind
 from app.domain.files import TextFile as DomainTextFile
-from schema.errors import NotFoundError, PayloadTooLargeError, ValidationError
+from schema.errors import ForbiddenError, NotFoundError, PayloadTooLargeError, ValidationError
 
 
 @strawberry.enum(description="What a folder entry is.")
@@ -71,5 +71,6 @@ TextFileResult = Annotated[
     TextFile | NotFoundError | ValidationError | PayloadTooLargeError, strawberry.union("TextFileResult")
 ]
 FileWriteResult = Annotated[
-    FileWritten | NotFoundError | ValidationError | PayloadTooLargeError, strawberry.union("FileWriteResult")
+    FileWritten | NotFoundError | ValidationError | PayloadTooLargeError | ForbiddenError,
+    strawberry.union("FileWriteResult"),
 ]

@@ -10,7 +10,9 @@ from app.services.pipelines import DryRunOptions, PipelineWrite
 from schema.context import Info
 from schema.errors import (
     ConflictError,
+    ForbiddenError,
     NotFoundError,
+    RateLimitedError,
     ValidationError,
     WorkerUnavailableError,
     WorkspaceBusyError,
@@ -55,16 +57,25 @@ class PipelineDeleted:
 _WorkerErrors = WorkerUnavailableError | WorkspaceBusyError
 
 PipelineWriteResult = Annotated[
-    PipelineWritten | ValidationError | NotFoundError | ConflictError | _WorkerErrors,
+    PipelineWritten
+    | ValidationError
+    | NotFoundError
+    | ConflictError
+    | ForbiddenError
+    | RateLimitedError
+    | _WorkerErrors,
     strawberry.union("PipelineWriteResult"),
 ]
 DeletePipelineResult = Annotated[
-    PipelineDeleted | NotFoundError | _WorkerErrors, strawberry.union("DeletePipelineResult")
+    PipelineDeleted | NotFoundError | ForbiddenError | _WorkerErrors, strawberry.union("DeletePipelineResult")
 ]
 ValidatePipelineResult = Annotated[
-    ValidationReport | NotFoundError | _WorkerErrors, strawberry.union("ValidatePipelineResult")
+    ValidationReport | NotFoundError | ForbiddenError | RateLimitedError | _WorkerErrors,
+    strawberry.union("ValidatePipelineResult"),
 ]
-DryRunResult = Annotated[DryRunPlan | ValidationError | NotFoundError | _WorkerErrors, strawberry.union("DryRunResult")]
+DryRunResult = Annotated[
+    DryRunPlan | ValidationError | NotFoundError | RateLimitedError | _WorkerErrors, strawberry.union("DryRunResult")
+]
 
 
 @strawberry.type
@@ -74,8 +85,9 @@ class PipelineMutations:
         "then the pipeline is validated."
     )
     async def create_pipeline(self, info: Info, input: CreatePipelineInput) -> PipelineWriteResult:
+        await info.context.spend_work()
         write = await info.context.services.pipelines.create(
-            owner=info.context.owner,
+            caller=info.context.caller,
             project_id=input.project_id,
             name=input.name,
             description=input.description,
@@ -86,8 +98,9 @@ class PipelineMutations:
 
     @strawberry.mutation(description="Replace a pipeline's stages, guarded by its version.")
     async def update_pipeline(self, info: Info, input: UpdatePipelineInput) -> PipelineWriteResult:
+        await info.context.spend_work()
         write = await info.context.services.pipelines.update(
-            owner=info.context.owner,
+            caller=info.context.caller,
             pipeline_id=input.id,
             expected_version=input.expected_version,
             description=input.description,
@@ -98,7 +111,7 @@ class PipelineMutations:
 
     @strawberry.mutation(description="Delete a pipeline: its DVC stages and its document.")
     async def delete_pipeline(self, info: Info, id: strawberry.ID) -> DeletePipelineResult:
-        removal = await info.context.services.pipelines.delete(owner=info.context.owner, pipeline_id=id)
+        removal = await info.context.services.pipelines.delete(caller=info.context.caller, pipeline_id=id)
         return PipelineDeleted(
             id=strawberry.ID(removal.pipeline_id),
             name=removal.name,
@@ -108,16 +121,18 @@ class PipelineMutations:
 
     @strawberry.mutation(description="Check the pipeline's dvc.yaml with DVC and store the result.")
     async def validate_pipeline(self, info: Info, id: strawberry.ID) -> ValidatePipelineResult:
-        report = await info.context.services.pipelines.validate(owner=info.context.owner, pipeline_id=id)
+        await info.context.spend_work()
+        report = await info.context.services.pipelines.validate(caller=info.context.caller, pipeline_id=id)
         return ValidationReport.from_domain(report)
 
     @strawberry.mutation(
         description="Plan a run without running it: every stage the run may execute, in order, with reasons."
     )
     async def dry_run_pipeline(self, info: Info, id: strawberry.ID, options: DryRunInput | None = None) -> DryRunResult:
+        await info.context.spend_work()
         chosen = options or DryRunInput()
         plan = await info.context.services.pipelines.dry_run(
-            owner=info.context.owner,
+            caller=info.context.caller,
             pipeline_id=id,
             options=DryRunOptions(force=chosen.force, targets=tuple(chosen.targets), downstream=chosen.downstream),
         )

@@ -21,7 +21,7 @@ class PipelineQueries:
         self, info: Info, project_id: strawberry.ID, first: int = 20, after: str | None = None
     ) -> PipelinesResult:
         page = await info.context.services.pipelines.list_page(
-            owner=info.context.owner,
+            caller=info.context.caller,
             project_id=project_id,
             first=info.context.page_size(first),
             after=decode_cursor(after),
@@ -30,4 +30,6 @@ class PipelineQueries:
 
     @strawberry.field(description="One pipeline by id, with its stages, validation, status and DAG.")
     async def pipeline(self, info: Info, id: strawberry.ID) -> PipelineResult:
-        return Pipeline.from_domain(await info.context.services.pipelines.get(owner=info.context.owner, pipeline_id=id))
+        return Pipeline.from_domain(
+            await info.context.services.pipelines.get(caller=info.context.caller, pipeline_id=id)
+        )

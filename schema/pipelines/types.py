@@ -241,11 +241,13 @@ class Pipeline:
 
         if self.last_run_id is None:
             return None
-        return Run.from_domain(await info.context.services.runs.get(owner=info.context.owner, run_id=self.last_run_id))
+        return Run.from_domain(
+            await info.context.services.runs.get(caller=info.context.caller, run_id=self.last_run_id)
+        )
 
     @strawberry.field(description="DVC's status of each stage: up to date or changed, and why. Asks a worker.")
     async def status(self, info: Info) -> PipelineStatusResult:
-        report = await info.context.services.pipelines.status(owner=info.context.owner, pipeline_id=self.id)
+        report = await info.context.services.pipelines.status(caller=info.context.caller, pipeline_id=self.id)
         stages = [StageStatus.from_domain(s) for s in report.stages]
         return PipelineStatus(
             up_to_date=all(s.up_to_date for s in stages),
@@ -256,7 +258,9 @@ class Pipeline:
 
     @strawberry.field(description="The stages and the data flowing between them, with a Mermaid rendering.")
     async def dag(self, info: Info) -> DagResult:
-        return Dag.from_domain(await info.context.services.pipelines.dag(owner=info.context.owner, pipeline_id=self.id))
+        return Dag.from_domain(
+            await info.context.services.pipelines.dag(caller=info.context.caller, pipeline_id=self.id)
+        )
 
 
 @strawberry.type(description="One pipeline in a page of pipelines.")

@@ -6,16 +6,19 @@ from typing import Annotated
 
 import strawberry
 
+from app.domain.users import Role as DomainRole
 from schema.context import Info
 from schema.errors import (
     ConflictError,
+    ForbiddenError,
     NotFoundError,
+    RateLimitedError,
     ValidationError,
     WorkerUnavailableError,
     WorkspaceBusyError,
     WorkspaceError,
 )
-from schema.projects.types import Project
+from schema.projects.types import Project, Role
 
 
 @strawberry.input(description="A new project: an empty workspace, or a clone of an existing git repository.")
@@ -39,12 +42,27 @@ class ProjectDeleted:
     name: str = strawberry.field(description="The deleted project's name.")
 
 
+@strawberry.type(description="The project's members changed.")
+class MembersChanged:
+    project: Project = strawberry.field(description="The project with its members now.")
+
+
+MembersResult = Annotated[
+    MembersChanged | NotFoundError | ForbiddenError | ConflictError, strawberry.union("MembersResult")
+]
+
 CreateProjectResult = Annotated[
-    ProjectCreated | ValidationError | ConflictError | WorkerUnavailableError | WorkspaceBusyError | WorkspaceError,
+    ProjectCreated
+    | ValidationError
+    | ConflictError
+    | RateLimitedError
+    | WorkerUnavailableError
+    | WorkspaceBusyError
+    | WorkspaceError,
     strawberry.union("CreateProjectResult"),
 ]
 DeleteProjectResult = Annotated[
-    ProjectDeleted | NotFoundError | WorkerUnavailableError | WorkspaceBusyError,
+    ProjectDeleted | NotFoundError | ForbiddenError | WorkerUnavailableError | WorkspaceBusyError,
     strawberry.union("DeleteProjectResult"),
 ]
 
@@ -53,15 +71,32 @@ DeleteProjectResult = Annotated[
 class ProjectMutations:
     @strawberry.mutation(description="Create a project: git init + dvc init, or a clone of a repository.")
     async def create_project(self, info: Info, input: CreateProjectInput) -> CreateProjectResult:
+        await info.context.spend_work()
         project = await info.context.services.projects.create(
-            owner=info.context.owner,
+            owner=info.context.caller,
             name=input.name,
             description=input.description,
             repository_url=input.repository_url,
         )
         return ProjectCreated(project=Project.from_domain(project))
 
+    @strawberry.mutation(description="Add a member to a project or change their role (owners only).")
+    async def set_project_member(
+        self, info: Info, project_id: strawberry.ID, user_name: str, role: Role
+    ) -> MembersResult:
+        project = await info.context.services.projects.set_member(
+            caller=info.context.caller, project_id=project_id, user_name=user_name, role=DomainRole(role.value)
+        )
+        return MembersChanged(project=Project.from_domain(project))
+
+    @strawberry.mutation(description="Remove a member from a project (owners only; a project keeps an owner).")
+    async def remove_project_member(self, info: Info, project_id: strawberry.ID, user_name: str) -> MembersResult:
+        project = await info.context.services.projects.remove_member(
+            caller=info.context.caller, project_id=project_id, user_name=user_name
+        )
+        return MembersChanged(project=Project.from_domain(project))
+
     @strawberry.mutation(description="Delete a project with its pipelines and its workspace on disk.")
     async def delete_project(self, info: Info, id: strawberry.ID) -> DeleteProjectResult:
-        project = await info.context.services.projects.delete(owner=info.context.owner, project_id=id)
+        project = await info.context.services.projects.delete(caller=info.context.caller, project_id=id)
         return ProjectDeleted(id=strawberry.ID(project.id), name=project.name)

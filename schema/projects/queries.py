@@ -14,10 +14,10 @@ class ProjectQueries:
     @strawberry.field(description="Your projects, oldest first.")
     async def projects(self, info: Info, first: int = 20, after: str | None = None) -> ProjectConnection:
         page = await info.context.services.projects.list_page(
-            owner=info.context.owner, first=info.context.page_size(first), after=decode_cursor(after)
+            caller=info.context.caller, first=info.context.page_size(first), after=decode_cursor(after)
         )
         return ProjectConnection.from_page(page)
 
     @strawberry.field(description="One project by id.")
     async def project(self, info: Info, id: strawberry.ID) -> ProjectResult:
-        return Project.from_domain(await info.context.services.projects.get(owner=info.context.owner, project_id=id))
+        return Project.from_domain(await info.context.services.projects.get(caller=info.context.caller, project_id=id))

@@ -11,6 +11,7 @@ import strawberry
 from app.domain.pages import Page
 from app.domain.projects import Project as DomainProject
 from app.domain.projects import ProjectState as DomainProjectState
+from app.domain.users import Role as DomainRole
 from schema.context import Info
 from schema.errors import NotFoundError
 from schema.pagination import PageInfo, decode_cursor, encode_cursor
@@ -26,15 +27,32 @@ class ProjectState(Enum):
     READY = DomainProjectState.READY.value
 
 
+@strawberry.enum(
+    description="What a member may do: VIEWER reads, EDITOR also changes and runs, "
+    "OWNER also deletes and manages members."
+)
+class Role(Enum):
+    VIEWER = DomainRole.VIEWER.value
+    EDITOR = DomainRole.EDITOR.value
+    OWNER = DomainRole.OWNER.value
+
+
+@strawberry.type(description="A member of a project and their role.")
+class ProjectMember:
+    user_id: strawberry.ID = strawberry.field(description="The member.")
+    role: Role = strawberry.field(description="What they may do.")
+
+
 @strawberry.type(description="A project: one DVC workspace (a git repository with DVC) owned by one user.")
 class Project:
     id: strawberry.ID = strawberry.field(description="The project's id.")
     name: str = strawberry.field(description="Unique among the owner's projects.")
-    owner: str = strawberry.field(description="The user the project belongs to.")
+    owner: str = strawberry.field(description="The id of the user who created the project.")
     description: str | None = strawberry.field(description="Free text.")
     repository_url: str | None = strawberry.field(description="Where the workspace was cloned from, if anywhere.")
     state: ProjectState = strawberry.field(description="Whether the workspace is ready.")
     created_at: datetime = strawberry.field(description="When the project was created (UTC).")
+    members: list[ProjectMember] = strawberry.field(description="Who may see and change it.")
 
     @classmethod
     def from_domain(cls, project: DomainProject) -> Project:
@@ -46,6 +64,7 @@ class Project:
             repository_url=project.repository_url,
             state=ProjectState(project.state.value),
             created_at=project.created_at,
+            members=[ProjectMember(user_id=strawberry.ID(m.user_id), role=Role(m.role.value)) for m in project.members],
         )
 
     @strawberry.field(description="The project's pipelines, oldest first.")
@@ -55,7 +74,7 @@ class Project:
         from schema.pipelines.types import PipelineConnection
 
         page = await info.context.services.pipelines.list_page(
-            owner=info.context.owner,
+            caller=info.context.caller,
             project_id=self.id,
             first=info.context.page_size(first),
             after=decode_cursor(after),
@@ -68,14 +87,16 @@ class Project:
     ) -> Annotated[FolderResult, strawberry.lazy("schema.files.types")]:
         from schema.files.types import Folder
 
-        entries = await info.context.services.files.list_folder(owner=info.context.owner, project_id=self.id, path=path)
+        entries = await info.context.services.files.list_folder(
+            caller=info.context.caller, project_id=self.id, path=path
+        )
         return Folder.from_domain(path, entries)
 
     @strawberry.field(description="Read a small UTF-8 text file of the workspace.")
     async def file(self, info: Info, path: str) -> Annotated[TextFileResult, strawberry.lazy("schema.files.types")]:
         from schema.files.types import TextFile
 
-        text = await info.context.services.files.read_text(owner=info.context.owner, project_id=self.id, path=path)
+        text = await info.context.services.files.read_text(caller=info.context.caller, project_id=self.id, path=path)
         return TextFile.from_domain(text)
 
 

@@ -8,7 +8,15 @@ import strawberry
 
 from app.domain.runs import RunOptions
 from schema.context import Info
-from schema.errors import ConflictError, NotFoundError, ValidationError, WorkerUnavailableError, WorkspaceBusyError
+from schema.errors import (
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    RateLimitedError,
+    ValidationError,
+    WorkerUnavailableError,
+    WorkspaceBusyError,
+)
 from schema.runs.types import Run
 
 
@@ -53,9 +61,12 @@ class RunCancelled:
 _WorkerErrors = WorkerUnavailableError | WorkspaceBusyError
 
 ExecuteResult = Annotated[
-    RunQueued | ValidationError | NotFoundError | ConflictError | _WorkerErrors, strawberry.union("ExecuteResult")
+    RunQueued | ValidationError | NotFoundError | ConflictError | ForbiddenError | RateLimitedError | _WorkerErrors,
+    strawberry.union("ExecuteResult"),
 ]
-CancelRunResult = Annotated[RunCancelled | NotFoundError | ConflictError, strawberry.union("CancelRunResult")]
+CancelRunResult = Annotated[
+    RunCancelled | NotFoundError | ConflictError | ForbiddenError, strawberry.union("CancelRunResult")
+]
 
 
 @strawberry.type
@@ -66,18 +77,20 @@ class RunMutations:
     async def execute_pipeline(
         self, info: Info, id: strawberry.ID, options: ExecuteInput | None = None
     ) -> ExecuteResult:
+        await info.context.spend_work()
         chosen = (options or ExecuteInput()).to_domain(info.context.state.settings.default_run_timeout_seconds)
-        run = await info.context.services.runs.execute(owner=info.context.owner, pipeline_id=id, options=chosen)
+        run = await info.context.services.runs.execute(caller=info.context.caller, pipeline_id=id, options=chosen)
         return RunQueued(run=Run.from_domain(run))
 
     @strawberry.mutation(description="Run a finished run again with the same options.")
     async def retry_run(self, info: Info, id: strawberry.ID) -> ExecuteResult:
-        run = await info.context.services.runs.retry(owner=info.context.owner, run_id=id)
+        await info.context.spend_work()
+        run = await info.context.services.runs.retry(caller=info.context.caller, run_id=id)
         return RunQueued(run=Run.from_domain(run))
 
     @strawberry.mutation(
         description="Cancel a run: a queued one leaves the queue; a running one has its stages stopped."
     )
     async def cancel_run(self, info: Info, id: strawberry.ID) -> CancelRunResult:
-        run = await info.context.services.runs.cancel(owner=info.context.owner, run_id=id)
+        run = await info.context.services.runs.cancel(caller=info.context.caller, run_id=id)
         return RunCancelled(run=Run.from_domain(run))

@@ -28,7 +28,7 @@ class RunQueries:
         after: str | None = None,
     ) -> RunsResult:
         page = await info.context.services.runs.list_page(
-            owner=info.context.owner,
+            caller=info.context.caller,
             project_id=project_id,
             pipeline_id=pipeline_id,
             state=DomainRunState(state.value) if state else None,
@@ -39,4 +39,4 @@ class RunQueries:
 
     @strawberry.field(description="One run by id, with its stages; each stage has its log.")
     async def run(self, info: Info, id: strawberry.ID) -> RunResult:
-        return Run.from_domain(await info.context.services.runs.get(owner=info.context.owner, run_id=id))
+        return Run.from_domain(await info.context.services.runs.get(caller=info.context.caller, run_id=id))

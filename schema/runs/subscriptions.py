@@ -21,22 +21,24 @@ class RunSubscriptions:
         self, info: Info, run_id: strawberry.ID, after: int | None = None
     ) -> AsyncGenerator[RunUpdate, None]:
         follower = info.context.state.follower
-        async for update in follower.follow(owner=info.context.owner, run_id=run_id, after=after):
+        async for update in follower.follow(caller=info.context.caller, run_id=run_id, after=after):
             yield RunUpdate.from_domain(update)
 
     @strawberry.subscription(description="A pipeline's new runs and their state changes.")
     async def pipeline_runs(self, info: Info, pipeline_id: strawberry.ID) -> AsyncGenerator[Run, None]:
         services = info.context.services
-        pipeline = await services.pipelines.get(owner=info.context.owner, pipeline_id=pipeline_id)
+        pipeline = await services.pipelines.get(caller=info.context.caller, pipeline_id=pipeline_id)
         watched = info.context.state.follower.watch(
-            owner=info.context.owner, channel=channels.pipeline_runs(pipeline.id)
+            caller=info.context.caller, channel=channels.pipeline_runs(pipeline.id)
         )
         async for run in watched:
             yield Run.from_domain(run)
 
     @strawberry.subscription(description="A project's new runs and their state changes.")
     async def project_runs(self, info: Info, project_id: strawberry.ID) -> AsyncGenerator[Run, None]:
-        project = await info.context.services.projects.get(owner=info.context.owner, project_id=project_id)
-        watched = info.context.state.follower.watch(owner=info.context.owner, channel=channels.project_runs(project.id))
+        project = await info.context.services.projects.get(caller=info.context.caller, project_id=project_id)
+        watched = info.context.state.follower.watch(
+            caller=info.context.caller, channel=channels.project_runs(project.id)
+        )
         async for run in watched:
             yield Run.from_domain(run)

@@ -137,7 +137,7 @@ class StageRun:
     @strawberry.field(description="The stage's log from a byte offset: page through it or tail it.")
     async def log(self, info: Info, offset: int = 0, limit_bytes: int = DEFAULT_LOG_PAGE_BYTES) -> StageLogResult:
         page = await info.context.services.runs.stage_log(
-            owner=info.context.owner,
+            caller=info.context.caller,
             run_id=self.run_id,
             stage=self.name,
             offset=offset,

@@ -94,7 +94,7 @@ async def follow(
     updates: list[dict[str, Any]] = []
 
     async def collect() -> None:
-        async for data in subscribe(base_url, RUN_UPDATES, {"runId": run_id, "after": after}, user=gql.user):
+        async for data in subscribe(base_url, RUN_UPDATES, {"runId": run_id, "after": after}, token=gql.token):
             updates.append(data["runUpdates"])
 
     await asyncio.wait_for(collect(), seconds)

@@ -6,7 +6,6 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.api.pipeline_fixtures import WRITE_FILE, write_file
@@ -47,13 +46,13 @@ mutation($projectId: ID!, $path: String!, $file: Upload!) {
 """
 
 
-async def upload(http: httpx.AsyncClient, user: str, project_id: str, path: str, content: bytes) -> dict[str, Any]:
+async def upload(gql: GraphQLClient, project_id: str, path: str, content: bytes) -> dict[str, Any]:
     operations = {"query": UPLOAD, "variables": {"projectId": project_id, "path": path, "file": None}}
-    response = await http.post(
+    response = await gql.http.post(
         "/graphql",
         data={"operations": json.dumps(operations), "map": json.dumps({"0": ["variables.file"]})},
         files={"0": ("upload.bin", content, "application/octet-stream")},
-        headers={"x-user": user},
+        headers=gql.headers,
     )
     assert response.status_code in (200, 413), response.text
     body: dict[str, Any] = response.json()
@@ -78,12 +77,12 @@ async def test_write_list_and_read_files(gql: GraphQLClient, make_project: MakeP
 
 
 async def test_upload_streams_a_file_into_the_workspace(
-    gql: GraphQLClient, http: httpx.AsyncClient, make_project: MakeProject, stack: Stack
+    gql: GraphQLClient, make_project: MakeProject, stack: Stack
 ) -> None:
     project = await make_project()
     content = b"x,y\n" + b"1,2\n" * 10_000
 
-    body = await upload(http, gql.user, project["id"], "data/raw.csv", content)
+    body = await upload(gql, project["id"], "data/raw.csv", content)
 
     assert body["data"]["uploadFile"] == {
         "__typename": "FileWritten",
@@ -93,14 +92,14 @@ async def test_upload_streams_a_file_into_the_workspace(
 
 
 async def test_oversized_upload_is_refused_and_leaves_nothing(
-    gql: GraphQLClient, http: httpx.AsyncClient, make_project: MakeProject, stack: Stack
+    gql: GraphQLClient, make_project: MakeProject, stack: Stack
 ) -> None:
     project = await make_project()
     root = workspace_of(stack, project["id"])
     before = tree_digest(root)
     limit = 50 * 1024 * 1024
 
-    body = await upload(http, gql.user, project["id"], "big/blob.bin", b"\0" * (limit + 1))
+    body = await upload(gql, project["id"], "big/blob.bin", b"\0" * (limit + 1))
 
     if body.get("data"):
         assert body["data"]["uploadFile"]["__typename"] == "PayloadTooLargeError"

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import CREATE_PROJECT, GraphQLClient, workspace_of
+from tests.conftest import CREATE_PROJECT, GraphQLClient, MakeUser, workspace_of
 from tests.stack import ROOT, Stack
 
 LIST_PROJECTS = """
@@ -103,10 +103,13 @@ async def test_unknown_and_malformed_project_ids_are_not_found(gql: GraphQLClien
         }
 
 
-async def test_another_users_project_is_not_found(gql: GraphQLClient, make_project: MakeProject) -> None:
+async def test_another_users_project_is_not_found(
+    gql: GraphQLClient, make_project: MakeProject, make_user: MakeUser
+) -> None:
     project = await make_project()
+    somebody_else = await make_user()
 
-    seen_by_other = (await gql.as_user("somebody-else").execute(GET_PROJECT, {"id": project["id"]}))["project"]
+    seen_by_other = (await somebody_else.execute(GET_PROJECT, {"id": project["id"]}))["project"]
 
     assert seen_by_other["__typename"] == "NotFoundError"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import pytest
 from tests.api.pipeline_fixtures import create_pipeline
 from tests.api.run_helpers import CANCEL, execute, finished, follow, stage_states, wait_for_run
 from tests.api.test_runs import is_running
-from tests.conftest import CREATE_PROJECT, GraphQLClient, workspace_of
+from tests.conftest import CREATE_PROJECT, GraphQLClient, create_user_with_cli, workspace_of
 from tests.stack import Stack, free_port, running_stack, start_api, start_worker, wait_until_healthy
 
 MakeProject = Callable[..., Awaitable[dict[str, Any]]]
@@ -43,7 +42,7 @@ async def test_a_worker_killed_mid_run_fails_the_run_and_the_queue_goes_on(tmp_p
         tmp_path / "workspaces", tmp_path, RUN_LOST_AFTER_SECONDS="3", RUN_HEARTBEAT_SECONDS="0.5"
     ) as stack:
         async with httpx.AsyncClient(base_url=stack.base_url, timeout=60) as http:
-            gql = GraphQLClient(http, f"user-{uuid.uuid4().hex[:8]}")
+            gql = GraphQLClient(http, create_user_with_cli(stack, "killer"), "killer")
             project = (await gql.execute(CREATE_PROJECT, {"input": {"name": "killed"}}))["createProject"]["project"]
             long = await create_pipeline(gql, project["id"], name="long", stages=[LONG_STAGE])
             quick = await create_pipeline(gql, project["id"], name="quick", stages=[QUICK_STAGE])
