@@ -1,0 +1,91 @@
+"""The GraphQL surface's limits, per-token rate limits, settings that close the surface, and stage isolation."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.api.pipeline_fixtures import create_pipeline
+from tests.api.run_helpers import execute, finished
+from tests.conftest import CREATE_PROJECT, GraphQLClient, create_user_with_cli, workspace_of
+from tests.stack import Stack, running_stack
+
+MakeProject = Callable[..., Awaitable[dict[str, Any]]]
+
+
+def first_error(response: httpx.Response) -> str:
+    message: str = response.json()["errors"][0]["message"]
+    return message
+
+
+async def test_query_depth_alias_and_token_limits(gql: GraphQLClient) -> None:
+    # The deepest real path in the schema is 10 levels; it stays allowed.
+    path = ["projects", "edges", "node", "pipelines", "edges", "node", "lastRun", "stages", "log"]
+    deepest = "query { " + " { ".join(path) + " { ... on StageLog { text } " + "} " * (len(path) + 1)
+    assert not (await gql.post(deepest)).json().get("errors")
+
+    too_deep = "query { me " + "{ a " * 13 + "}" * 14
+    assert "depth" in " ".join(e["message"] for e in (await gql.post(too_deep)).json()["errors"]).lower()
+
+    aliases = "query { " + " ".join(f"a{i}: me {{ id }}" for i in range(31)) + " }"
+    assert "aliases" in first_error(await gql.post(aliases)).lower()
+
+    tokens = "query { " + "me { id } " * 1000 + "}"
+    assert "token" in first_error(await gql.post(tokens)).lower()
+
+
+async def test_page_sizes_are_capped(gql: GraphQLClient, make_project: MakeProject) -> None:
+    for _ in range(3):
+        await make_project()
+    data = await gql.execute("query { projects(first: 100000) { edges { cursor } } }")
+    assert len(data["projects"]["edges"]) == 3
+
+
+async def test_stage_commands_do_not_see_the_workers_secrets(
+    gql: GraphQLClient, make_project: MakeProject, stack: Stack
+) -> None:
+    project = await make_project()
+    written = await create_pipeline(
+        gql, project["id"], stages=[{"name": "spy", "command": "env > env.txt", "outs": ["env.txt"]}]
+    )
+    run = await finished(gql, await execute(gql, written["pipeline"]["id"]))
+
+    assert run["state"] == "SUCCEEDED"
+    seen = (workspace_of(stack, project["id"]) / "env.txt").read_text()
+    assert "MONGODB_URL" not in seen and "REDIS_URL" not in seen
+    assert stack.env["MONGODB_URL"] not in seen
+
+
+async def test_rate_limit_introspection_and_graphiql_settings(tmp_path: Path) -> None:
+    with running_stack(
+        tmp_path / "workspaces",
+        tmp_path,
+        WORK_REQUESTS_PER_MINUTE="2",
+        GRAPHQL_INTROSPECTION="false",
+        GRAPHIQL="false",
+    ) as stack:
+        async with httpx.AsyncClient(base_url=stack.base_url, timeout=60) as http:
+            user = GraphQLClient(http, create_user_with_cli(stack, "limited"), "limited")
+            answers = [
+                (await user.execute(CREATE_PROJECT, {"input": {"name": f"r{i}"}}))["createProject"]["__typename"]
+                for i in range(3)
+            ]
+            assert answers == ["ProjectCreated", "ProjectCreated", "RateLimitedError"]
+            limited = (await user.execute(CREATE_PROJECT, {"input": {"name": "r9"}}))["createProject"]
+            assert limited["__typename"] == "RateLimitedError"
+            # Reads are not limited, and the limit counts per token.
+            assert (await user.execute("query { me { name } }"))["me"]["name"] == "limited"
+            another = (
+                await user.execute('mutation { createApiToken(name: "ci") { ... on ApiTokenCreated { secret } } }')
+            )["createApiToken"]["secret"]
+            fresh = GraphQLClient(http, another, "limited")
+            again = (await fresh.execute(CREATE_PROJECT, {"input": {"name": "r10"}}))["createProject"]
+            assert again["__typename"] == "ProjectCreated"
+
+            introspection = await user.post("query { __schema { types { name } } }")
+            assert "introspection" in first_error(introspection).lower()
+            page = await http.get("/graphql", headers={"accept": "text/html"})
+            assert page.status_code in (401, 404)
