@@ -6,20 +6,18 @@ import logging
 from collections.abc import Callable
 
 import strawberry
-from graphql import GraphQLError
 from strawberry.extensions import (
     DisableIntrospection,
-    MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     QueryDepthLimiter,
     SchemaExtension,
 )
 
-from app.domain.errors import DomainError
 from app.settings import Settings
 from schema.errors import EXCEPTION_HANDLERS
 from schema.files.mutations import FileMutations
+from schema.masking import PublicErrors
 from schema.pipelines.mutations import PipelineMutations
 from schema.pipelines.queries import PipelineQueries
 from schema.projects.mutations import ProjectMutations
@@ -48,24 +46,13 @@ class Subscription(RunSubscriptions):
     pass
 
 
-def _should_mask(error: GraphQLError) -> bool:
-    """Hide internals of unexpected failures; keep GraphQL's own errors and domain messages readable."""
-    original = error.original_error
-    if original is None or isinstance(original, GraphQLError):
-        return False  # syntax and validation errors of the query itself
-    if isinstance(original, DomainError):
-        return False  # written for users
-    logger.error("unexpected error at %s", error.path, exc_info=original)
-    return True
-
-
 def build_schema(settings: Settings) -> strawberry.Schema:
     """The schema with the limits that keep one request from costing the server too much."""
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal server error."),
+        PublicErrors,
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from arq.connections import ArqRedis
 from pymongo import AsyncMongoClient
-from redis.asyncio import Redis
 
 from app.db import Document, create_client, ensure_indexes
 from app.repositories.events import EventRepository
@@ -23,7 +23,7 @@ RESOURCES_KEY = "resources"
 class WorkerResources:
     settings: Settings
     mongo: AsyncMongoClient[Document]
-    redis: Redis
+    redis: ArqRedis
     projects: ProjectRepository
     pipelines: PipelineRepository
     runs: RunRepository

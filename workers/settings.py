@@ -21,7 +21,7 @@ from workers.jobs.pipelines import (
     validate_pipeline,
 )
 from workers.jobs.projects import delete_project, init_project
-from workers.runs.job import execute_run, reap_lost_runs
+from workers.runs.job import execute_run, reap_lost_runs, requeue_orphaned_runs
 
 WORKSPACE_FUNCTIONS: list[Any] = [
     init_project,
@@ -59,7 +59,10 @@ def build_workers(settings: Settings, ctx: dict[str, Any]) -> list[Worker]:
     )
     runs = Worker(
         functions=[execute_run],
-        cron_jobs=[cron(reap_lost_runs, second=set(range(0, 60, REAP_EVERY_SECONDS)), run_at_startup=True, timeout=60)],
+        cron_jobs=[
+            cron(reap_lost_runs, second=set(range(0, 60, REAP_EVERY_SECONDS)), run_at_startup=True, timeout=60),
+            cron(requeue_orphaned_runs, second={7, 37}, run_at_startup=True, timeout=60),
+        ],
         queue_name=settings.runs_queue_name,
         redis_settings=redis_settings,
         ctx=ctx,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,3 +43,42 @@ def _remove_empty_parents(folder: Path, root: Path) -> None:
         except OSError:
             return
         folder = folder.parent
+
+
+# An undo log for pipeline writes: a worker killed between writing a dvc.yaml and storing its
+# document leaves this behind, and the next operation on the workspace settles it.
+JOURNAL_DIR = ".dvc/tmp/service-journal"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteIntent:
+    """What a pipeline write was about to do, and how to undo it."""
+
+    pipeline_name: str
+    version_after: int
+    """The document version the write stores; a document at this version means the write committed."""
+    snapshot: FileSnapshot
+
+    def save(self) -> Path:
+        folder = self.snapshot.root / JOURNAL_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        entry = folder / f"{self.pipeline_name}.json"
+        files = {p: None if c is None else base64.b64encode(c).decode() for p, c in self.snapshot.contents.items()}
+        data = {"pipeline_name": self.pipeline_name, "version_after": self.version_after, "files": files}
+        temporary = entry.with_suffix(".tmp")
+        temporary.write_text(json.dumps(data))
+        os.replace(temporary, entry)
+        return entry
+
+
+def pending_intents(root: Path) -> list[tuple[Path, WriteIntent]]:
+    folder = root / JOURNAL_DIR
+    if not folder.is_dir():
+        return []
+    intents = []
+    for entry in sorted(folder.glob("*.json")):
+        data = json.loads(entry.read_text())
+        contents = {p: None if c is None else base64.b64decode(c) for p, c in data["files"].items()}
+        snapshot = FileSnapshot(root=root, contents=contents)
+        intents.append((entry, WriteIntent(data["pipeline_name"], int(data["version_after"]), snapshot)))
+    return intents

@@ -141,6 +141,12 @@ class RunRepository:
         docs = await self._collection.find({"project_id": project_id}, {"_id": 1}).to_list()
         return [str(d["_id"]) for d in docs]
 
+    async def queued_before(self, moment: datetime) -> list[str]:
+        docs = await self._collection.find(
+            {"state": RunState.QUEUED.value, "created_at": {"$lt": moment}}, {"_id": 1}
+        ).to_list()
+        return [str(d["_id"]) for d in docs]
+
     async def delete_for_project(self, project_id: str) -> int:
         result = await self._collection.delete_many({"project_id": project_id})
         return result.deleted_count

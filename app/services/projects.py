@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.domain.errors import Conflict, DomainError, NotFound
+from app.domain.errors import Conflict, NotFound
 from app.domain.names import check_name, check_repository_url
 from app.domain.pages import Page
 from app.domain.projects import Project
@@ -38,7 +38,8 @@ class ProjectService:
         wait = self.settings.clone_wait_seconds if repository_url else self.settings.job_wait_seconds
         try:
             await self.jobs.call("init_project", project.id, repository_url, wait_seconds=wait)
-        except DomainError:
+        except BaseException:
+            # Whatever failed (a bad clone, no worker, Redis down), the name is free again.
             await self.projects.delete(project.id)
             raise
         return await self.projects.get(project.id)

@@ -1,4 +1,10 @@
-"""Launching one DVC stage (`dvc repro --single-item`) as its own process group, and stopping it."""
+"""Launching one DVC stage (`dvc repro --single-item`) as its own process group, and stopping it.
+
+By default DVC runs in a child forked from the worker's stage server (server.py, stage_server.py), which has DVC
+imported already; with ``STAGE_LAUNCHER=subprocess`` in the worker's environment, in a new `python -m dvc` process
+(about 1 s of start-up per stage). Either way it is DVC's own CLI entry with the same arguments, environment and
+stage shell, so results, output and dvc.lock are the same.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +16,16 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from workers.execution.environment import stage_environment
 from workers.execution.groups import group_alive, terminate_group
 from workers.execution.output import OutputCallback, OutputPump
+from workers.execution.server import start_stage
 from workers.execution.shell import RUSAGE_FILE_ENV, new_usage_report, read_usage, stage_shell_path
+
+LAUNCHER_ENV = "STAGE_LAUNCHER"
+SUBPROCESS_LAUNCHER = "subprocess"
 
 # What a stage's command left running in the background after DVC finished gets this long to end on a SIGTERM.
 STRAGGLER_GRACE_SECONDS = 1.0
@@ -38,10 +49,43 @@ class StageResult:
     """When the command did not run: DVC's line saying why, e.g. "Stage 'dvc.yaml:a' didn't change, skipping"."""
 
 
+class _DvcProcess(Protocol):
+    """The DVC process of a stage, leader of the stage's process group."""
+
+    @property
+    def pid(self) -> int: ...
+
+    async def wait(self) -> int:
+        """Its exit code once it ended (-N for signal N)."""
+        ...
+
+    def release(self) -> None:
+        """Give up its output pipe (called once the output is read, or no longer worth waiting for)."""
+        ...
+
+
+class _Subprocess:
+    """`python -m dvc` started by asyncio (which closes the output pipe with the process)."""
+
+    def __init__(self, process: asyncio.subprocess.Process, stdout: asyncio.StreamReader) -> None:
+        self._process = process
+        self.stdout = stdout
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    async def wait(self) -> int:
+        return await self._process.wait()
+
+    def release(self) -> None:
+        pass
+
+
 class StageProcess:
     """A running `dvc repro --single-item`: its process group, its result, and a way to stop it."""
 
-    def __init__(self, process: asyncio.subprocess.Process, pump: OutputPump, report: Path) -> None:
+    def __init__(self, process: _DvcProcess, pump: OutputPump, report: Path) -> None:
         self.pid = process.pid
         self._process = process
         self._pump = pump
@@ -70,6 +114,7 @@ class StageProcess:
                 await asyncio.wait_for(self._pump_task, OUTPUT_DRAIN_SECONDS)
             usage = read_usage(self._report)
         finally:
+            self._process.release()
             self._report.unlink(missing_ok=True)
         if self._pump.callback_error is not None:
             raise self._pump.callback_error
@@ -95,33 +140,46 @@ async def launch_stage(
 
     ``target`` is DVC's stage address relative to ``root`` (``pipelines/ml/dvc.yaml:train``). Output (stdout and
     stderr merged, in order) goes to ``on_output`` while it runs. ``env`` defaults to ``stage_environment()``; the
-    stage shell's variables are added to it. The group dies with the worker (Linux).
+    stage shell's variables are added to it. The group dies with the worker (Linux). Call it from the thread that runs
+    the worker's event loop (the stage server, started on first use, dies with the thread that started it).
     """
     shell = stage_shell_path()
     report = new_usage_report()
     run_env = dict(stage_environment() if env is None else env)
     run_env["SHELL"] = str(shell)
     run_env[RUSAGE_FILE_ENV] = str(report)
-    dvc = [sys.executable, "-m", "dvc", "--wait-for-lock", "repro", "--single-item", *(["--force"] if force else [])]
+    dvc_args = ["--wait-for-lock", "repro", "--single-item", *(["--force"] if force else []), "--", target]
     try:
-        process = await asyncio.create_subprocess_exec(
-            # Through the stage shell's trampoline: dies with this process, and ignores SIGTERM (a stop's SIGTERM is
-            # for the command; DVC then reports the command's failure and exits by itself).
-            str(shell),
-            "--exec",
-            str(os.getpid()),
-            *dvc,
-            "--",
-            target,
-            cwd=root,
-            env=run_env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        process: _DvcProcess
+        if os.environ.get(LAUNCHER_ENV) == SUBPROCESS_LAUNCHER:
+            process = subprocess_process = await _launch_subprocess(root, dvc_args, run_env, shell)
+            stdout = subprocess_process.stdout
+        else:
+            process = stage = await start_stage(root, dvc_args, run_env)
+            stdout = stage.stdout
     except BaseException:
         report.unlink(missing_ok=True)
         raise
+    return StageProcess(process, OutputPump(stdout, on_output), report)
+
+
+async def _launch_subprocess(root: Path, dvc_args: list[str], run_env: dict[str, str], shell: Path) -> _Subprocess:
+    process = await asyncio.create_subprocess_exec(
+        # Through the stage shell's trampoline: dies with this process, and ignores SIGTERM (a stop's SIGTERM is
+        # for the command; DVC then reports the command's failure and exits by itself).
+        str(shell),
+        "--exec",
+        str(os.getpid()),
+        sys.executable,
+        "-m",
+        "dvc",
+        *dvc_args,
+        cwd=root,
+        env=run_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     assert process.stdout is not None
-    return StageProcess(process, OutputPump(process.stdout, on_output), report)
+    return _Subprocess(process, process.stdout)

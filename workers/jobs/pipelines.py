@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ from workers import dvcops
 from workers.context import WorkerResources, resources_of
 from workers.jobs.common import answers_domain_errors, report_from
 from workers.locks import workspace_lock, workspace_lock_name
-from workers.snapshots import FileSnapshot
+from workers.snapshots import FileSnapshot, WriteIntent, pending_intents
 
 
 @asynccontextmanager
@@ -37,8 +38,21 @@ async def reading(resources: WorkerResources, project_id: str) -> AsyncIterator[
         yield
 
 
+async def settle_interrupted_writes(resources: WorkerResources, project_id: str, root: Path) -> None:
+    """Finish what a killed worker left: keep a write whose document was stored, undo any other."""
+    for entry, intent in await asyncio.to_thread(pending_intents, root):
+        stored = await resources.pipelines.find_by_name(project_id=project_id, name=intent.pipeline_name)
+        if stored is None or stored.version < intent.version_after:
+            logger.warning("undoing an interrupted write of pipeline %r in %s", intent.pipeline_name, project_id)
+            await asyncio.to_thread(intent.snapshot.restore)
+        entry.unlink(missing_ok=True)
+
+
 def api_pipeline_path(name: str) -> str:
     return f"pipelines/{name}/dvc.yaml"
+
+
+logger = logging.getLogger(__name__)
 
 
 def lock_path_for(pipeline_path: str) -> str:
@@ -116,6 +130,7 @@ async def apply_pipeline(
     async with workspace_lock(
         resources.redis, project_id, wait_seconds=resources.settings.workspace_write_wait_seconds
     ):
+        await settle_interrupted_writes(resources, project_id, root)
         existing: Pipeline | None = None
         if pipeline_id is None:
             path = api_pipeline_path(name)
@@ -133,6 +148,8 @@ async def apply_pipeline(
                 )
 
         snapshot = await asyncio.to_thread(FileSnapshot.take, root, [path, lock_path_for(path)])
+        intent = WriteIntent(name, 1 if existing is None else existing.version + 1, snapshot)
+        journal = await asyncio.to_thread(intent.save)
         try:
             written, outcomes = await _write(resources, root, path, specs, allow_partial=allow_partial)
             validation = report_from(await asyncio.to_thread(dvcops.check_pipeline, root, path, written))
@@ -158,6 +175,8 @@ async def apply_pipeline(
             # Nothing half-done: the workspace goes back to what it was before this request.
             await asyncio.to_thread(snapshot.restore)
             raise
+        finally:
+            journal.unlink(missing_ok=True)
     return ok(
         pipeline_id=pipeline.id,
         outcomes=[{"name": o.name, "ok": o.ok, "error": o.error} for o in outcomes],
@@ -173,6 +192,7 @@ async def delete_pipeline(ctx: dict[str, Any], pipeline_id: str) -> JobPayload:
     async with workspace_lock(
         resources.redis, pipeline.project_id, wait_seconds=resources.settings.workspace_write_wait_seconds
     ):
+        await settle_interrupted_writes(resources, pipeline.project_id, root)
         removed: list[str] = []
         if (root / pipeline.path).exists():
             removed = await asyncio.to_thread(dvcops.remove_pipeline, root, pipeline.path)

@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 BUSY_WORKSPACE_RETRY_SECONDS = 0.5
+# Longer than the API takes between creating a run and enqueueing it.
+REQUEUE_AFTER_SECONDS = 10.0
 
 
 def run_lock(redis: Redis, project_id: str) -> Lock:
@@ -146,6 +148,22 @@ async def _heartbeat(resources: WorkerResources, run_id: str, lock: Lock) -> Non
         with contextlib.suppress(Exception):
             await resources.runs.heartbeat(run_id, worker=WORKER_ID)
             await lock.reacquire()
+
+
+async def requeue_orphaned_runs(ctx: dict[str, Any]) -> int:
+    """MongoDB is the source of truth: a QUEUED run whose job Redis lost (a restart without its data)
+    is queued again. arq ignores an enqueue whose job id it still knows, so this never duplicates a job."""
+    resources = resources_of(ctx)
+    moment = datetime.now(UTC) - timedelta(seconds=REQUEUE_AFTER_SECONDS)
+    requeued = 0
+    for run_id in await resources.runs.queued_before(moment):
+        job = await resources.redis.enqueue_job(
+            "execute_run", run_id, _queue_name=resources.settings.runs_queue_name, _job_id=f"run:{run_id}"
+        )
+        if job is not None:
+            requeued += 1
+            logger.warning("run %s was queued in MongoDB but not in Redis; queued it again", run_id)
+    return requeued
 
 
 async def reap_lost_runs(ctx: dict[str, Any]) -> int:

@@ -1,0 +1,238 @@
+"""The worker's side of the stage server (stage_server.py): starting it, restarting it, handing it stages.
+
+One server per worker process, started on first use and again whenever it is found dead. The server is a child of the
+thread that first launched a stage (its death signal is tied to that thread: launch stages from the event loop's
+thread, which lives as long as the worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from workers.execution.environment import stage_environment
+from workers.execution.stage_shell import GROUP_ENV
+
+SERVER_SCRIPT = Path(__file__).with_name("stage_server.py")
+# A fresh server imports DVC before it answers (about 1 s, more on a loaded machine).
+START_SECONDS = 60.0
+# A line from the server or a stage child is a small JSON object.
+REPLY_LIMIT = 64 * 1024
+
+
+class StageServerError(RuntimeError):
+    """The stage server could not start a stage."""
+
+
+@dataclass
+class _Connection:
+    process: subprocess.Popen[bytes]
+    control: socket.socket
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def close(self) -> None:
+        """Close our end (the server then SIGKILLs its stages and exits) and make sure it is gone."""
+        self.control.close()
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
+
+
+_lock = threading.Lock()
+_connection: _Connection | None = None
+
+
+def server_pid() -> int | None:
+    """The running stage server's pid, if one runs."""
+    with _lock:
+        return _connection.process.pid if _connection is not None and _connection.alive() else None
+
+
+def shut_down_server() -> None:
+    """Stop the stage server (and whatever stages it still runs); the next launch starts a new one."""
+    global _connection
+    with _lock:
+        if _connection is not None:
+            _connection.close()
+            _connection = None
+
+
+atexit.register(shut_down_server)
+
+
+def _connected(replace: _Connection | None = None) -> _Connection:
+    """The live server, started if there is none (or if it is ``replace``, which failed us)."""
+    global _connection
+    with _lock:
+        if _connection is not None and (_connection is replace or not _connection.alive()):
+            _connection.close()
+            _connection = None
+        if _connection is None:
+            _connection = _start()
+        return _connection
+
+
+def _discard(connection: _Connection) -> None:
+    """Stop a server that failed us, unless it was replaced already."""
+    global _connection
+    with _lock:
+        if _connection is connection:
+            _connection = None
+    connection.close()
+
+
+def _start() -> _Connection:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        process = subprocess.Popen(
+            # -P: no script folder on sys.path (it holds modules named like stdlib ones); -u: DVC's output unbuffered,
+            # as PYTHONUNBUFFERED makes it for a CLI process.
+            [sys.executable, "-P", "-u", str(SERVER_SCRIPT), str(os.getpid()), str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+            # The environment DVC starts in; each stage then gets its own (see stage_server.py).
+            env=stage_environment(),
+            cwd="/",
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            # Its stderr is the worker's: a crash of the server is worth seeing there.
+            start_new_session=True,
+        )
+    except BaseException:
+        ours.close()
+        raise
+    finally:
+        theirs.close()
+    return _Connection(process, ours)
+
+
+class ServerStage:
+    """A stage child of the stage server: its pid (its process group), its output, its exit code."""
+
+    def __init__(
+        self, pid: int, output: asyncio.StreamReader, output_transport: asyncio.BaseTransport, replies: _Replies
+    ) -> None:
+        self.pid = pid
+        self.stdout = output
+        self._output_transport = output_transport
+        self._replies = replies
+        self._exit = asyncio.ensure_future(replies.exit_code())
+
+    async def wait(self) -> int:
+        """The child's exit code as the server saw it (-N for signal N); -SIGKILL if the server died first."""
+        return await asyncio.shield(self._exit)
+
+    def release(self) -> None:
+        """Stop reading the output pipe (something that left the group may still hold it open)."""
+        self._output_transport.close()
+
+
+class _Replies:
+    """The reply socket: the child's ``{"pid"}`` line, then the server's ``{"exit"}`` line."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.code: int | None = None
+
+    async def next_message(self) -> dict[str, int]:
+        line = await self.reader.readline()
+        if not line:
+            return {}
+        message = json.loads(line)
+        if "exit" in message:
+            self.code = int(message["exit"])
+        return {key: int(value) for key, value in message.items()}
+
+    async def exit_code(self) -> int:
+        try:
+            while self.code is None:
+                if not await self.next_message():
+                    # The server died; its children die with it (PR_SET_PDEATHSIG=SIGKILL).
+                    return -signal.SIGKILL
+            return self.code
+        finally:
+            self.writer.close()
+            with contextlib.suppress(OSError):
+                await self.writer.wait_closed()
+
+
+async def start_stage(cwd: Path, argv: Sequence[str], env: Mapping[str, str]) -> ServerStage:
+    """Have the stage server run ``dvc.cli.main(argv)`` in ``cwd`` with ``env`` as a new session and process group.
+
+    Returns once the child leads its group. Starts the server if none runs, and once more if it dies meanwhile.
+    """
+    request = json.dumps({"cwd": str(cwd), "argv": list(argv), "env": dict(env), "group_env": GROUP_ENV}).encode()
+    failed: _Connection | None = None
+    for _ in range(2):
+        # In this (the event loop's) thread: the server's death signal is tied to the thread that starts it.
+        connection = _connected(failed)
+        try:
+            stage = await _submit(connection, request)
+        except TimeoutError:
+            _discard(connection)
+            raise StageServerError(f"the stage server did not answer within {START_SECONDS} s") from None
+        if stage is not None:
+            return stage
+        if connection.alive():
+            raise StageServerError("the stage server did not start the stage (see the worker's stderr)")
+        failed = connection
+    raise StageServerError("the stage server died twice while starting a stage")
+
+
+async def _submit(connection: _Connection, request: bytes) -> ServerStage | None:
+    """Send one request; the started stage, or None if the server closed the reply socket without a word."""
+    loop = asyncio.get_running_loop()
+    output_read, output_write = os.pipe()
+    ours, theirs = socket.socketpair()
+    try:
+        try:
+            socket.send_fds(connection.control, [request], [output_write, theirs.fileno()])
+        except OSError:
+            ours.close()
+            os.close(output_read)
+            return None
+        finally:
+            os.close(output_write)
+            theirs.close()
+    except BaseException:
+        ours.close()
+        os.close(output_read)
+        raise
+    output = asyncio.StreamReader()
+    try:
+        reader, writer = await asyncio.open_unix_connection(sock=ours, limit=REPLY_LIMIT)
+    except BaseException:
+        ours.close()
+        os.close(output_read)
+        raise
+    replies = _Replies(reader, writer)
+    try:
+        async with asyncio.timeout(START_SECONDS):
+            first = await replies.next_message()
+        if not first:
+            writer.close()
+            os.close(output_read)
+            return None
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(output), os.fdopen(output_read, "rb", buffering=0)
+        )
+    except BaseException:
+        writer.close()
+        with contextlib.suppress(OSError):
+            os.close(output_read)
+        raise
+    return ServerStage(first["pid"], output, transport, replies)
