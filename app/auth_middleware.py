@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from pymongo.errors import ConnectionFailure
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -43,23 +44,22 @@ class AuthMiddleware:
         try:
             principal = await state.services.auth.authenticate(bearer_secret(headers.get("authorization")))
         except Unauthenticated as error:
-            await _unauthorized(send, error.message)
+            await _answer(send, 401, error.message, "UNAUTHENTICATED")
+            return
+        except ConnectionFailure:
+            # Tokens live in MongoDB: without it nobody can be authenticated, and the client should retry.
+            await _answer(send, 503, "the database (MongoDB) is unavailable; try again shortly", "SERVICE_UNAVAILABLE")
             return
         scope["state"]["principal"] = principal
         await self.app(scope, receive, send)
 
 
-async def _unauthorized(send: Send, message: str) -> None:
-    body = json.dumps({"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"www-authenticate", b'Bearer realm="dvc-pipelines"'),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
+async def _answer(send: Send, status: int, message: str, code: str) -> None:
+    body = json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="dvc-pipelines"'))
+    elif status == 503:
+        headers.append((b"retry-after", b"5"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from pymongo.errors import ConnectionFailure
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -44,6 +45,8 @@ class GraphQLApp(GraphQL[Context, None]):
             context.principal = await context.state.services.auth.authenticate(secret)
         except Unauthenticated as error:
             raise ConnectionRejectionError({"message": error.message}) from error
+        except ConnectionFailure as error:
+            raise ConnectionRejectionError({"message": "the database (MongoDB) is unavailable"}) from error
         return None
 
 
