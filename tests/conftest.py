@@ -17,7 +17,23 @@ from pymongo import MongoClient
 from app.db import create_client
 from app.repositories.users import UserRepository
 from app.services.auth import AuthService
+from tests.reliability import ReliabilityLog
 from tests.stack import ROOT, Stack, running_stack
+
+RELIABILITY = ReliabilityLog()
+
+
+@pytest.fixture(scope="session")
+def reliability() -> ReliabilityLog:
+    return RELIABILITY
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Only a whole, unfiltered run speaks for the whole system.
+    config = session.config
+    unfiltered = not config.getoption("keyword") and not config.getoption("markexpr") and config.args == ["tests"]
+    if unfiltered and RELIABILITY.observations:
+        RELIABILITY.write()
 
 
 @pytest.fixture(scope="session")

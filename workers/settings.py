@@ -61,7 +61,7 @@ def build_workers(settings: Settings, ctx: dict[str, Any]) -> list[Worker]:
         functions=[execute_run],
         cron_jobs=[
             cron(reap_lost_runs, second=set(range(0, 60, REAP_EVERY_SECONDS)), run_at_startup=True, timeout=60),
-            cron(requeue_orphaned_runs, second={7, 37}, run_at_startup=True, timeout=60),
+            cron(requeue_orphaned_runs, second=set(range(2, 60, REAP_EVERY_SECONDS)), run_at_startup=True, timeout=60),
         ],
         queue_name=settings.runs_queue_name,
         redis_settings=redis_settings,

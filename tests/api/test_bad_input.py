@@ -9,6 +9,7 @@ import pytest
 
 from tests.api.pipeline_fixtures import STAGES, UPDATE_PIPELINE, create_pipeline, write_example_files
 from tests.conftest import GraphQLClient, tree_digest, workspace_of
+from tests.reliability import ReliabilityLog
 from tests.stack import Stack
 
 MakeProject = Callable[..., Awaitable[dict[str, Any]]]
@@ -50,7 +51,7 @@ def issue_paths(result: dict[str, Any]) -> list[str]:
 
 @pytest.mark.parametrize("case", list(BAD_STAGE_SETS))
 async def test_bad_stage_sets_change_nothing(
-    case: str, gql: GraphQLClient, make_project: MakeProject, stack: Stack, mongo: Any
+    case: str, gql: GraphQLClient, make_project: MakeProject, stack: Stack, mongo: Any, reliability: ReliabilityLog
 ) -> None:
     stages, expected_path = BAD_STAGE_SETS[case]
     project = await make_project()
@@ -67,6 +68,13 @@ async def test_bad_stage_sets_change_nothing(
     assert result["message"]
     assert tree_digest(root) == files_before
     assert list(mongo.pipelines.find({"project_id": project["id"]})) == documents_before
+    reliability.record(
+        "Bad input: pipeline definitions",
+        case,
+        tried=f"createPipeline with {case} ({stages!r:.120})",
+        observed=f"{result['__typename']} at {', '.join(sorted(set(issue_paths(result))))}: {result['message'][:140]}; "
+        "documents and workspace files unchanged",
+    )
 
 
 async def test_a_bad_update_leaves_the_pipeline_as_it_was(

@@ -10,6 +10,7 @@ import pytest
 
 from tests.api.pipeline_fixtures import WRITE_FILE, write_file
 from tests.conftest import GraphQLClient, tree_digest, workspace_of
+from tests.reliability import ReliabilityLog
 from tests.stack import Stack
 
 MakeProject = Callable[..., Awaitable[dict[str, Any]]]
@@ -113,7 +114,7 @@ async def test_oversized_upload_is_refused_and_leaves_nothing(
     ["/etc/passwd", "../escape.txt", "a/../../escape.txt", ".git/config", ".dvc/config", "outside/x.txt", ""],
 )
 async def test_paths_outside_the_workspace_are_refused(
-    path: str, gql: GraphQLClient, make_project: MakeProject, stack: Stack
+    path: str, gql: GraphQLClient, make_project: MakeProject, stack: Stack, reliability: ReliabilityLog
 ) -> None:
     project = await make_project()
     root = workspace_of(stack, project["id"])
@@ -129,6 +130,12 @@ async def test_paths_outside_the_workspace_are_refused(
     assert written["issues"][0]["path"] == "path"
     assert read["__typename"] == "ValidationError", read
     assert tree_digest(root) == before
+    reliability.record(
+        "Bad input: file paths",
+        repr(path),
+        tried=f"writeFile and project.file with path {path!r}",
+        observed=f"ValidationError at `path`: {written['message'][:120]}; workspace unchanged",
+    )
 
 
 async def test_pipeline_files_are_changed_through_pipeline_mutations_only(

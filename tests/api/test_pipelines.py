@@ -14,6 +14,7 @@ import yaml
 
 from tests.api.pipeline_fixtures import STAGES, UPDATE_PIPELINE, create_pipeline, write_example_files, write_file
 from tests.conftest import GraphQLClient, workspace_of
+from tests.reliability import ReliabilityLog
 from tests.stack import Stack
 
 MakeProject = Callable[..., Awaitable[dict[str, Any]]]
@@ -229,7 +230,7 @@ async def test_update_replaces_the_stage_set_and_bumps_the_version(
 
 
 async def test_concurrent_updates_one_wins_the_other_conflicts(
-    gql: GraphQLClient, make_project: MakeProject, stack: Stack
+    gql: GraphQLClient, make_project: MakeProject, stack: Stack, reliability: ReliabilityLog
 ) -> None:
     project, written = await example_pipeline(gql, make_project)
     pipeline_id = written["pipeline"]["id"]
@@ -246,6 +247,12 @@ async def test_concurrent_updates_one_wins_the_other_conflicts(
     )
     on_disk = yaml.safe_load((workspace_of(stack, project["id"]) / "pipelines/ml/dvc.yaml").read_text())
     assert list(on_disk["stages"]) == [s["name"] for s in winner["pipeline"]["stages"]]
+    reliability.record(
+        "Faults",
+        "two concurrent updates of one pipeline",
+        tried="two updatePipeline calls at once, both with expectedVersion 1",
+        observed="one PipelineWritten, one ConflictError; dvc.yaml holds exactly the winner's stages",
+    )
 
 
 async def test_delete_removes_the_dvc_stages_and_the_document(

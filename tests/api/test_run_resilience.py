@@ -14,6 +14,7 @@ from tests.api.pipeline_fixtures import create_pipeline
 from tests.api.run_helpers import CANCEL, execute, finished, follow, stage_states, wait_for_run
 from tests.api.test_runs import is_running
 from tests.conftest import CREATE_PROJECT, GraphQLClient, create_user_with_cli, workspace_of
+from tests.reliability import ReliabilityLog
 from tests.stack import Stack, free_port, running_stack, start_api, start_worker, wait_until_healthy
 
 MakeProject = Callable[..., Awaitable[dict[str, Any]]]
@@ -37,7 +38,9 @@ mutation($id: ID!) {
 """
 
 
-async def test_a_worker_killed_mid_run_fails_the_run_and_the_queue_goes_on(tmp_path: Path) -> None:
+async def test_a_worker_killed_mid_run_fails_the_run_and_the_queue_goes_on(
+    tmp_path: Path, reliability: ReliabilityLog
+) -> None:
     with running_stack(
         tmp_path / "workspaces", tmp_path, RUN_LOST_AFTER_SECONDS="3", RUN_HEARTBEAT_SECONDS="0.5"
     ) as stack:
@@ -65,6 +68,13 @@ async def test_a_worker_killed_mid_run_fails_the_run_and_the_queue_goes_on(tmp_p
             assert stage_states(lost) == {"long": "FAILED"}
             assert not is_running(int(pid_file.read_text())), "the lost run's stage must not keep running"
             assert done["state"] == "SUCCEEDED", done
+            reliability.record(
+                "Faults",
+                "worker kill -9 during a run",
+                tried="kill -9 of the only worker while a stage runs `sleep 60`, a second run queued behind it",
+                observed="run FAILED with 'worker lost' (stage FAILED), the stage's process gone, "
+                "the queued run SUCCEEDED on a new worker",
+            )
 
 
 async def test_subscribers_on_two_api_processes_see_the_same_events(

@@ -98,3 +98,12 @@ def group_gone(pgid: int) -> bool:
     except ProcessLookupError:
         return True
     return not live_members(pgid)
+
+
+def process_gone(pid: int) -> bool:
+    """Whether ``pid`` no longer runs (a zombie left for its parent or init to reap does not)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return True
+    return fields[0] == "Z"

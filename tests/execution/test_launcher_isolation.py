@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from launch_helpers import Collected, group_gone, make_workspace, target
+from launch_helpers import Collected, group_gone, make_workspace, process_gone, target
 
 from workers.execution import launch_stage
 
@@ -46,6 +46,7 @@ LAUNCHER = """
 import asyncio, sys
 from pathlib import Path
 from workers.execution import launch_stage
+from workers.execution.server import server_pid
 
 async def main():
     async def forward(chunk):
@@ -53,6 +54,7 @@ async def main():
         sys.stdout.flush()
     process = await launch_stage(Path(sys.argv[1]), sys.argv[2], force=False, on_output=forward)
     print("PGID", process.pid, flush=True)
+    print("SERVER", server_pid(), flush=True)
     await process.wait()
 
 asyncio.run(main())
@@ -73,7 +75,7 @@ async def test_stage_dies_with_its_worker(tmp_path: Path) -> None:
         stdout=asyncio.subprocess.PIPE,
     )
     assert worker.stdout is not None
-    pgid = None
+    pgid = server = None
     try:
         async with asyncio.timeout(20):
             while True:
@@ -81,9 +83,13 @@ async def test_stage_dies_with_its_worker(tmp_path: Path) -> None:
                 assert line, "the launcher ended early"
                 if line.startswith("PGID "):
                     pgid = int(line.split()[1])
+                if line.startswith("SERVER "):
+                    server = int(line.split()[1])
                 if line.strip() == "command-started":
                     break
         assert pgid is not None and not group_gone(pgid)
+        # The stage runs in a child of the worker's stage server, which must go too.
+        assert server is not None and not process_gone(server)
     finally:
         worker.kill()
         await worker.wait()
@@ -92,8 +98,8 @@ async def test_stage_dies_with_its_worker(tmp_path: Path) -> None:
     try:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 5
-        while not group_gone(pgid):
-            assert loop.time() < deadline, f"process group {pgid} outlived its worker"
+        while not group_gone(pgid) or not process_gone(server):
+            assert loop.time() < deadline, f"process group {pgid} or stage server {server} outlived its worker"
             await asyncio.sleep(0.02)
     finally:
         with contextlib.suppress(ProcessLookupError):

@@ -1,0 +1,124 @@
+"""The stage server behind launch_stage: restarted when it dies, many stages at once, the subprocess fallback."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from launch_helpers import (
+    PIPELINE,
+    Collected,
+    group_gone,
+    make_workspace,
+    process_gone,
+    read_lock,
+    run_cli,
+    target,
+    until,
+)
+
+from workers.execution import launch_stage
+from workers.execution.launcher import LAUNCHER_ENV, SUBPROCESS_LAUNCHER
+from workers.execution.server import SERVER_SCRIPT, server_pid
+
+
+async def test_server_restarts_after_being_killed(tmp_path: Path) -> None:
+    root = make_workspace(
+        tmp_path / "ws",
+        {
+            "slow": {"cmd": "echo started; sh -c 'sleep 60 & sleep 60'"},
+            "quick": {"cmd": "echo quick > quick.txt", "outs": ["quick.txt"]},
+        },
+    )
+    output = Collected()
+    process = await launch_stage(root, target("slow"), force=False, on_output=output)
+    await until(lambda: "started" in output.text.splitlines(), 20, "the command's first line")
+    first_server = server_pid()
+    assert first_server is not None
+
+    os.kill(first_server, signal.SIGKILL)
+    # The stage dies with its server, grandchildren included, and its end is reported.
+    async with asyncio.timeout(10):
+        result = await process.wait()
+    assert result.exit_code != 0 and result.command_ran
+    await until(lambda: group_gone(process.pid), 5, "the stage's group gone")
+
+    # The next launch starts a new server.
+    quick_output = Collected()
+    quick = await (await launch_stage(root, target("quick"), force=False, on_output=quick_output)).wait()
+    assert quick.exit_code == 0 and quick.command_ran, quick_output.text
+    assert (root / "quick.txt").read_text() == "quick\n"
+    second_server = server_pid()
+    assert second_server is not None and second_server != first_server
+    assert process_gone(first_server)
+
+
+def sleeper(index: int) -> dict[str, object]:
+    return {
+        "cmd": f"date +%s.%N > w{index}.start; sleep 1; echo {index} > w{index}.out; date +%s.%N > w{index}.end",
+        "deps": [f"w{index}.in"],
+        "outs": [f"w{index}.out"],
+    }
+
+
+async def test_many_stages_at_once_all_complete_correctly(tmp_path: Path) -> None:
+    count = 8
+    root = make_workspace(
+        tmp_path / "ws",
+        {f"w{index}": sleeper(index) for index in range(count)},
+        {f"w{index}.in": f"{index}\n" for index in range(count)},
+    )
+    oracle = tmp_path / "oracle"
+    shutil.copytree(root, oracle, symlinks=True)
+
+    outputs = [Collected() for _ in range(count)]
+    processes = await asyncio.gather(
+        *(launch_stage(root, target(f"w{index}"), force=False, on_output=outputs[index]) for index in range(count))
+    )
+    oracle_run = asyncio.create_task(asyncio.to_thread(run_cli, oracle, "repro", PIPELINE))
+    results = await asyncio.gather(*(process.wait() for process in processes))
+    await oracle_run
+
+    assert len({process.pid for process in processes}) == count
+    for index, (result, output) in enumerate(zip(results, outputs, strict=True)):
+        assert result.exit_code == 0 and result.command_ran and result.skip_reason is None, output.text
+        assert f"Running stage 'pipelines/exec/dvc.yaml:w{index}':" in output.text
+        assert result.cpu_seconds is not None and result.peak_memory_bytes is not None
+        assert (root / f"w{index}.out").read_text() == f"{index}\n"
+    # Side by side, not one after the other.
+    spans = [(float((root / f"w{i}.start").read_text()), float((root / f"w{i}.end").read_text())) for i in range(count)]
+    assert any(a[0] < b[1] and b[0] < a[1] for a, b in itertools.combinations(spans, 2)), spans
+    assert read_lock(root) == read_lock(oracle)
+    for process in processes:
+        assert group_gone(process.pid)
+
+
+async def test_subprocess_launcher_is_kept_as_a_fallback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(LAUNCHER_ENV, SUBPROCESS_LAUNCHER)
+    root = make_workspace(tmp_path / "ws", {"fallback": {"cmd": "echo fallback > out.txt", "outs": ["out.txt"]}})
+    output = Collected()
+    process = await launch_stage(root, target("fallback"), force=False, on_output=output)
+    # A `python -m dvc` of its own, started by this process rather than by the stage server.
+    assert Path(f"/proc/{process.pid}/stat").read_text().rpartition(")")[2].split()[1] == str(os.getpid())
+    result = await process.wait()
+    assert result.exit_code == 0 and result.command_ran, output.text
+    assert (root / "out.txt").read_text() == "fallback\n"
+
+
+def test_server_imports_everything_it_warms_up_and_stays_single_threaded() -> None:
+    # A DVC upgrade that renames a module shows here first (the server would still work, only slower).
+    probe = (
+        "import sys, threading; sys.path.insert(0, sys.argv[1]); import stage_server;"
+        " print(stage_server.warm_up(), threading.active_count())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-P", "-c", probe, str(SERVER_SCRIPT.parent)], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["[]", "1"], result.stdout + result.stderr
