@@ -71,6 +71,10 @@ def _prepare_target(path: Path, shown_path: str) -> list[Path]:
     """Create the missing parent folders and return them, so a failed write can take them away again."""
     if path.is_dir():
         raise InvalidInput([Issue(path="path", message=f"{shown_path!r} is a folder")])
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        message = f"{blocking.name!r} on the way to {shown_path!r} is a file, not a folder"
+        raise InvalidInput([Issue(path="path", message=message)])
     missing = [p for p in reversed(path.parents) if not p.exists()]
     for folder in missing:
         folder.mkdir()

@@ -162,3 +162,18 @@ async def test_oversized_text_write_and_missing_file(gql: GraphQLClient, make_pr
     missing = (await gql.execute(LIST_AND_READ, {"id": project["id"], "folder": "nope", "file": "nope.txt"}))["project"]
     assert missing["files"]["__typename"] == "NotFoundError"
     assert missing["file"]["__typename"] == "NotFoundError"
+
+
+async def test_a_file_on_the_way_is_a_clear_error(gql: GraphQLClient, make_project: MakeProject) -> None:
+    # Found by the property-based tests: this used to be an internal error.
+    project = await make_project()
+    await write_file(gql, project["id"], "notes", "a file, not a folder")
+
+    result = (
+        await gql.execute(
+            WRITE_FILE, {"input": {"projectId": project["id"], "path": "notes/inner.txt", "content": "x"}}
+        )
+    )["writeFile"]
+
+    assert result["__typename"] == "ValidationError"
+    assert "is a file, not a folder" in result["message"]

@@ -107,3 +107,7 @@ def process_gone(pid: int) -> bool:
     except OSError:
         return True
     return fields[0] == "Z"
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])

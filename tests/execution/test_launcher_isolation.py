@@ -46,9 +46,10 @@ LAUNCHER = """
 import asyncio, sys
 from pathlib import Path
 from workers.execution import launch_stage
-from workers.execution.server import server_pid
+from workers.execution.server import server_pid, wait_for_stage_server
 
 async def main():
+    assert await wait_for_stage_server(60)
     async def forward(chunk):
         sys.stdout.write(chunk)
         sys.stdout.flush()

@@ -1,4 +1,7 @@
-"""The stage server behind launch_stage: restarted when it dies, many stages at once, the subprocess fallback."""
+"""The stage server behind launch_stage: restarted when it dies, many stages at once, the subprocess fallback.
+
+Stages run through the server here (conftest.py waits for it to be ready before each test).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from launch_helpers import (
     Collected,
     group_gone,
     make_workspace,
+    parent_of,
     process_gone,
     read_lock,
     run_cli,
@@ -26,7 +30,7 @@ from launch_helpers import (
 
 from workers.execution import launch_stage
 from workers.execution.launcher import LAUNCHER_ENV, SUBPROCESS_LAUNCHER
-from workers.execution.server import SERVER_SCRIPT, server_pid
+from workers.execution.server import SERVER_SCRIPT, server_pid, wait_for_stage_server
 
 
 async def test_server_restarts_after_being_killed(tmp_path: Path) -> None:
@@ -41,7 +45,7 @@ async def test_server_restarts_after_being_killed(tmp_path: Path) -> None:
     process = await launch_stage(root, target("slow"), force=False, on_output=output)
     await until(lambda: "started" in output.text.splitlines(), 20, "the command's first line")
     first_server = server_pid()
-    assert first_server is not None
+    assert first_server is not None and parent_of(process.pid) == first_server
 
     os.kill(first_server, signal.SIGKILL)
     # The stage dies with its server, grandchildren included, and its end is reported.
@@ -50,14 +54,24 @@ async def test_server_restarts_after_being_killed(tmp_path: Path) -> None:
     assert result.exit_code != 0 and result.command_ran
     await until(lambda: group_gone(process.pid), 5, "the stage's group gone")
 
-    # The next launch starts a new server.
+    # The next launch starts a new server; until it is ready, stages run as processes of their own.
     quick_output = Collected()
-    quick = await (await launch_stage(root, target("quick"), force=False, on_output=quick_output)).wait()
-    assert quick.exit_code == 0 and quick.command_ran, quick_output.text
+    quick = await launch_stage(root, target("quick"), force=False, on_output=quick_output)
+    assert parent_of(quick.pid) == os.getpid()
+    quick_result = await quick.wait()
+    assert quick_result.exit_code == 0 and quick_result.command_ran, quick_output.text
     assert (root / "quick.txt").read_text() == "quick\n"
+    assert await wait_for_stage_server(60)
     second_server = server_pid()
     assert second_server is not None and second_server != first_server
     assert process_gone(first_server)
+
+    # Then through the new server.
+    again_output = Collected()
+    again = await launch_stage(root, target("quick"), force=True, on_output=again_output)
+    assert parent_of(again.pid) == second_server
+    again_result = await again.wait()
+    assert again_result.exit_code == 0 and again_result.command_ran, again_output.text
 
 
 def sleeper(index: int) -> dict[str, object]:
@@ -105,8 +119,8 @@ async def test_subprocess_launcher_is_kept_as_a_fallback(tmp_path: Path, monkeyp
     root = make_workspace(tmp_path / "ws", {"fallback": {"cmd": "echo fallback > out.txt", "outs": ["out.txt"]}})
     output = Collected()
     process = await launch_stage(root, target("fallback"), force=False, on_output=output)
-    # A `python -m dvc` of its own, started by this process rather than by the stage server.
-    assert Path(f"/proc/{process.pid}/stat").read_text().rpartition(")")[2].split()[1] == str(os.getpid())
+    # A `python -m dvc` of its own, started by this process rather than by the (ready) stage server.
+    assert parent_of(process.pid) == os.getpid()
     result = await process.wait()
     assert result.exit_code == 0 and result.command_ran, output.text
     assert (root / "out.txt").read_text() == "fallback\n"
