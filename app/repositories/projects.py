@@ -10,7 +10,7 @@ from pymongo.errors import DuplicateKeyError
 from app.db import Database, Document
 from app.domain.errors import Conflict, NotFound
 from app.domain.pages import Page
-from app.domain.projects import Project, ProjectState
+from app.domain.projects import Project, ProjectState, ResourceLimits
 from app.domain.users import Member, Role
 from app.repositories.ids import after_filter, parse_object_id
 
@@ -25,6 +25,7 @@ def _to_project(doc: Document) -> Project:
         state=ProjectState(doc.get("state", ProjectState.READY)),
         created_at=doc["created_at"],
         members=[Member(user_id=m["user_id"], role=Role(m["role"])) for m in doc.get("members", [])],
+        limits=ResourceLimits.from_dict(doc.get("limits")),
     )
 
 
@@ -68,6 +69,16 @@ class ProjectRepository:
         doc = await self._collection.find_one_and_update(
             {"_id": parse_object_id(project_id, resource="project")},
             {"$set": {"members": [{"user_id": m.user_id, "role": m.role.value} for m in members]}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            raise NotFound("project", project_id)
+        return _to_project(doc)
+
+    async def set_limits(self, project_id: str, limits: ResourceLimits) -> Project:
+        doc = await self._collection.find_one_and_update(
+            {"_id": parse_object_id(project_id, resource="project")},
+            {"$set": {"limits": limits.to_dict()}},
             return_document=ReturnDocument.AFTER,
         )
         if doc is None:

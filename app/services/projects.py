@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from app.domain.errors import Conflict, NotFound
+from app.domain.errors import Conflict, InvalidInput, Issue, NotFound
 from app.domain.names import check_name, check_repository_url
 from app.domain.pages import Page
-from app.domain.projects import Project
+from app.domain.projects import LIMIT_RANGES, Project, ResourceLimits
 from app.domain.users import Member, Role
 from app.jobs import JobDispatcher
 from app.repositories.projects import ProjectRepository
@@ -65,6 +65,13 @@ class ProjectService:
         _keep_an_owner(members)
         return await self.projects.set_members(project.id, members)
 
+    async def set_limits(self, *, caller: str, project_id: str, changes: dict[str, int]) -> Project:
+        """Change some limits; the others keep their current values."""
+        project = await self.access.project(caller=caller, project_id=project_id, needs=Role.OWNER)
+        limits = replace(project.limits, **changes)
+        _check_limits(limits)
+        return await self.projects.set_limits(project.id, limits)
+
     async def remove_member(self, *, caller: str, project_id: str, user_name: str) -> Project:
         project = await self.access.project(caller=caller, project_id=project_id, needs=Role.OWNER)
         user = await self.users.find_user_by_name(user_name)
@@ -73,6 +80,22 @@ class ProjectService:
         members = [m for m in project.members if m.user_id != user.id]
         _keep_an_owner(members)
         return await self.projects.set_members(project.id, members)
+
+
+def _check_limits(limits: ResourceLimits) -> None:
+    issues = [
+        Issue(path=f"limits.{_camel(key)}", message=f"must be between {low} and {high}")
+        for key, value in limits.to_dict().items()
+        for low, high in [LIMIT_RANGES[key]]
+        if not low <= value <= high
+    ]
+    if issues:
+        raise InvalidInput(issues)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 def _keep_an_owner(members: list[Member]) -> None:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import strawberry
 
+from app.domain.projects import ResourceLimits as DomainResourceLimits
 from app.domain.users import Role as DomainRole
 from schema.context import Info
 from schema.errors import (
@@ -40,6 +41,29 @@ class ProjectCreated:
 class ProjectDeleted:
     id: strawberry.ID = strawberry.field(description="The deleted project's id.")
     name: str = strawberry.field(description="The deleted project's name.")
+
+
+@strawberry.input(description="Limits on each stage command; fields left out keep their current value.")
+class LimitsInput:
+    cpu_seconds: int | None = strawberry.field(default=None, description="CPU time, in seconds.")
+    memory_bytes: float | None = strawberry.field(default=None, description="Address space, in bytes.")
+    open_files: int | None = strawberry.field(default=None, description="Open file descriptors.")
+    file_size_bytes: float | None = strawberry.field(default=None, description="Largest file written, in bytes.")
+    log_bytes: int | None = strawberry.field(default=None, description="Log kept per stage, in bytes.")
+
+    def changes(self) -> dict[str, int]:
+        fields = DomainResourceLimits().to_dict()
+        return {key: int(getattr(self, key)) for key in fields if getattr(self, key) is not None}
+
+
+@strawberry.type(description="The project's limits changed.")
+class LimitsChanged:
+    project: Project = strawberry.field(description="The project with its limits now.")
+
+
+LimitsResult = Annotated[
+    LimitsChanged | NotFoundError | ForbiddenError | ValidationError, strawberry.union("LimitsResult")
+]
 
 
 @strawberry.type(description="The project's members changed.")
@@ -95,6 +119,13 @@ class ProjectMutations:
             caller=info.context.caller, project_id=project_id, user_name=user_name
         )
         return MembersChanged(project=Project.from_domain(project))
+
+    @strawberry.mutation(description="Set the limits on each stage command of a project (owners only).")
+    async def set_project_limits(self, info: Info, project_id: strawberry.ID, limits: LimitsInput) -> LimitsResult:
+        project = await info.context.services.projects.set_limits(
+            caller=info.context.caller, project_id=project_id, changes=limits.changes()
+        )
+        return LimitsChanged(project=Project.from_domain(project))
 
     @strawberry.mutation(description="Delete a project with its pipelines and its workspace on disk.")
     async def delete_project(self, info: Info, id: strawberry.ID) -> DeleteProjectResult:

@@ -11,6 +11,7 @@ import strawberry
 from app.domain.pages import Page
 from app.domain.projects import Project as DomainProject
 from app.domain.projects import ProjectState as DomainProjectState
+from app.domain.projects import ResourceLimits as DomainResourceLimits
 from app.domain.users import Role as DomainRole
 from schema.context import Info
 from schema.errors import NotFoundError
@@ -43,6 +44,25 @@ class ProjectMember:
     role: Role = strawberry.field(description="What they may do.")
 
 
+@strawberry.type(description="What one stage command of the project may use (enforced with setrlimit).")
+class ResourceLimits:
+    cpu_seconds: int = strawberry.field(description="CPU time, in seconds.")
+    memory_bytes: float = strawberry.field(description="Address space, in bytes.")
+    open_files: int = strawberry.field(description="Open file descriptors.")
+    file_size_bytes: float = strawberry.field(description="The largest file a command may write, in bytes.")
+    log_bytes: int = strawberry.field(description="Log kept per stage, in bytes; past it the log says it was cut.")
+
+    @classmethod
+    def from_domain(cls, limits: DomainResourceLimits) -> ResourceLimits:
+        return cls(
+            cpu_seconds=limits.cpu_seconds,
+            memory_bytes=limits.memory_bytes,
+            open_files=limits.open_files,
+            file_size_bytes=limits.file_size_bytes,
+            log_bytes=limits.log_bytes,
+        )
+
+
 @strawberry.type(description="A project: one DVC workspace (a git repository with DVC) owned by one user.")
 class Project:
     id: strawberry.ID = strawberry.field(description="The project's id.")
@@ -53,6 +73,7 @@ class Project:
     state: ProjectState = strawberry.field(description="Whether the workspace is ready.")
     created_at: datetime = strawberry.field(description="When the project was created (UTC).")
     members: list[ProjectMember] = strawberry.field(description="Who may see and change it.")
+    limits: ResourceLimits = strawberry.field(description="Limits on each stage command of the project.")
 
     @classmethod
     def from_domain(cls, project: DomainProject) -> Project:
@@ -64,6 +85,7 @@ class Project:
             repository_url=project.repository_url,
             state=ProjectState(project.state.value),
             created_at=project.created_at,
+            limits=ResourceLimits.from_domain(project.limits),
             members=[ProjectMember(user_id=strawberry.ID(m.user_id), role=Role(m.role.value)) for m in project.members],
         )
 

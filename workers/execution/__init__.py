@@ -4,9 +4,14 @@ A stage is launched as `dvc --wait-for-lock repro --single-item [--force] TARGET
 run-cache end as the CLI leaves them, and independent stages of a workspace can run side by side (DVC releases its
 repository lock while a command runs). DVC runs each command through ``$SHELL``: a small generated stage shell
 measures it (peak RSS, CPU) and takes the group down if DVC dies.
+
+DVC's CLI runs in a child forked from a per-worker stage server that imported DVC once (stage_server.py), instead of
+paying a new interpreter's ~1 s start-up per stage. ``start_stage_server()`` at worker start-up spares the first stages
+the slow path they take while the server starts.
 """
 
 from workers.execution.environment import stage_environment
 from workers.execution.launcher import StageProcess, StageResult, launch_stage
+from workers.execution.server import start_stage_server
 
-__all__ = ["StageProcess", "StageResult", "launch_stage", "stage_environment"]
+__all__ = ["StageProcess", "StageResult", "launch_stage", "stage_environment", "start_stage_server"]

@@ -1,9 +1,9 @@
 """Launching one DVC stage (`dvc repro --single-item`) as its own process group, and stopping it.
 
 By default DVC runs in a child forked from the worker's stage server (server.py, stage_server.py), which has DVC
-imported already; with ``STAGE_LAUNCHER=subprocess`` in the worker's environment, in a new `python -m dvc` process
-(about 1 s of start-up per stage). Either way it is DVC's own CLI entry with the same arguments, environment and
-stage shell, so results, output and dvc.lock are the same.
+imported already. With ``STAGE_LAUNCHER=subprocess`` in the worker's environment, or while the server is still
+starting, it runs as a new `python -m dvc` process (about 1 s of start-up per stage). Either way it is DVC's own CLI
+entry with the same arguments, environment and stage shell, so results, output and dvc.lock are the same.
 """
 
 from __future__ import annotations
@@ -151,12 +151,15 @@ async def launch_stage(
     dvc_args = ["--wait-for-lock", "repro", "--single-item", *(["--force"] if force else []), "--", target]
     try:
         process: _DvcProcess
-        if os.environ.get(LAUNCHER_ENV) == SUBPROCESS_LAUNCHER:
+        stage = (
+            None if os.environ.get(LAUNCHER_ENV) == SUBPROCESS_LAUNCHER else await start_stage(root, dvc_args, run_env)
+        )
+        if stage is not None:
+            process, stdout = stage, stage.stdout
+        else:
+            # Asked for, or no stage server is ready yet (it takes a second to start): a process of its own.
             process = subprocess_process = await _launch_subprocess(root, dvc_args, run_env, shell)
             stdout = subprocess_process.stdout
-        else:
-            process = stage = await start_stage(root, dvc_args, run_env)
-            stdout = stage.stdout
     except BaseException:
         report.unlink(missing_ok=True)
         raise

@@ -1,8 +1,10 @@
 """The worker's side of the stage server (stage_server.py): starting it, restarting it, handing it stages.
 
-One server per worker process, started on first use and again whenever it is found dead. The server is a child of the
-thread that first launched a stage (its death signal is tied to that thread: launch stages from the event loop's
-thread, which lives as long as the worker).
+One server per worker process, started on first use (or by ``start_stage_server``) and again whenever it is found
+dead. It takes a second or so to import DVC; until it says it is ready, ``start_stage`` answers None and the launcher
+starts that stage the slow way, as its own `python -m dvc` process, so a launch never waits for the server. The server
+is a child of the thread that started it (its death signal is tied to that thread): start it and launch stages from the
+event loop's thread, which lives as long as the worker.
 """
 
 from __future__ import annotations
@@ -25,10 +27,13 @@ from workers.execution.environment import stage_environment
 from workers.execution.stage_shell import GROUP_ENV
 
 SERVER_SCRIPT = Path(__file__).with_name("stage_server.py")
-# A fresh server imports DVC before it answers (about 1 s, more on a loaded machine).
-START_SECONDS = 60.0
+# A ready server answers with the child's pid within milliseconds (a fork); this is for a wedged one.
+REPLY_SECONDS = 30.0
 # A line from the server or a stage child is a small JSON object.
 REPLY_LIMIT = 64 * 1024
+# The server's one packet on the control socket, once it has DVC imported (stage_server.py).
+READY = b"ready"
+READY_POLL_SECONDS = 0.01
 
 
 class StageServerError(RuntimeError):
@@ -39,9 +44,17 @@ class StageServerError(RuntimeError):
 class _Connection:
     process: subprocess.Popen[bytes]
     control: socket.socket
+    ready: bool = False
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def poll_ready(self) -> bool:
+        """Whether the server said it has DVC imported and takes requests (it says so once, then nothing more)."""
+        if not self.ready:
+            with contextlib.suppress(OSError):
+                self.ready = self.control.recv(64, socket.MSG_DONTWAIT) == READY
+        return self.ready
 
     def close(self) -> None:
         """Close our end (the server then SIGKILLs its stages and exits) and make sure it is gone."""
@@ -60,6 +73,25 @@ def server_pid() -> int | None:
     """The running stage server's pid, if one runs."""
     with _lock:
         return _connection.process.pid if _connection is not None and _connection.alive() else None
+
+
+def start_stage_server() -> None:
+    """Start the stage server now rather than on the first launch, so that the first stages need not run the slow way.
+
+    Call it from the event loop's thread (see the module's docstring); nothing happens if a server runs.
+    """
+    _connected()
+
+
+async def wait_for_stage_server(seconds: float) -> bool:
+    """Start the stage server if none runs, and wait up to ``seconds`` for it to be ready; whether it is."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not _connected().poll_ready():
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(READY_POLL_SECONDS)
+    return True
 
 
 def shut_down_server() -> None:
@@ -170,27 +202,30 @@ class _Replies:
                 await self.writer.wait_closed()
 
 
-async def start_stage(cwd: Path, argv: Sequence[str], env: Mapping[str, str]) -> ServerStage:
+async def start_stage(cwd: Path, argv: Sequence[str], env: Mapping[str, str]) -> ServerStage | None:
     """Have the stage server run ``dvc.cli.main(argv)`` in ``cwd`` with ``env`` as a new session and process group.
 
-    Returns once the child leads its group. Starts the server if none runs, and once more if it dies meanwhile.
+    Returns once the child leads its group; None, at once, if no server is ready yet (one is started if none runs),
+    for the caller to run the stage some other way. A server that dies while it is handed the stage is replaced.
     """
     request = json.dumps({"cwd": str(cwd), "argv": list(argv), "env": dict(env), "group_env": GROUP_ENV}).encode()
     failed: _Connection | None = None
     for _ in range(2):
         # In this (the event loop's) thread: the server's death signal is tied to the thread that starts it.
         connection = _connected(failed)
+        if not connection.poll_ready():
+            return None
         try:
             stage = await _submit(connection, request)
         except TimeoutError:
             _discard(connection)
-            raise StageServerError(f"the stage server did not answer within {START_SECONDS} s") from None
+            raise StageServerError(f"the stage server did not answer within {REPLY_SECONDS} s") from None
         if stage is not None:
             return stage
         if connection.alive():
             raise StageServerError("the stage server did not start the stage (see the worker's stderr)")
         failed = connection
-    raise StageServerError("the stage server died twice while starting a stage")
+    return None
 
 
 async def _submit(connection: _Connection, request: bytes) -> ServerStage | None:
@@ -221,7 +256,7 @@ async def _submit(connection: _Connection, request: bytes) -> ServerStage | None
         raise
     replies = _Replies(reader, writer)
     try:
-        async with asyncio.timeout(START_SECONDS):
+        async with asyncio.timeout(REPLY_SECONDS):
             first = await replies.next_message()
         if not first:
             writer.close()

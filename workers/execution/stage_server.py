@@ -7,6 +7,7 @@ already imported: the ~1 s of interpreter and DVC start-up is paid once per work
 
 Protocol, over the SOCK_SEQPACKET socket inherited as FD (the worker holds the other end):
 
+- server -> worker, once, when DVC is imported: ``ready``.
 - worker -> server, one packet per stage: a JSON object ``{"cwd", "argv", "env", "group_env"}`` with two descriptors
   attached: the write end of the stage's output pipe and a stream socket for the replies.
 - child -> worker on the reply socket, once it leads its own session and process group: ``{"pid": PID}`` + newline.
@@ -40,6 +41,8 @@ from typing import Any
 
 PR_SET_PDEATHSIG = 1
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
+# Sent once on the control socket when DVC is imported; until then the worker launches stages as processes of their own.
+READY = b"ready"
 # DVC's repository lock, with --wait-for-lock, is retried every DEFAULT_TIMEOUT / 6 = 0.5 s (dvc/lock.py Lock.lock).
 # Stages waiting on each other's lock poll it this often instead; see _poll_repository_lock_faster.
 LOCK_RETRY_SECONDS = 0.01
@@ -361,6 +364,7 @@ def main(argv: list[str]) -> int:
     # walking, and so copying, the pages of all those modules' objects.
     gc.collect()
     gc.freeze()
+    control.send(READY)
     Server(control).serve()
     return 0
 

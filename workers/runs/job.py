@@ -15,7 +15,7 @@ from arq import Retry
 from redis.asyncio import Redis
 from redis.asyncio.lock import Lock
 
-from app.domain.errors import DomainError
+from app.domain.errors import DomainError, NotFound
 from app.domain.runs import Run, RunState, StageRun, StageRunState
 from app.events import channels
 from app.repositories.events import EventRepository
@@ -49,12 +49,17 @@ async def execute_run(ctx: dict[str, Any], run_id: str) -> str:
     run = await resources.runs.get(run_id)
     if run.state != RunState.QUEUED:
         return f"run is {run.state.value}; nothing to do"
+    try:
+        project = await resources.projects.get(run.project_id)
+    except NotFound:
+        return "the project was deleted"
     lock = run_lock(resources.redis, run.project_id)
     if not await lock.acquire(token=run_lock_token(run.id)):
         # One run per workspace at a time: come back shortly, without holding a worker slot meanwhile.
         raise Retry(defer=BUSY_WORKSPACE_RETRY_SECONDS)
     try:
         recorder = RunRecorder.for_run(run, resources.runs, resources.events, resources.redis)
+        recorder.log_limit = project.limits.log_bytes
         if not await recorder.start(worker=WORKER_ID):
             return "run was cancelled before it started"
         heartbeat = asyncio.create_task(_heartbeat(resources, run.id, lock))

@@ -29,6 +29,8 @@ class RunRecorder:
     seq: int = 0
     stages: dict[str, StageRun] = field(default_factory=dict)
     log_offsets: dict[str, int] = field(default_factory=dict)
+    log_limit: int = 20 * 1024**2
+    """Bytes of log kept per stage; past it one notice says the log was cut."""
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
@@ -107,9 +109,14 @@ class RunRecorder:
         return stage
 
     async def log(self, stage: str, text: str) -> None:
-        if not text:
-            return
         offset = self.log_offsets.get(stage, 0)
+        if not text or offset >= self.log_limit:
+            return
+        encoded = text.encode()
+        if offset + len(encoded) > self.log_limit:
+            kept = encoded[: self.log_limit - offset].decode(errors="ignore")
+            text = kept + f"\n[log cut: the stage printed more than {self.log_limit} bytes; the rest was not kept]\n"
+        # After a cut the offset passes the limit (by the notice's length), so nothing more is stored.
         self.log_offsets[stage] = offset + len(text.encode())
         await self._emit(
             lambda seq, at: RunEvent(
