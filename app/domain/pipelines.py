@@ -209,15 +209,18 @@ class DryRunPlan:
     """In execution order: every stage a run with the same options may execute."""
     up_to_date: list[str]
     """Selected stages that the run will skip, whatever happens upstream."""
+    stale: bool = False
+    """Derived from a running run's live state and the last known status, not from DVC just now."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"stages": [s.to_dict() for s in self.stages], "up_to_date": list(self.up_to_date)}
+        return {"stages": [s.to_dict() for s in self.stages], "up_to_date": list(self.up_to_date), "stale": self.stale}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DryRunPlan:
         return cls(
             stages=[PlannedStage.from_dict(s) for s in data["stages"]],
             up_to_date=list(data.get("up_to_date", [])),
+            stale=bool(data.get("stale", False)),
         )
 
 

@@ -155,10 +155,16 @@ class PlannedStage:
 class DryRunPlan:
     stages: list[PlannedStage] = strawberry.field(description="Every stage the run may execute, in order.")
     up_to_date: list[str] = strawberry.field(description="Selected stages the run will skip.")
+    stale: bool = strawberry.field(
+        description="True while a run holds the workspace: derived from its live state and the last known "
+        "status (it may list more stages than a fresh plan), not from DVC just now."
+    )
 
     @classmethod
     def from_domain(cls, plan: domain.DryRunPlan) -> DryRunPlan:
-        return cls(stages=[PlannedStage.from_domain(s) for s in plan.stages], up_to_date=plan.up_to_date)
+        return cls(
+            stages=[PlannedStage.from_domain(s) for s in plan.stages], up_to_date=plan.up_to_date, stale=plan.stale
+        )
 
 
 @strawberry.type(description="A stage in the DAG.")

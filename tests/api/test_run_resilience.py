@@ -33,7 +33,7 @@ query($id: ID!) {
 """
 DRY_RUN = """
 mutation($id: ID!) {
-  dryRunPipeline(id: $id) { __typename ... on DryRunPlan { stages { name certainty } } ... on Error { message } }
+  dryRunPipeline(id: $id) { __typename ... on DryRunPlan { stale stages { name certainty } } ... on Error { message } }
 }
 """
 
@@ -121,6 +121,7 @@ async def test_status_and_dry_run_answer_while_a_run_holds_the_workspace(
     assert [s["name"] for s in status["stages"]] == ["long"]
     assert plan["__typename"] == "DryRunPlan", plan
     assert [s["name"] for s in plan["stages"]] == ["long"]
+    assert plan["stale"] is True and status["stale"] is True
     assert (await gql.execute(CANCEL, {"id": run_id}))["cancelRun"]["run"]["state"] == "CANCELLED"
 
 

@@ -12,12 +12,14 @@ from typing import Any
 
 from dvc.lock import LockError
 
-from app.domain.errors import Conflict, InvalidInput, Issue, WorkspaceBusy
+from app.domain.errors import Conflict, InvalidInput, Issue, NotFound, WorkspaceBusy
 from app.domain.pipelines import Pipeline, PipelineSource, StageOutcome, StageSpec
+from app.domain.runs import Run
 from app.jobs_protocol import JobPayload, ok
 from workers import dvcops
 from workers.context import WorkerResources, resources_of
 from workers.jobs.common import answers_domain_errors, report_from
+from workers.jobs.known_state import plan_while_running, status_while_running
 from workers.locks import workspace_lock, workspace_lock_name
 from workers.snapshots import FileSnapshot, WriteIntent, pending_intents
 
@@ -30,12 +32,23 @@ async def reading(resources: WorkerResources, project_id: str) -> AsyncIterator[
     repository lock only while they record results; a read takes that lock too, so it sees a
     consistent workspace without waiting for the whole run.
     """
-    holder = await resources.redis.get(workspace_lock_name(project_id))
-    if holder is not None and (holder.decode() if isinstance(holder, bytes) else str(holder)).startswith("run:"):
+    if await running_run(resources, project_id) is not None:
         yield
         return
     async with workspace_lock(resources.redis, project_id, wait_seconds=resources.settings.workspace_read_wait_seconds):
         yield
+
+
+async def running_run(resources: WorkerResources, project_id: str) -> Run | None:
+    """The run holding the workspace, if one does (its id is the lock's value)."""
+    holder = await resources.redis.get(workspace_lock_name(project_id))
+    value = holder.decode() if isinstance(holder, bytes) else holder
+    if not isinstance(value, str) or not value.startswith("run:"):
+        return None
+    try:
+        return await resources.runs.get(value.removeprefix("run:"))
+    except NotFound:
+        return None
 
 
 async def settle_interrupted_writes(resources: WorkerResources, project_id: str, root: Path) -> None:
@@ -224,8 +237,17 @@ async def pipeline_status(ctx: dict[str, Any], pipeline_id: str) -> JobPayload:
     resources = resources_of(ctx)
     pipeline = await resources.pipelines.get(pipeline_id)
     root = resources.workspace(pipeline.project_id)
+    run = await running_run(resources, pipeline.project_id)
+    if run is not None:
+        # Answer at once from what is known, rather than queue behind the run's stages for DVC's lock.
+        known = await resources.pipelines.last_status(pipeline_id)
+        stages = status_while_running(pipeline, run, known[0] if known else [])
+        checked_at = known[1] if known else datetime.now(UTC)
+        return ok(stages=[s.to_dict() for s in stages], checked_at=checked_at, stale=True)
     try:
-        async with reading(resources, pipeline.project_id):
+        async with workspace_lock(
+            resources.redis, pipeline.project_id, wait_seconds=resources.settings.workspace_read_wait_seconds
+        ):
             statuses = await asyncio.to_thread(dvcops.pipeline_status, root, pipeline.path)
     except (WorkspaceBusy, LockError):
         # A read never fails on a busy workspace when there is something known to answer with.
@@ -246,13 +268,16 @@ async def dry_run_pipeline(
     resources = resources_of(ctx)
     pipeline = await resources.pipelines.get(pipeline_id)
     root = resources.workspace(pipeline.project_id)
-    try:
-        async with reading(resources, pipeline.project_id):
-            plan = await asyncio.to_thread(
-                dvcops.dry_run_plan, root, pipeline.path, force=force, targets=targets, downstream=downstream
-            )
-    except LockError as error:
-        raise WorkspaceBusy("DVC is recording a stage of the running run; try again in a moment") from error
+    run = await running_run(resources, pipeline.project_id)
+    if run is not None:
+        known = await resources.pipelines.last_status(pipeline_id)
+        return ok(plan=plan_while_running(pipeline, run, known[0] if known else [], force=force).to_dict())
+    async with workspace_lock(
+        resources.redis, pipeline.project_id, wait_seconds=resources.settings.workspace_read_wait_seconds
+    ):
+        plan = await asyncio.to_thread(
+            dvcops.dry_run_plan, root, pipeline.path, force=force, targets=targets, downstream=downstream
+        )
     return ok(plan=plan.to_dict())
 
 
