@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,7 +35,9 @@ def test_clone_keeps_dvc_setup_and_discovers_its_pipelines(tmp_path: Path, make_
 
     init_workspace(clone, str(source))
 
-    assert "analytics = false" in (clone / ".dvc" / "config").read_text()
+    assert "analytics = false" in (clone / ".dvc" / "config.local").read_text()
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True, check=True)
+    assert status.stdout == "", "the clone's tracked files are unchanged"
     found = dict(discover_pipelines(clone))
     assert sorted(found) == ["dvc.yaml", CHAIN]
     assert [s.name for s in found[CHAIN]] == ["prepare", "train", "evaluate"]

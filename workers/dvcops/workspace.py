@@ -22,7 +22,8 @@ def init_workspace(root: Path, repository_url: str | None) -> None:
     """Create the workspace at ``root``: empty (git init + dvc init + a first commit) or cloned.
 
     A clone gets ``dvc init`` only when it has no ``.dvc/``. DVC analytics are switched off in
-    ``.dvc/config`` either way. On failure nothing is left behind and WorkspaceError says why.
+    ``.dvc/config`` (new workspaces) or ``.dvc/config.local`` (clones, so git sees no change).
+    On failure nothing is left behind and WorkspaceError says why.
     """
     created = not root.exists()
     if not created and any(root.iterdir()):
@@ -32,13 +33,14 @@ def init_workspace(root: Path, repository_url: str | None) -> None:
             _clone(repository_url, root)
             if not (root / ".dvc").is_dir():
                 _dvc_init(root)
-            _disable_analytics(root)
+            # In .dvc/config.local, which DVC keeps out of git: the clone's tracked files stay untouched.
+            _disable_analytics(root, level="local")
         else:
             root.mkdir(parents=True, exist_ok=True)
             _git(["init", "--quiet"], cwd=root)
             _configure_git_user(root)
             _dvc_init(root)
-            _disable_analytics(root)
+            _disable_analytics(root, level="repo")
             _git(["add", "--all"], cwd=root)
             _git(["commit", "--quiet", "--message", "Initialize DVC workspace"], cwd=root)
     except BaseException as exc:
@@ -73,13 +75,13 @@ def _dvc_init(root: Path) -> None:
         raise WorkspaceError(f"dvc init failed in {root}: {exc}") from exc
 
 
-def _disable_analytics(root: Path) -> None:
+def _disable_analytics(root: Path, *, level: str) -> None:
     from dvc.config import Config
 
     # Through DVC's own config writer (validated, DVC's format); the string is what
     # `dvc config core.analytics false` stores.
     config = Config(dvc_dir=str(root / ".dvc"), validate=False)
-    with config.edit("repo") as conf:
+    with config.edit(level) as conf:
         conf["core"]["analytics"] = "false"
 
 
