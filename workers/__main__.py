@@ -17,6 +17,7 @@ from arq.connections import RedisSettings
 
 from app.settings import Settings
 from workers.context import close_resources, open_resources
+from workers.execution import start_stage_server
 from workers.settings import build_workers
 
 logger = logging.getLogger("workers")
@@ -29,6 +30,8 @@ async def serve() -> None:
     ctx["redis"] = redis
     await open_resources(ctx)
     workers = build_workers(settings, ctx)
+    # DVC warm in a stage server before the first run asks for it (see workers.execution).
+    start_stage_server()
     tasks = [asyncio.create_task(w.main(), name=f"arq:{w.queue_name}") for w in workers]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -249,6 +249,11 @@ async def _restore_editor(w: World) -> None:
     await w.as_("owner").execute(query, {"p": w.project_id, "u": w.as_("editor").name})
 
 
+async def set_limits(w: World, role: str) -> str:
+    query = "mutation($p: ID!) { setProjectLimits(projectId: $p, limits: {logBytes: 1048576}) { __typename } }"
+    return await typename(w.as_(role), query, {"p": w.project_id}, "setProjectLimits")
+
+
 async def delete_project(w: World, role: str) -> str:
     query = "mutation($p: ID!) { deleteProject(id: $p) { __typename } }"
     if role != "owner":
@@ -278,6 +283,7 @@ OPERATIONS: list[tuple[Operation, str]] = [
     (delete_a_pipeline, EDIT),
     (set_member, OWN),
     (remove_member, OWN),
+    (set_limits, OWN),
     (delete_project, OWN),
 ]
 RANK = {"viewer": 1, "editor": 2, "owner": 3}
@@ -297,6 +303,7 @@ ALLOWED = {
     "ConflictError",
     "PipelineDeleted",
     "MembersChanged",
+    "LimitsChanged",
     "ProjectDeleted",
 }
 

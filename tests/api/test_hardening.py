@@ -89,3 +89,61 @@ async def test_rate_limit_introspection_and_graphiql_settings(tmp_path: Path) ->
             assert "introspection" in first_error(introspection).lower()
             page = await http.get("/graphql", headers={"accept": "text/html"})
             assert page.status_code in (401, 404)
+
+
+SET_LIMITS = """
+mutation($p: ID!, $l: LimitsInput!) {
+  setProjectLimits(projectId: $p, limits: $l) {
+    __typename
+    ... on LimitsChanged { project { limits { cpuSeconds memoryBytes openFiles fileSizeBytes logBytes } } }
+    ... on ValidationError { issues { path message } }
+  }
+}
+"""
+
+
+async def test_project_limits_bound_each_stage_command(gql: GraphQLClient, make_project: MakeProject) -> None:
+    project = await make_project()
+    limits = {"cpuSeconds": 1, "memoryBytes": 256 * 1024**2, "logBytes": 65536}
+    changed = (await gql.execute(SET_LIMITS, {"p": project["id"], "l": limits}))["setProjectLimits"]
+    assert changed["__typename"] == "LimitsChanged"
+    assert changed["project"]["limits"]["memoryBytes"] == 256 * 1024**2
+    assert changed["project"]["limits"]["openFiles"] == 4096, "limits left out keep their value"
+    stages = [
+        {"name": "hog", "command": 'python3 -c "b = bytearray(1024**3)"', "outs": ["hog.txt"]},
+        {"name": "spin", "command": 'python3 -c "while True: pass"', "outs": ["spin.txt"]},
+        {
+            "name": "chatty",
+            "command": "python3 -c \"print('x' * 200000)\" > /dev/stderr; echo ok > c.txt",
+            "outs": ["c.txt"],
+        },
+    ]
+    written = await create_pipeline(gql, project["id"], stages=stages)
+
+    run = await finished(gql, await execute(gql, written["pipeline"]["id"], keepGoing=True, maxParallel=3))
+
+    by_name = {s["name"]: s for s in run["stages"]}
+    assert by_name["hog"]["state"] == "FAILED" and "MemoryError" in by_name["hog"]["log"]["text"]
+    assert by_name["spin"]["state"] == "FAILED"
+    assert by_name["spin"]["cpuSeconds"] < 5
+    assert by_name["chatty"]["state"] == "SUCCEEDED"
+    log = (
+        await gql.execute(
+            "query($r: ID!) { run(id: $r) { ... on Run { stages { name logBytes "
+            "log(limitBytes: 1000000) { ... on StageLog { text complete } } } } } }",
+            {"r": run["id"]},
+        )
+    )["run"]["stages"]
+    chatty = next(s for s in log if s["name"] == "chatty")
+    assert "[log cut:" in chatty["log"]["text"]
+    assert chatty["log"]["complete"] is True
+    assert 65536 <= len(chatty["log"]["text"].encode()) == chatty["logBytes"] < 65536 + 200
+
+
+async def test_limits_out_of_range_are_refused(gql: GraphQLClient, make_project: MakeProject) -> None:
+    project = await make_project()
+    refused = (await gql.execute(SET_LIMITS, {"p": project["id"], "l": {"memoryBytes": 1, "openFiles": 10**9}}))[
+        "setProjectLimits"
+    ]
+    assert refused["__typename"] == "ValidationError"
+    assert sorted(i["path"] for i in refused["issues"]) == ["limits.memoryBytes", "limits.openFiles"]

@@ -27,6 +27,7 @@ from launch_helpers import PIPELINE, make_workspace, target
 
 from workers.execution import launch_stage
 from workers.execution.launcher import LAUNCHER_ENV, SUBPROCESS_LAUNCHER
+from workers.execution.server import wait_for_stage_server
 
 CHAIN = 10
 PARALLEL = 8
@@ -122,6 +123,8 @@ async def main() -> None:
                 os.environ[LAUNCHER_ENV] = SUBPROCESS_LAUNCHER
             else:
                 os.environ.pop(LAUNCHER_ENV, None)
+            if mode == "server":
+                assert await wait_for_stage_server(60)
             results[mode] = await measure(base, rounds, mode)
     finally:
         shutil.rmtree(base, ignore_errors=True)

@@ -22,7 +22,7 @@ from workers.execution.environment import stage_environment
 from workers.execution.groups import group_alive, terminate_group
 from workers.execution.output import OutputCallback, OutputPump
 from workers.execution.server import start_stage
-from workers.execution.shell import RUSAGE_FILE_ENV, new_usage_report, read_usage, stage_shell_path
+from workers.execution.shell import LIMITS_ENV, RUSAGE_FILE_ENV, new_usage_report, read_usage, stage_shell_path
 
 LAUNCHER_ENV = "STAGE_LAUNCHER"
 SUBPROCESS_LAUNCHER = "subprocess"
@@ -135,19 +135,24 @@ async def launch_stage(
     force: bool,
     on_output: OutputCallback,
     env: Mapping[str, str] | None = None,
+    limits: Mapping[str, int] | None = None,
 ) -> StageProcess:
     """Start `dvc --wait-for-lock repro --single-item [--force] TARGET` in ``root`` as a new process group.
 
     ``target`` is DVC's stage address relative to ``root`` (``pipelines/ml/dvc.yaml:train``). Output (stdout and
     stderr merged, in order) goes to ``on_output`` while it runs. ``env`` defaults to ``stage_environment()``; the
-    stage shell's variables are added to it. The group dies with the worker (Linux). Call it from the thread that runs
-    the worker's event loop (the stage server, started on first use, dies with the thread that started it).
+    stage shell's variables are added to it. ``limits`` (``cpu``, ``as``, ``nofile``, ``fsize``) bound the
+    command's CPU seconds, address space, open files and file size with setrlimit. The group dies with the worker
+    (Linux). Call it from the thread that runs the worker's event loop (the stage server, started on first use,
+    dies with the thread that started it).
     """
     shell = stage_shell_path()
     report = new_usage_report()
     run_env = dict(stage_environment() if env is None else env)
     run_env["SHELL"] = str(shell)
     run_env[RUSAGE_FILE_ENV] = str(report)
+    if limits:
+        run_env[LIMITS_ENV] = ",".join(f"{key}={int(value)}" for key, value in limits.items())
     dvc_args = ["--wait-for-lock", "repro", "--single-item", *(["--force"] if force else []), "--", target]
     try:
         process: _DvcProcess

@@ -16,6 +16,7 @@ from pathlib import Path
 from workers.execution import stage_shell
 
 RUSAGE_FILE_ENV = stage_shell.RUSAGE_FILE_ENV
+LIMITS_ENV = stage_shell.LIMITS_ENV
 EXECUTABLE_NAME = "stage-shell"
 # Linux reads at most 255 bytes of a '#!' line (BINPRM_BUF_SIZE); a longer interpreter path goes through /bin/sh.
 MAX_SHEBANG = 200

@@ -30,6 +30,8 @@ else:
     import _signal as signal
 
 RUSAGE_FILE_ENV = "STAGE_RUSAGE_FILE"
+LIMITS_ENV = "STAGE_LIMITS"
+"""``cpu=S,as=B,nofile=N,fsize=B``: resource limits for the command, applied in its process before exec."""
 # Set by the trampoline to the group it leads: only inside such a group may the stage shell kill its group.
 GROUP_ENV = "STAGE_PROCESS_GROUP"
 SHELL = "/bin/sh"
@@ -78,8 +80,27 @@ def exec_guarded(parent_pid: int, argv: list[str]) -> None:
     os.execv(argv[0], argv)
 
 
+def apply_limits(spec: str) -> None:
+    import resource
+
+    names = {
+        "cpu": resource.RLIMIT_CPU,
+        "as": resource.RLIMIT_AS,
+        "nofile": resource.RLIMIT_NOFILE,
+        "fsize": resource.RLIMIT_FSIZE,
+    }
+    for item in filter(None, spec.split(",")):
+        key, _, raw = item.partition("=")
+        which, wanted = names[key], int(raw)
+        _, hard = resource.getrlimit(which)
+        # Never above the worker's own hard limit: an unprivileged process may only lower it.
+        value = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(which, (value, value))
+
+
 def run_command(command: str) -> int:
     report = os.environ.pop(RUSAGE_FILE_ENV, None)
+    limits = os.environ.pop(LIMITS_ENV, None)
     if os.environ.pop(GROUP_ENV, None) == str(os.getpgrp()):
         # DVC dying (a SIGKILL from the worker's death, or from a stop) takes the whole group with it, grandchildren
         # included; the command's own death signal covers only the shell.
@@ -102,6 +123,8 @@ def run_command(command: str) -> int:
             for signum in RESET_IN_CHILD:
                 signal.signal(signum, signal.SIG_DFL)
             set_parent_death_signal(signal.SIGKILL)
+            if limits:
+                apply_limits(limits)
             if os.getppid() == wrapper_pid:
                 os.execve(SHELL, [SHELL, "-c", command], env)
         finally:

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from redis.asyncio.lock import Lock
 
 from app.domain.errors import DomainError, NotFound
+from app.domain.projects import ResourceLimits
 from app.domain.runs import Run, RunState, StageRun, StageRunState
 from app.events import channels
 from app.repositories.events import EventRepository
@@ -64,7 +65,7 @@ async def execute_run(ctx: dict[str, Any], run_id: str) -> str:
             return "run was cancelled before it started"
         heartbeat = asyncio.create_task(_heartbeat(resources, run.id, lock))
         try:
-            final = await _execute(resources, recorder)
+            final = await _execute(resources, recorder, project.limits)
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -76,7 +77,16 @@ async def execute_run(ctx: dict[str, Any], run_id: str) -> str:
             await lock.release()
 
 
-async def _execute(resources: WorkerResources, recorder: RunRecorder) -> Run:
+def stage_limits(limits: ResourceLimits) -> dict[str, int]:
+    return {
+        "cpu": limits.cpu_seconds,
+        "as": limits.memory_bytes,
+        "nofile": limits.open_files,
+        "fsize": limits.file_size_bytes,
+    }
+
+
+async def _execute(resources: WorkerResources, recorder: RunRecorder, limits: ResourceLimits) -> Run:
     run = recorder.run
     root = resources.workspace(run.project_id)
     commands = {s.name: s.command for s in run.stages}
@@ -100,6 +110,7 @@ async def _execute(resources: WorkerResources, recorder: RunRecorder) -> Run:
         force=run.options.force,
         keep_going=run.options.keep_going,
         max_parallel=run.options.max_parallel or os.cpu_count() or 1,
+        limits=stage_limits(limits),
     )
     work = asyncio.create_task(scheduler.run())
     cancel = asyncio.create_task(_cancel_requested(resources, run.id))

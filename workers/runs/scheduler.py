@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +36,8 @@ class Scheduler:
     force: bool
     keep_going: bool
     max_parallel: int
+    limits: Mapping[str, int] = field(default_factory=dict)
+    """setrlimit bounds for each command: cpu, as, nofile, fsize (see workers.execution.launch_stage)."""
     _processes: dict[str, StageProcess] = field(default_factory=dict)
     _abort_reason: str | None = None
     _abort_state: StageRunState = StageRunState.CANCELLED
@@ -88,8 +91,11 @@ class Scheduler:
         async def on_output(text: str) -> None:
             await self.recorder.log(step.name, text)
 
-        process = await launch_stage(self.root, step.target, force=self.force, on_output=on_output)
+        process = await launch_stage(self.root, step.target, force=self.force, on_output=on_output, limits=self.limits)
         self._processes[step.name] = process
+        if self._abort_reason is not None:
+            # The abort came while this stage was being launched, before it could be stopped with the others.
+            await process.stop()
         return asyncio.create_task(process.wait(), name=f"stage:{step.name}")
 
     async def _settle(self, name: str, result: StageResult) -> StageRunState:
