@@ -94,8 +94,9 @@ def graphql_field_path(path: str) -> str:
 
 class InvalidInputHandler(strawberry.ExceptionHandler[domain.InvalidInput, ValidationError]):
     def handle(self, exception: domain.InvalidInput, *, field: StrawberryField, info: Any) -> ValidationError:
+        message = domain.summarize(exception.issues, graphql_field_path) if exception.summarized else exception.message
         return ValidationError(
-            message=exception.message,
+            message=message,
             issues=[
                 FieldIssue(path=graphql_field_path(i.path), message=i.message, stage=i.stage) for i in exception.issues
             ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -38,9 +39,14 @@ class NotFound(DomainError):
 
 class InvalidInput(DomainError):
     def __init__(self, issues: list[Issue], message: str | None = None) -> None:
-        summary = message or "; ".join(f"{i.path}: {i.message}" for i in issues[:5])
-        super().__init__(summary or "invalid input")
+        super().__init__(message or summarize(issues))
         self.issues = issues
+        self.summarized = message is None
+        """True when the message only lists the issues (so a renderer may list them its own way)."""
+
+
+def summarize(issues: list[Issue], path_of: Callable[[str], str] = str) -> str:
+    return "; ".join(f"{path_of(i.path)}: {i.message}" for i in issues[:5]) or "invalid input"
 
 
 class Conflict(DomainError):

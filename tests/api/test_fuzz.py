@@ -47,19 +47,24 @@ commands = st.one_of(
     st.sampled_from(["echo ok > out.txt", "exit 3", "python3 -c 'x'"]),
     st.text(max_size=40),
 )
-stages = st.lists(
-    st.fixed_dictionaries(
-        {
-            "name": names,
-            "command": commands,
-            "deps": st.lists(paths, max_size=3),
-            "outs": st.lists(paths, max_size=3),
-            "params": st.lists(st.one_of(names, st.builds(lambda p, k: f"{p}:{k}", paths, names)), max_size=2),
-        }
-    ),
-    min_size=0,
-    max_size=5,
+arbitrary_stage = st.fixed_dictionaries(
+    {
+        "name": names,
+        "command": commands,
+        "deps": st.lists(paths, max_size=3),
+        "outs": st.lists(paths, max_size=3),
+        "params": st.lists(st.one_of(names, st.builds(lambda p, k: f"{p}:{k}", paths, names)), max_size=2),
+    }
 )
+# Well-formed stages too, so that some generated pipelines are accepted and their storage is checked.
+plain_names = st.text(alphabet=string.ascii_lowercase, min_size=1, max_size=6)
+sound_stage = st.builds(
+    lambda name, out, dep: {"name": name, "command": f"echo ok > {out}.out", "deps": dep, "outs": [f"{out}.out"]},
+    plain_names,
+    plain_names,
+    st.lists(st.sampled_from(["params.yaml", "a.out", "b.out"]), max_size=2, unique=True),
+)
+stages = st.lists(st.one_of(sound_stage, sound_stage, arbitrary_stage), min_size=0, max_size=5)
 
 
 def assert_typed(body: dict[str, Any], field: str) -> str:
@@ -73,7 +78,7 @@ def assert_typed(body: dict[str, Any], field: str) -> str:
 
 
 @FUZZ
-@given(generated=stages, name=names)
+@given(generated=stages, name=st.one_of(plain_names, names))
 async def test_create_pipeline_with_generated_stages(
     generated: list[dict[str, Any]], name: str, gql: GraphQLClient, stack: Stack, mongo: Any
 ) -> None:
@@ -125,16 +130,25 @@ async def test_write_and_read_files_at_generated_paths(
         assert answer["__typename"] in ("ValidationError", "NotFoundError")
 
 
+CONSISTENCY = {
+    "createPipeline": "every pipeline stored as document and dvc.yaml together or not at all",
+    "writeFile": "every written file read back the same and lies inside the workspace",
+}
+
+
 def test_report_what_the_generated_inputs_met(reliability: ReliabilityLog) -> None:
     for operation, seen in sorted(OUTCOMES.items()):
         assert sum(seen.values()) >= FUZZ.max_examples, f"{operation} ran fewer examples than configured"
+        success = "PipelineWritten" if operation == "createPipeline" else "FileWritten"
+        assert seen[success] > 0 and seen["ValidationError"] > 0, f"{operation} met only {dict(seen)}"
         reliability.record(
             "Generated inputs (hypothesis)",
             operation,
             tried=f"{sum(seen.values())} generated requests (names, commands, paths with '..', '/', globs, "
             "shell characters, unicode)",
             observed=", ".join(f"{count} {outcome}" for outcome, count in sorted(seen.items()))
-            + "; no internal error; pipelines stored as document and dvc.yaml together or not at all",
+            + "; no internal error; "
+            + CONSISTENCY[operation],
         )
 
 
