@@ -32,3 +32,8 @@ def decode_cursor(cursor: str | None) -> str | None:
 class PageInfo:
     has_next_page: bool = strawberry.field(description="Whether another page follows this one.")
     end_cursor: str | None = strawberry.field(description="Pass as `after` to get the next page.")
+
+
+def page_info(cursors: list[str], *, has_next_page: bool) -> PageInfo:
+    """Where a page of edges (given by their cursors) stands."""
+    return PageInfo(has_next_page=has_next_page, end_cursor=cursors[-1] if cursors else None)

@@ -12,7 +12,7 @@ from app.domain import pipelines as domain
 from app.domain.pages import Page
 from schema.context import Info
 from schema.errors import FieldIssue, NotFoundError, WorkerUnavailableError, WorkspaceBusyError, graphql_field_path
-from schema.pagination import PageInfo, encode_cursor
+from schema.pagination import PageInfo, encode_cursor, page_info
 
 if TYPE_CHECKING:
     from schema.runs.types import Run
@@ -285,7 +285,7 @@ class PipelineConnection:
         edges = [PipelineEdge(cursor=encode_cursor(p.id), node=Pipeline.from_domain(p)) for p in page.items]
         return cls(
             edges=edges,
-            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=edges[-1].cursor if edges else None),
+            page_info=page_info([e.cursor for e in edges], has_next_page=page.has_next_page),
         )
 
 

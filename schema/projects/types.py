@@ -15,7 +15,7 @@ from app.domain.projects import ResourceLimits as DomainResourceLimits
 from app.domain.users import Role as DomainRole
 from schema.context import Info
 from schema.errors import NotFoundError
-from schema.pagination import PageInfo, decode_cursor, encode_cursor
+from schema.pagination import PageInfo, decode_cursor, encode_cursor, page_info
 
 if TYPE_CHECKING:
     from schema.files.types import FolderResult, TextFileResult
@@ -138,7 +138,7 @@ class ProjectConnection:
         edges = [ProjectEdge(cursor=encode_cursor(p.id), node=Project.from_domain(p)) for p in page.items]
         return cls(
             edges=edges,
-            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=edges[-1].cursor if edges else None),
+            page_info=page_info([e.cursor for e in edges], has_next_page=page.has_next_page),
         )
 
 

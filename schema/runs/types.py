@@ -14,7 +14,7 @@ from app.services.run_updates import RunUpdate as DomainRunUpdate
 from app.services.runs import LogPage
 from schema.context import Info
 from schema.errors import NotFoundError, ValidationError
-from schema.pagination import PageInfo, encode_cursor
+from schema.pagination import PageInfo, encode_cursor, page_info
 
 DEFAULT_LOG_PAGE_BYTES = 64 * 1024
 MAX_LOG_PAGE_BYTES = 1024 * 1024
@@ -223,7 +223,7 @@ class RunConnection:
         edges = [RunEdge(cursor=encode_cursor(r.id), node=Run.from_domain(r)) for r in page.items]
         return cls(
             edges=edges,
-            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=edges[-1].cursor if edges else None),
+            page_info=page_info([e.cursor for e in edges], has_next_page=page.has_next_page),
         )
 
 
