@@ -74,7 +74,7 @@ async def until(condition: Callable[[], bool], seconds: float, what: str) -> Non
     deadline = time.monotonic() + seconds
     while not condition():
         assert time.monotonic() < deadline, f"{what} not within {seconds} s"
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.02)  # polling interval of a deadline-bounded wait
 
 
 def live_members(pgid: int) -> list[int]:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from launch_helpers import Collected, group_gone, make_workspace, process_gone, target
+from launch_helpers import Collected, group_gone, make_workspace, process_gone, target, until
 
 from workers.execution import launch_stage
 
@@ -97,11 +97,11 @@ async def test_stage_dies_with_its_worker(tmp_path: Path) -> None:
     assert worker.returncode == -signal.SIGKILL
 
     try:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 5
-        while not group_gone(pgid) or not process_gone(server):
-            assert loop.time() < deadline, f"process group {pgid} or stage server {server} outlived its worker"
-            await asyncio.sleep(0.02)
+        await until(
+            lambda: group_gone(pgid) and process_gone(server),
+            5,
+            f"process group {pgid} and stage server {server} gone with their worker",
+        )
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGKILL)

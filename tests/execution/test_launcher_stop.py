@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
-from launch_helpers import Collected, group_gone, live_members, make_workspace, target
+from launch_helpers import Collected, group_gone, live_members, make_workspace, target, until
 
 from workers.execution import launch_stage, stage_environment
 
@@ -26,14 +25,11 @@ async def test_stop_takes_the_group_down_and_releases_the_workspace(tmp_path: Pa
     process = await launch_stage(
         root, target("slow"), force=False, on_output=output, env=stage_environment({"STAGE_SLEEP": "60"})
     )
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 20
-    while "started" not in output.text.splitlines():
-        assert loop.time() < deadline, output.text
-        await asyncio.sleep(0.02)
+    await until(lambda: "started" in output.text.splitlines(), 20, "the stage's first line")
     sleeps = len(live_members(process.pid))
     assert sleeps >= 4  # dvc, the stage shell, sh, sleep (and more for the grandchildren)
 
+    loop = asyncio.get_running_loop()
     started = loop.time()
     await process.stop()
     assert loop.time() - started < 2.0
