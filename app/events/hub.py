@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -23,45 +24,63 @@ SUBSCRIBE_CONFIRM_SECONDS = 5.0
 QUEUE_LIMIT = 10_000
 
 
+@dataclass(eq=False)  # identity semantics: each subscriber is itself, kept in a set
+class Subscription:
+    """A subscriber's queue, and whether it may have missed messages since it last asked."""
+
+    queue: asyncio.Queue[bytes]
+    hub: EventHub
+    epoch: int
+    dropped: bool = False
+
+    def may_have_missed(self) -> bool:
+        """True once after a full queue dropped a message or the hub reconnected to Redis."""
+        missed = self.dropped or self.epoch != self.hub.epoch
+        self.dropped, self.epoch = False, self.hub.epoch
+        return missed
+
+
 class EventHub:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._pubsub: PubSub = redis.pubsub()
-        self._queues: dict[str, set[asyncio.Queue[bytes]]] = {}
+        self._subscriptions: dict[str, set[Subscription]] = {}
+        self.epoch = 0
+        """Counts reconnections to Redis: messages published meanwhile never reached anyone."""
         self._confirmed: dict[str, asyncio.Event] = {}
         self._lock = asyncio.Lock()
         self._reader: asyncio.Task[None] | None = None
 
     @asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[asyncio.Queue[bytes]]:
-        queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=QUEUE_LIMIT)
+    async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
+        subscription = Subscription(queue=asyncio.Queue(maxsize=QUEUE_LIMIT), hub=self, epoch=self.epoch)
         async with self._lock:
             confirmed = self._confirmed.get(channel)
-            self._queues.setdefault(channel, set()).add(queue)
+            self._subscriptions.setdefault(channel, set()).add(subscription)
             if confirmed is None:
                 confirmed = self._confirmed[channel] = asyncio.Event()
                 try:
                     await self._pubsub.subscribe(channel)
                 except BaseException:
-                    self._forget(channel, queue)
+                    self._forget(channel, subscription)
                     raise
                 self._ensure_reader()
         try:
             await asyncio.wait_for(confirmed.wait(), SUBSCRIBE_CONFIRM_SECONDS)
-            yield queue
+            yield subscription
         finally:
             async with self._lock:
-                if self._forget(channel, queue):
+                if self._forget(channel, subscription):
                     with contextlib.suppress(RedisError):
                         await self._pubsub.unsubscribe(channel)
 
-    def _forget(self, channel: str, queue: asyncio.Queue[bytes]) -> bool:
+    def _forget(self, channel: str, subscription: Subscription) -> bool:
         """Drop a subscriber; True when it was the channel's last."""
-        queues = self._queues.get(channel, set())
-        queues.discard(queue)
-        if queues:
+        subscriptions = self._subscriptions.get(channel, set())
+        subscriptions.discard(subscription)
+        if subscriptions:
             return False
-        self._queues.pop(channel, None)
+        self._subscriptions.pop(channel, None)
         self._confirmed.pop(channel, None)
         return True
 
@@ -79,6 +98,7 @@ class EventHub:
             except RedisError:
                 # redis-py reconnects and re-subscribes on the next call; subscribers catch up from MongoDB.
                 logger.warning("event hub lost Redis; reconnecting", exc_info=True)
+                self.epoch += 1
                 await asyncio.sleep(0.5)
                 continue
             if message is not None:
@@ -95,11 +115,12 @@ class EventHub:
         elif kind == "message":
             data = message["data"]
             payload = data if isinstance(data, bytes) else str(data).encode()
-            for queue in self._queues.get(channel, ()):
-                with contextlib.suppress(asyncio.QueueFull):
-                    # A full queue means a stalled client; it notices the gap by sequence number and
-                    # reads the missing events from MongoDB.
-                    queue.put_nowait(payload)
+            for subscription in self._subscriptions.get(channel, ()):
+                try:
+                    subscription.queue.put_nowait(payload)
+                except asyncio.QueueFull:
+                    # A stalled client: it reads what it missed from MongoDB once it catches up.
+                    subscription.dropped = True
 
     async def close(self) -> None:
         if self._reader is not None:

@@ -18,9 +18,11 @@ from app.events.hub import EventHub
 from app.events.wire import decode_event, decode_run_notice
 from app.services.runs import RunService
 
-# Without live traffic for this long, look in MongoDB anyway: a publish lost to a Redis outage
-# must not leave a subscriber waiting forever.
-IDLE_CATCH_UP_SECONDS = 2.0
+# Live events arrive through Redis; MongoDB is read only at the start, after a gap in sequence
+# numbers, after the hub reconnected or dropped a message, and as a last resort after a long
+# silence. Reading it on every idle moment would cost one query per subscriber per moment.
+IDLE_SECONDS = 5.0
+SILENCE_CATCH_UP_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +55,19 @@ class RunFollower:
                     yield RunUpdate(seq=stored.seq, run=None, event=stored)
                 if finished:
                     return
-                while (event := await _next_live(live)) is not None and event.seq <= cursor + 1:
+                silent = 0.0
+                while True:
+                    event = await _next_live(live.queue)
+                    if event is None:
+                        silent += IDLE_SECONDS
+                        if live.may_have_missed() or silent >= SILENCE_CATCH_UP_SECONDS:
+                            break  # read the store
+                        continue
+                    silent = 0.0
                     if event.seq <= cursor:
                         continue  # already sent
+                    if event.seq > cursor + 1:
+                        break  # a gap: the store has what came between, in order
                     cursor = event.seq
                     yield RunUpdate(seq=event.seq, run=None, event=event)
                     if _ends_run(event):
@@ -65,7 +77,7 @@ class RunFollower:
         """New runs and their state changes on a pipeline or project channel."""
         async with self.hub.subscribe(channel) as live:
             while True:
-                raw = await live.get()
+                raw = await live.queue.get()
                 yield await self.runs.get(caller=caller, run_id=decode_run_notice(raw))
 
 
@@ -75,7 +87,7 @@ def _ends_run(event: RunEvent) -> bool:
 
 async def _next_live(live: asyncio.Queue[bytes]) -> RunEvent | None:
     try:
-        raw = await asyncio.wait_for(live.get(), IDLE_CATCH_UP_SECONDS)
+        raw = await asyncio.wait_for(live.get(), IDLE_SECONDS)
     except TimeoutError:
         return None
     return decode_event(raw)
