@@ -19,12 +19,14 @@ PYTEST_ARGS ?=
 # also for the processes the tests and workers spawn.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv tools lint test run clean clean-data
+.PHONY: help venv tools lint test run bench bench-smoke clean clean-data
 
 help:
 	@echo "make run         API on http://127.0.0.1:8000/graphql + one worker (Ctrl-C stops all)"
 	@echo "make test        ruff + mypy + pytest against throwaway services (PYTEST_ARGS=...)"
 	@echo "make lint        ruff + mypy only"
+	@echo "make bench       every benchmark against the real stack; writes docs/benchmarks.md"
+	@echo "make bench-smoke every benchmark once, tiny sizes (part of make test)"
 	@echo "make venv        create/refresh $(VENV) (pip install -e '.[dev]')"
 	@echo "make tools       build FerretDB into .data/bin, install redis-server if missing"
 	@echo "make clean       remove $(VENV), caches and leftover test data (keeps .data/ data)"
@@ -41,18 +43,25 @@ tools:
 	.ci/tools.sh
 
 lint: venv
-	$(VENV)/bin/ruff check app schema workers tests
+	$(VENV)/bin/ruff check app schema workers tests bench
 	$(VENV)/bin/mypy
 
 test: venv tools lint
 	.ci/with-services.sh --ephemeral -- $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory bench-smoke
 
 run: venv tools
 	.ci/with-services.sh --persist -- .ci/run-app.sh
 
-# TODO: `bench-smoke` (quick, for CI) and `bench` targets go here, e.g.
-#   bench-smoke: venv tools
-#   	.ci/with-services.sh --ephemeral -- $(VENV)/bin/python -m <bench module> --smoke
+# Benchmarks (bench/): the real stack (API with production uvicorn settings, a worker, MongoDB, Redis) on
+# synthetic workspaces, against same-run baselines. `bench` writes docs/benchmarks.md (several minutes);
+# `bench-smoke` runs every benchmark once with tiny sizes (seconds) so the harness cannot rot: it fails when a
+# benchmark errors, never on a missed target.
+bench: venv tools
+	.ci/with-services.sh --ephemeral -- $(VENV)/bin/python -m bench --out docs/benchmarks.md
+
+bench-smoke: venv tools
+	.ci/with-services.sh --ephemeral -- $(VENV)/bin/python -m bench --smoke
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info .data/test-*

@@ -1,0 +1,128 @@
+"""One run's events to many subscribers through Redis: delivery latency at the event rate stage output achieves."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.context import Context
+from bench.gql import EXECUTE, RUN_STATE
+from bench.results import Row, summary_text
+from bench.stack import ROOT
+from bench.stats import Summary
+from bench.workspaces import Workspace, emitter_workspace
+
+P99_TARGET_MS = 60.0
+RATE_TARGET = 1000.0
+EMIT_INTERVAL_SECONDS = 0.002
+STAGES_START_DEADLINE_SECONDS = 300.0
+DRAIN_SECONDS = 60.0
+MAX_ROUNDS = 2
+FINISHED = {"SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT"}
+
+
+async def run(ctx: Context) -> list[Row]:
+    sizes = ctx.sizes
+    workspace = await emitter_workspace(ctx.gql, sizes.fanout_stages, sizes.fanout_emit_seconds, EMIT_INTERVAL_SECONDS)
+    results = [await _round(ctx, workspace, index) for index in range(min(sizes.rounds, MAX_ROUNDS))]
+    p99 = Summary.of([r["p99_ms"] for r in results])
+    p50 = Summary.of([r["p50_ms"] for r in results])
+    rate = Summary.of([r["rate"] for r in results])
+    peak = max(r["peak_rate_1s"] for r in results)
+    return [
+        Row.absolute(
+            f"run events to {sizes.fanout_subscribers} subscribers",
+            f"p99 {summary_text(p99, 'ms')}, p50 {summary_text(p50, 'ms')} at {rate.median:,.0f} events/s",
+            target=f"p99 ≤ {P99_TARGET_MS:.0f} ms at {RATE_TARGET:,.0f} events/s",
+            met=p99.median <= P99_TARGET_MS and rate.median >= RATE_TARGET,
+        ).with_notes(
+            f"{sizes.fanout_subscribers} graphql-transport-ws clients (one separate load process) on `runUpdates` of "
+            f"one run of {sizes.fanout_stages} parallel stages (`maxParallel: {sizes.fanout_stages}`), each printing "
+            f"a line every {EMIT_INTERVAL_SECONDS * 1000:g} ms for {sizes.fanout_emit_seconds:g} s once all have "
+            "started; every output chunk the launcher flushes (at most ~10/s per stage) is one LOG event. Latency = "
+            "receive time - the event's `at`, over events produced after the start signal. Achieved rate = distinct "
+            f"LOG events / their `at` span: {summary_text(rate, 'events/s')}, best 1-s window {peak:,} events; "
+            f"{len(results)} round(s). Per round: "
+            + "; ".join(
+                f"{r['deliveries']:,} deliveries, max {r['max_ms']:.0f} ms, each subscriber got "
+                f"{r['received_min']}-{r['received_max']} updates, run {r['final_state']}"
+                for r in results
+            )
+            + "."
+        )
+    ]
+
+
+def _reset(root: Path) -> None:
+    """The harness's start signal and the stages' readiness marks live in the workspace (not tracked by DVC)."""
+    shutil.rmtree(root / "fanout" / "ready", ignore_errors=True)
+    (root / "fanout" / "go").unlink(missing_ok=True)
+
+
+async def _round(ctx: Context, workspace: Workspace, index: int) -> dict[str, Any]:
+    sizes = ctx.sizes
+    root = ctx.workspace(workspace.project_id)
+    _reset(root)
+    options = {"force": True, "maxParallel": sizes.fanout_stages}
+    queued = await ctx.gql.expect(
+        EXECUTE, {"id": workspace.pipeline_id, "options": options}, "executePipeline", "RunQueued"
+    )
+    out = ctx.scratch / f"fanout-{index}.json"
+    load = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.fanout_load",
+        "--url", ctx.stack.api_url, "--run", queued["run"]["id"],
+        "--subscribers", str(sizes.fanout_subscribers),
+        "--deadline", str(sizes.fanout_emit_seconds + DRAIN_SECONDS), "--out", str(out),
+        cwd=ROOT, env=ctx.stack.env | ctx.gql.credentials.as_env(),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert load.stdin is not None and load.stdout is not None
+    try:
+        line = await asyncio.wait_for(load.stdout.readline(), STAGES_START_DEADLINE_SECONDS)
+        if line.strip() != b"ready":
+            raise RuntimeError(f"fanout load process did not get ready: {line!r}")
+        await _all_stages_started(root / "fanout" / "ready", sizes.fanout_stages)
+        go_at = time.time()
+        (root / "fanout" / "go").touch()
+        load.stdin.write(f"go {go_at}\n".encode())
+        await load.stdin.drain()
+        await asyncio.wait_for(load.wait(), sizes.fanout_emit_seconds + DRAIN_SECONDS + 30)
+    finally:
+        if load.returncode is None:
+            load.kill()
+            await load.wait()
+    if load.returncode != 0:
+        raise RuntimeError(f"fanout load process exited {load.returncode}")
+    result: dict[str, Any] = json.loads(out.read_text())
+    if result["errors"] or result["deliveries"] == 0:
+        raise RuntimeError(f"fanout round failed: {result}")
+    await _finished(ctx, queued["run"]["id"])  # the next round must not queue behind this run
+    return result
+
+
+async def _finished(ctx: Context, run_id: str) -> None:
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while (state := (run := (await ctx.gql.execute(RUN_STATE, {"id": run_id}))["run"])["state"]) not in FINISHED:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"run {run_id} still {state} after the load ended")
+        await asyncio.sleep(0.1)  # polling interval of a deadline-bounded wait
+    if state != "SUCCEEDED":
+        failed = [s for s in run["stages"] if s["state"] != "SUCCEEDED"]
+        raise RuntimeError(f"fanout run {run_id} ended {state}: {run['error']}; {failed[:5]}")
+
+
+def _count(folder: Path) -> int:
+    return len(list(folder.iterdir())) if folder.is_dir() else 0
+
+
+async def _all_stages_started(ready: Path, stages: int) -> None:
+    deadline = time.monotonic() + STAGES_START_DEADLINE_SECONDS
+    while (started := _count(ready)) < stages:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {started}/{stages} stages started")
+        await asyncio.sleep(0.05)  # polling interval of a deadline-bounded wait
