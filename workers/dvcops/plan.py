@@ -13,7 +13,7 @@ from typing import Any
 
 from app.domain.errors import InvalidInput, Issue
 from app.domain.pipelines import DryRunPlan, PlanCertainty, PlannedStage
-from workers.dvcops.changes import stage_changes
+from workers.dvcops.changes import LockedStages, stage_changes
 from workers.dvcops.repo import existing_pipeline_file, is_pipeline_stage, open_repo, stage_label, stages_of
 
 
@@ -55,6 +55,7 @@ def _classify(root: Path, pipeline_path: str, graph: Any, steps: list[Any], *, f
     planned: list[PlannedStage] = []
     planned_stages: set[Any] = set()
     up_to_date: list[str] = []
+    locked = LockedStages()
     for stage in steps:
         if not is_pipeline_stage(stage):
             continue  # a .dvc data source: repro only re-hashes it, there is no command to run
@@ -62,11 +63,12 @@ def _classify(root: Path, pipeline_path: str, graph: Any, steps: list[Any], *, f
         if stage.frozen:
             up_to_date.append(label)
             continue
-        changes = stage_changes(root, stage)
+        changes = stage_changes(root, stage, locked)
         # graph edges point from a stage to the stages producing its dependencies.
         upstream = [stage_label(root, s, pipeline_path) for s in graph.successors(stage) if s in planned_stages]
-        # Stage.reproduce's own test; equivalent to `changes` being non-empty for a dvc.yaml stage.
-        if force or stage.changed():
+        # `changes` non-empty is Stage.reproduce's own test (stage.changed()) for a dvc.yaml stage;
+        # asking DVC again would hash every dependency a second time.
+        if force or changes:
             certainty = PlanCertainty.WILL_RUN
         elif upstream:
             certainty = PlanCertainty.IF_UPSTREAM_CHANGES

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.domain.pipelines import StageStatus
-from workers.dvcops.changes import stage_changes
+from workers.dvcops.changes import LockedStages, stage_changes
 from workers.dvcops.repo import existing_pipeline_file, open_repo, stages_of
 
 
@@ -23,10 +23,11 @@ def pipeline_status(root: Path, pipeline_path: str) -> list[StageStatus]:
         graph = repo.index.graph
         own = stages_of(graph, file)
         statuses: list[StageStatus] = []
+        locked = LockedStages()
         for stage in plan_repro(graph, own):
             if stage not in own:
                 continue  # an upstream stage of another pipeline
-            changes = stage_changes(Path(repo.root_dir), stage)
+            changes = stage_changes(Path(repo.root_dir), stage, locked)
             statuses.append(
                 StageStatus(
                     name=stage.name,
