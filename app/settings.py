@@ -73,7 +73,7 @@ class Settings:
             max_concurrent_pipelines=_int(env, "MAX_CONCURRENT_PIPELINES", 5),
             default_run_timeout_seconds=_float(env, "RUN_TIMEOUT_SECONDS", 3600.0),
             heartbeat_seconds=_float(env, "RUN_HEARTBEAT_SECONDS", 2.0),
-            lost_after_seconds=_float(env, "RUN_LOST_AFTER_SECONDS", 15.0),
+            lost_after_seconds=_float(env, "RUN_LOST_AFTER_SECONDS", 30.0),
             job_wait_seconds=_float(env, "JOB_WAIT_SECONDS", 30.0),
             clone_wait_seconds=_float(env, "CLONE_WAIT_SECONDS", 120.0),
             workspace_write_wait_seconds=_float(env, "WORKSPACE_WRITE_WAIT_SECONDS", 20.0),

@@ -147,6 +147,8 @@ class Run:
     outputs_changed: list[str] = field(default_factory=list)
     last_seq: int = 0
     retry_of: str | None = None
+    worker: str | None = None
+    """The worker process executing it (host:pid)."""
 
     @property
     def duration_seconds(self) -> float | None:

@@ -33,6 +33,7 @@ def _to_run(doc: Document) -> Run:
         outputs_changed=list(doc.get("outputs_changed", [])),
         last_seq=int(doc.get("last_seq", 0)),
         retry_of=doc.get("retry_of"),
+        worker=doc.get("worker"),
     )
 
 
@@ -123,9 +124,25 @@ class RunRepository:
     async def request_cancel(self, run_id: str) -> None:
         await self.set_fields(run_id, cancel_requested=True)
 
-    async def cancel_requested(self, run_id: str) -> bool:
-        doc = await self._collection.find_one({"_id": parse_object_id(run_id, resource="run")}, {"cancel_requested": 1})
-        return bool(doc and doc.get("cancel_requested"))
+    async def should_stop(self, run_id: str) -> bool:
+        """True when someone asked to cancel the run, or it is no longer RUNNING (declared lost)."""
+        doc = await self._collection.find_one(
+            {"_id": parse_object_id(run_id, resource="run")}, {"cancel_requested": 1, "state": 1}
+        )
+        return doc is None or bool(doc.get("cancel_requested")) or doc.get("state") != RunState.RUNNING.value
+
+    async def claim_lost(self, run_id: str, *, silent_since: datetime, error: str) -> Run | None:
+        """RUNNING -> FAILED, only if its worker is still silent: a heartbeat that just came in wins."""
+        doc = await self._collection.find_one_and_update(
+            {
+                "_id": parse_object_id(run_id, resource="run"),
+                "state": RunState.RUNNING.value,
+                "heartbeat_at": {"$lt": silent_since},
+            },
+            {"$set": {"state": RunState.FAILED.value, "error": error, "finished_at": datetime.now(UTC)}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else _to_run(doc)
 
     async def heartbeat(self, run_id: str, *, worker: str) -> None:
         await self.set_fields(run_id, heartbeat_at=datetime.now(UTC), worker=worker)

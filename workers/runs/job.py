@@ -12,15 +12,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from arq import Retry
+from pymongo.errors import DuplicateKeyError
 from redis.asyncio import Redis
 from redis.asyncio.lock import Lock
 
 from app.domain.errors import DomainError, NotFound
 from app.domain.projects import ResourceLimits
-from app.domain.runs import Run, RunState, StageRun, StageRunState
+from app.domain.runs import EventType, Run, RunEvent, RunState, StageRun, StageRunState
 from app.events import channels
-from app.repositories.events import EventRepository
-from app.repositories.runs import RunRepository
+from app.events.publisher import record_event
 from workers.context import WorkerResources, resources_of
 from workers.locks import LOCK_LEASE_SECONDS, workspace_lock_name
 from workers.runs.outputs import changed_outputs, output_hashes
@@ -149,7 +149,7 @@ async def _cancel_requested(resources: WorkerResources, run_id: str) -> None:
     pubsub = resources.redis.pubsub()
     await pubsub.subscribe(channels.run_control(run_id))
     try:
-        while not await resources.runs.cancel_requested(run_id):
+        while not await resources.runs.should_stop(run_id):
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
             if message is not None:
                 return
@@ -186,22 +186,48 @@ async def reap_lost_runs(ctx: dict[str, Any]) -> int:
     """Fail RUNNING runs whose worker stopped reporting (killed, or its machine gone); free their workspace."""
     resources = resources_of(ctx)
     silent_since = datetime.now(UTC) - timedelta(seconds=resources.settings.lost_after_seconds)
-    lost = await resources.runs.lost_runs(silent_since=silent_since)
+    # This process's own runs are alive by definition, however late their heartbeat (a starved event loop).
+    lost = [r for r in await resources.runs.lost_runs(silent_since=silent_since) if r.worker != WORKER_ID]
     for run in lost:
-        await _fail_lost(resources.runs, resources.events, resources.redis, run)
+        await _fail_lost(resources, run, silent_since=silent_since)
     return len(lost)
 
 
-async def _fail_lost(runs: RunRepository, events: EventRepository, redis: Redis, run: Run) -> None:
-    recorder = RunRecorder.for_run(run, runs, events, redis)
-    recorder.seq = max(run.last_seq, await events.last_seq(run.id))
-    for stage in run.stages:
-        if stage.state == StageRunState.RUNNING:
-            recorder.stages[stage.name] = replace(stage, state=StageRunState.FAILED, error="worker lost")
-        elif stage.state == StageRunState.PENDING:
-            recorder.stages[stage.name] = replace(stage, state=StageRunState.NOT_RUN, error="worker lost")
-    finished = await recorder.finish(RunState.FAILED, error="worker lost", outputs_changed=[])
-    logger.warning("run %s: worker lost, marked %s", run.id, finished.state.value)
+async def _fail_lost(resources: WorkerResources, run: Run, *, silent_since: datetime) -> None:
+    error = "worker lost"
+    claimed = await resources.runs.claim_lost(run.id, silent_since=silent_since, error=error)
+    if claimed is None:
+        return  # its worker reported in meanwhile
+    await resources.runs.set_stages(run.id, [_lost(s, error) for s in claimed.stages], seq=claimed.last_seq)
+    # A worker that was only slow may still be numbering events: take the next free number.
+    seq = max(claimed.last_seq, await resources.events.last_seq(run.id)) + 1
+    for _ in range(100):
+        event = RunEvent(
+            run_id=run.id,
+            seq=seq,
+            type=EventType.RUN_STATE,
+            at=datetime.now(UTC),
+            run_state=RunState.FAILED,
+            message=error,
+        )
+        try:
+            await record_event(
+                resources.events, resources.redis, event, project_id=run.project_id, pipeline_id=run.pipeline_id
+            )
+            break
+        except DuplicateKeyError:
+            seq += 1
+    await resources.runs.set_fields(run.id, last_seq=seq)
+    await resources.pipelines.record_run(await resources.runs.get(run.id))
+    logger.warning("run %s: worker lost, marked FAILED", run.id)
     lock_name = workspace_lock_name(run.project_id)
-    if await redis.get(lock_name) in (run_lock_token(run.id).encode(), run_lock_token(run.id)):
-        await redis.delete(lock_name)
+    if await resources.redis.get(lock_name) in (run_lock_token(run.id).encode(), run_lock_token(run.id)):
+        await resources.redis.delete(lock_name)
+
+
+def _lost(stage: StageRun, error: str) -> StageRun:
+    if stage.state == StageRunState.RUNNING:
+        return replace(stage, state=StageRunState.FAILED, error=error)
+    if stage.state == StageRunState.PENDING:
+        return replace(stage, state=StageRunState.NOT_RUN, error=error)
+    return stage
