@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from arq import Retry
+from arq.constants import in_progress_key_prefix
 from pymongo.errors import DuplicateKeyError
 from redis.asyncio import Redis
 from redis.asyncio.lock import Lock
@@ -168,11 +169,18 @@ async def _heartbeat(resources: WorkerResources, run_id: str, lock: Lock) -> Non
 
 async def requeue_orphaned_runs(ctx: dict[str, Any]) -> int:
     """MongoDB is the source of truth: a QUEUED run whose job Redis lost (a restart without its data)
-    is queued again. arq ignores an enqueue whose job id it still knows, so this never duplicates a job."""
+    is queued again. arq ignores an enqueue whose job id it still knows, so this never duplicates a job.
+
+    An attempt on a QUEUED run takes milliseconds (it starts the run or retries later), so a job of a
+    run queued this long that arq still marks in progress was held by a worker that died: the mark is
+    lifted and a live worker picks the job up.
+    """
     resources = resources_of(ctx)
     moment = datetime.now(UTC) - timedelta(seconds=REQUEUE_AFTER_SECONDS)
     requeued = 0
     for run_id in await resources.runs.queued_before(moment):
+        if await resources.redis.delete(in_progress_key_prefix + f"run:{run_id}"):
+            logger.warning("run %s: the worker holding its job died; released the job", run_id)
         job = await resources.redis.enqueue_job(
             "execute_run", run_id, _queue_name=resources.settings.runs_queue_name, _job_id=f"run:{run_id}"
         )
