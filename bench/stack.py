@@ -7,29 +7,20 @@ Each benchmark run gets its own database, queue and workspace root.
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from tests.stack import Process, free_port, spawn
+
 ROOT = Path(__file__).resolve().parent.parent
 START_DEADLINE_SECONDS = 60.0
-STOP_GRACE_SECONDS = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def bench_env(workspace_root: Path) -> dict[str, str]:
@@ -48,39 +39,6 @@ def bench_env(workspace_root: Path) -> dict[str, str]:
         "WORK_REQUESTS_PER_MINUTE": "1000000",
     }
     return env
-
-
-@dataclass
-class Process:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=STOP_GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait()
-
-    def log_tail(self, lines: int = 30) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-def spawn(name: str, args: list[str], env: Mapping[str, str], log_dir: Path) -> Process:
-    log = log_dir / f"{name}.log"
-    with log.open("ab") as handle:
-        popen = subprocess.Popen(
-            args, cwd=ROOT, env=dict(env), stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    return Process(name=name, popen=popen, log=log)
 
 
 def uvicorn_args(app: str, port: int) -> list[str]:

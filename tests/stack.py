@@ -53,6 +53,10 @@ class Process:
     popen: subprocess.Popen[bytes]
     log: Path
 
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
     def stop(self) -> None:
         if self.popen.poll() is None:
             os.killpg(self.popen.pid, signal.SIGTERM)
