@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.domain.pipelines import Dag, DryRunPlan
+from app.domain.pipelines import DryRunPlan
 from app.domain.runs import RunOptions
 from workers import dvcops
 
@@ -33,15 +33,21 @@ def address(pipeline_path: str, name: str) -> str:
     return name if ":" in name else f"{pipeline_path}:{name}"
 
 
-def steps_from(pipeline_path: str, plan: DryRunPlan, dag: Dag, options: RunOptions) -> RunPlan:
+def steps_from(pipeline_path: str, plan: DryRunPlan, options: RunOptions) -> RunPlan:
+    """Steps in DVC's order; a step needs the planned stages whose outputs it consumes.
+
+    Anything downstream of a planned stage is planned too (it runs if its inputs change), so a stage's direct
+    producers among the planned ones are all it waits for: DVC's graph needs no second reading.
+    """
     planned = [s for s in plan.stages if not options.single_item or s.name in options.targets]
     names = {s.name for s in planned}
-    needs: dict[str, set[str]] = {name: set() for name in names}
-    for edge in dag.edges:
-        if edge.target in names and edge.source in names:
-            needs[edge.target].add(edge.source)
     steps = [
-        Step(name=s.name, target=address(pipeline_path, s.name), command=s.cmd, needs=frozenset(needs[s.name]))
+        Step(
+            name=s.name,
+            target=address(pipeline_path, s.name),
+            command=s.cmd,
+            needs=frozenset(u for u in s.upstream if u in names),
+        )
         for s in planned
     ]
     up_to_date = [n for n in plan.up_to_date if not options.single_item or n in options.targets]
@@ -53,5 +59,4 @@ def plan_run(root: Path, pipeline_path: str, options: RunOptions) -> RunPlan:
     plan = dvcops.dry_run_plan(
         root, pipeline_path, force=options.force, targets=list(options.targets), downstream=options.downstream
     )
-    dag = dvcops.pipeline_dag(root, pipeline_path)
-    return steps_from(pipeline_path, plan, dag, options)
+    return steps_from(pipeline_path, plan, options)
