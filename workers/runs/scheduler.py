@@ -8,14 +8,17 @@ on and only the failed stage's dependents are NOT_RUN. ``abort`` stops every run
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from app.domain.runs import StageRunState
 from workers.execution import StageProcess, StageResult, launch_stage
+from workers.runs.event_lane import EventLane
 from workers.runs.planner import Step
 from workers.runs.recorder import RunRecorder
 
@@ -39,10 +42,33 @@ class Scheduler:
     limits: Mapping[str, int] = field(default_factory=dict)
     """setrlimit bounds for each command: cpu, as, nofile, fsize (see workers.execution.launch_stage)."""
     _processes: dict[str, StageProcess] = field(default_factory=dict)
+    _lane: EventLane | None = None
     _abort_reason: str | None = None
     _abort_state: StageRunState = StageRunState.CANCELLED
 
     async def run(self) -> Outcome:
+        """Run the steps; returns once every stage has ended and every event of theirs is recorded."""
+        self._lane = EventLane()
+        try:
+            outcome = await self._run()
+        except BaseException:
+            # Whatever was handed over is still recorded, so that the run's final state follows its stages'.
+            with contextlib.suppress(BaseException):
+                await self._lane.close()
+            raise
+        await self._lane.close()
+        return outcome
+
+    def _record(self, name: str, state: StageRunState, **fields: Any) -> None:
+        assert self._lane is not None
+        self._lane.put(lambda: self.recorder.stage(name, state, **fields))
+
+    def _check_recording(self) -> None:
+        """A run whose events can no longer be stored stops here, as it would have had each event been awaited."""
+        if self._lane is not None and self._lane.error is not None:
+            raise self._lane.error
+
+    async def _run(self) -> Outcome:
         outcome = Outcome()
         pending = {s.name: s for s in self.steps}
         settled_ok: set[str] = set()
@@ -51,14 +77,13 @@ class Scheduler:
         halted = False
         try:
             while pending or running:
+                self._check_recording()
                 if not halted and self._abort_reason is None:
                     for step in list(pending.values()):
                         if step.needs & blocked:
                             del pending[step.name]
                             blocked.add(step.name)
-                            await self.recorder.stage(
-                                step.name, StageRunState.NOT_RUN, error="an upstream stage failed"
-                            )
+                            self._record(step.name, StageRunState.NOT_RUN, error="an upstream stage failed")
                         elif step.needs <= settled_ok and len(running) < self.max_parallel:
                             del pending[step.name]
                             running[await self._launch(step)] = step.name
@@ -67,7 +92,7 @@ class Scheduler:
                 done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     name = running.pop(task)
-                    state = await self._settle(name, task.result())
+                    state = self._settle(name, task.result())
                     if state in (StageRunState.SUCCEEDED, StageRunState.SKIPPED):
                         settled_ok.add(name)
                         if state == StageRunState.SUCCEEDED:
@@ -82,14 +107,16 @@ class Scheduler:
             await asyncio.gather(*(p.stop() for p in self._processes.values()), return_exceptions=True)
         reason = self._abort_reason or "an earlier stage failed"
         for name in pending:
-            await self.recorder.stage(name, StageRunState.NOT_RUN, error=reason)
+            self._record(name, StageRunState.NOT_RUN, error=reason)
         return outcome
 
     async def _launch(self, step: Step) -> asyncio.Task[StageResult]:
-        await self.recorder.stage(step.name, StageRunState.RUNNING, started_at=datetime.now(UTC))
+        self._record(step.name, StageRunState.RUNNING, started_at=datetime.now(UTC))
+        lane = self._lane
+        assert lane is not None
 
         async def on_output(text: str) -> None:
-            await self.recorder.log(step.name, text)
+            lane.put(lambda: self.recorder.log(step.name, text))
 
         process = await launch_stage(self.root, step.target, force=self.force, on_output=on_output, limits=self.limits)
         self._processes[step.name] = process
@@ -98,7 +125,7 @@ class Scheduler:
             await process.stop()
         return asyncio.create_task(process.wait(), name=f"stage:{step.name}")
 
-    async def _settle(self, name: str, result: StageResult) -> StageRunState:
+    def _settle(self, name: str, result: StageResult) -> StageRunState:
         self._processes.pop(name, None)
         figures = {
             "finished_at": datetime.now(UTC),
@@ -108,19 +135,19 @@ class Scheduler:
         }
         if self._abort_reason is not None and result.exit_code != 0:
             state = self._abort_state
-            await self.recorder.stage(name, state, error=self._abort_reason, **figures)
+            self._record(name, state, error=self._abort_reason, **figures)
         elif result.exit_code != 0:
             state = StageRunState.FAILED
             error = f"command exited with code {result.exit_code}"
             if not result.command_ran:
                 error = f"DVC failed before running the command (exit code {result.exit_code}); see the log"
-            await self.recorder.stage(name, state, error=error, **figures)
+            self._record(name, state, error=error, **figures)
         elif result.command_ran:
             state = StageRunState.SUCCEEDED
-            await self.recorder.stage(name, state, **figures)
+            self._record(name, state, **figures)
         else:
             state = StageRunState.SKIPPED
-            await self.recorder.stage(name, state, skip_reason=result.skip_reason or "unchanged", **figures)
+            self._record(name, state, skip_reason=result.skip_reason or "unchanged", **figures)
         return state
 
     async def abort(self, reason: str) -> None:
