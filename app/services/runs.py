@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from app.domain.errors import Conflict, InvalidInput, Issue, NotFound
 from app.domain.pages import Page
+from app.domain.pipelines import Pipeline
 from app.domain.runs import (
     EventType,
     LogChunk,
@@ -30,6 +31,7 @@ from app.repositories.events import EventRepository
 from app.repositories.runs import RunRepository
 from app.services.access import Access
 from app.services.pipelines import PipelineService
+from app.services.workspace_changes import changed_since
 from app.settings import Settings
 
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
@@ -119,9 +121,10 @@ class RunService:
     ) -> Run:
         pipeline = await self.pipeline_service.get(caller=caller, pipeline_id=pipeline_id, needs=Role.EDITOR)
         _check_options(options, [s.name for s in pipeline.stages])
-        report = await self.pipeline_service.validate(caller=caller, pipeline_id=pipeline.id)
-        if not report.valid:
-            raise InvalidInput(report.issues, "the pipeline is invalid; nothing was queued")
+        if not await self._still_valid(pipeline):
+            report = await self.pipeline_service.validate(caller=caller, pipeline_id=pipeline.id)
+            if not report.valid:
+                raise InvalidInput(report.issues, "the pipeline is invalid; nothing was queued")
         run = await self.runs.create(
             project_id=pipeline.project_id,
             pipeline_id=pipeline.id,
@@ -139,6 +142,15 @@ class RunService:
             self.redis, run_id=run.id, state=run.state.value, project_id=run.project_id, pipeline_id=run.pipeline_id
         )
         return run
+
+    async def _still_valid(self, pipeline: Pipeline) -> bool:
+        """Whether the stored validation still holds: it found no issue, and no file it could have read changed
+        since (a worker's validation takes a DVC job, most of this mutation's time otherwise)."""
+        stored = pipeline.validation
+        if stored is None or not stored.valid:
+            return False
+        root = self.settings.workspace_root / pipeline.project_id
+        return not await asyncio.to_thread(changed_since, root, stored.checked_at)
 
     async def retry(self, *, caller: str, run_id: str) -> Run:
         previous = await self.get(caller=caller, run_id=run_id, needs=Role.EDITOR)

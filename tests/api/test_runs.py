@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from bson import ObjectId
 
 from tests.api.pipeline_fixtures import create_pipeline, write_example_files, write_file
 from tests.api.run_helpers import CANCEL, execute, finished, follow, get_run, stage_states, wait_for_run
@@ -181,6 +182,25 @@ async def test_an_invalid_pipeline_is_refused_and_nothing_is_queued(
 
     assert result["__typename"] == "ValidationError"
     assert mongo.runs.count_documents({}) == before
+
+
+async def test_a_pipeline_unchanged_since_its_validation_is_queued_without_validating_it_again(
+    gql: GraphQLClient, make_project: MakeProject, mongo: Any
+) -> None:
+    project, pipeline_id = await example(gql, make_project)
+    written = mongo.pipelines.find_one({"_id": ObjectId(pipeline_id)})["validation"]["checked_at"]
+
+    run_id = await execute(gql, pipeline_id)
+
+    assert mongo.pipelines.find_one({"_id": ObjectId(pipeline_id)})["validation"]["checked_at"] == written
+    assert (await finished(gql, run_id))["state"] == "SUCCEEDED"
+    # The run wrote outputs and dvc.lock only: still no validation needed.
+    await finished(gql, await execute(gql, pipeline_id))
+    assert mongo.pipelines.find_one({"_id": ObjectId(pipeline_id)})["validation"]["checked_at"] == written
+    # A file written since: the pipeline is validated again before anything is queued.
+    await write_file(gql, project["id"], "notes.txt", "x\n")
+    await finished(gql, await execute(gql, pipeline_id))
+    assert mongo.pipelines.find_one({"_id": ObjectId(pipeline_id)})["validation"]["checked_at"] > written
 
 
 async def test_cancel_stops_a_running_stage_and_its_children(
