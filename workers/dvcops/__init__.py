@@ -14,10 +14,12 @@ from workers.dvcops.plan import dry_run_plan
 from workers.dvcops.reading import discover_pipelines, read_pipeline
 from workers.dvcops.status import pipeline_status
 from workers.dvcops.validation import check_pipeline
+from workers.dvcops.warm import WarmRepos
 from workers.dvcops.workspace import init_workspace
 from workers.dvcops.writing import remove_pipeline, write_pipeline
 
 __all__ = [
+    "WarmRepos",
     "check_pipeline",
     "discover_pipelines",
     "dry_run_plan",

@@ -14,27 +14,42 @@ from typing import Any
 from app.domain.errors import InvalidInput, Issue
 from app.domain.pipelines import DryRunPlan, PlanCertainty, PlannedStage
 from workers.dvcops.changes import LockedStages, stage_changes
-from workers.dvcops.repo import existing_pipeline_file, is_pipeline_stage, open_repo, stage_label, stages_of
+from workers.dvcops.repo import existing_pipeline_file, is_pipeline_stage, stage_label, stages_of
+from workers.dvcops.stage_locks import reading_stages
+from workers.dvcops.visit import repro_order
+from workers.dvcops.warm import WarmRepos, locked_repo
 
 
-def dry_run_plan(root: Path, pipeline_path: str, *, force: bool, targets: list[str], downstream: bool) -> DryRunPlan:
+def dry_run_plan(
+    root: Path,
+    pipeline_path: str,
+    *,
+    force: bool,
+    targets: list[str],
+    downstream: bool,
+    repos: WarmRepos | None = None,
+) -> DryRunPlan:
     """The plan of `dvc repro [-f] [--downstream] <pipeline_path>[:target ...]`.
 
     ``targets`` are stage names of this pipeline (empty: all of them). Stages of other pipelines that
     the run would visit (upstream, or downstream with ``downstream``) are named ``<dvc.yaml>:<stage>``.
-    Frozen stages never execute their command, so they are listed as skipped.
+    Frozen stages never execute their command, so they are listed as skipped. With ``repos``, the
+    workspace's Repo and index are reused while its pipeline files are unchanged.
     """
-    from dvc.repo.reproduce import get_active_graph, plan_repro
+    from dvc.repo.reproduce import get_active_graph
 
     file = existing_pipeline_file(root, pipeline_path)
-    with open_repo(root) as repo, repo.lock:
+    with locked_repo(root, repos) as opened:
+        repo = opened.repo
         graph = repo.index.graph
         selected = _selected(stages_of(graph, file), targets)
         # Exactly what Repo.reproduce does: frozen stages cut off from their dependencies, then a
         # post-order walk from the selected stages (over the reversed graph with --downstream).
         active = get_active_graph(graph)
-        steps = plan_repro(active, selected, downstream=downstream)
-        return _classify(Path(repo.root_dir), pipeline_path, active, steps, force=force)
+        steps = repro_order(active, selected, downstream=downstream)
+        asked = [s for s in steps if is_pipeline_stage(s) and not s.frozen]
+        with reading_stages(repo, asked):
+            return _classify(Path(repo.root_dir), pipeline_path, active, steps, force=force, locked=opened.locked)
 
 
 def _selected(own: list[Any], targets: list[str]) -> list[Any]:
@@ -51,11 +66,12 @@ def _selected(own: list[Any], targets: list[str]) -> list[Any]:
     return [by_name[name] for name in dict.fromkeys(targets)]
 
 
-def _classify(root: Path, pipeline_path: str, graph: Any, steps: list[Any], *, force: bool) -> DryRunPlan:
+def _classify(
+    root: Path, pipeline_path: str, graph: Any, steps: list[Any], *, force: bool, locked: LockedStages
+) -> DryRunPlan:
     planned: list[PlannedStage] = []
     planned_stages: set[Any] = set()
     up_to_date: list[str] = []
-    locked = LockedStages()
     for stage in steps:
         if not is_pipeline_stage(stage):
             continue  # a .dvc data source: repro only re-hashes it, there is no command to run

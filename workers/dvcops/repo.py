@@ -15,15 +15,19 @@ from workers.dvcops.paths import pipeline_file, relative_to_root
 @contextmanager
 def open_repo(root: Path) -> Iterator[Any]:
     """DVC's Repo for the workspace, closed on exit."""
+    with open_dvc_repo(root) as repo:
+        yield repo
+
+
+def open_dvc_repo(root: Path) -> Any:
+    """DVC's Repo for the workspace; the caller closes it."""
     from dvc.exceptions import NotDvcRepoError
     from dvc.repo import Repo
 
     try:
-        repo = Repo(str(root))
+        return Repo(str(root))
     except NotDvcRepoError as exc:
         raise WorkspaceError(f"{root} is not a DVC workspace: {exc}") from exc
-    with repo:
-        yield repo
 
 
 def existing_pipeline_file(root: Path, pipeline_path: str) -> Path:

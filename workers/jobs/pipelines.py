@@ -61,6 +61,17 @@ async def settle_interrupted_writes(resources: WorkerResources, project_id: str,
         entry.unlink(missing_ok=True)
 
 
+WARM_REPOS_KEY = "warm_repos"
+
+
+def warm_repos(ctx: dict[str, Any]) -> dvcops.WarmRepos:
+    """This worker's open DVC Repos, kept in arq's context for the worker's lifetime."""
+    repos = ctx.get(WARM_REPOS_KEY)
+    if not isinstance(repos, dvcops.WarmRepos):
+        repos = ctx[WARM_REPOS_KEY] = dvcops.WarmRepos()
+    return repos
+
+
 def api_pipeline_path(name: str) -> str:
     return f"pipelines/{name}/dvc.yaml"
 
@@ -248,7 +259,7 @@ async def pipeline_status(ctx: dict[str, Any], pipeline_id: str) -> JobPayload:
         async with workspace_lock(
             resources.redis, pipeline.project_id, wait_seconds=resources.settings.workspace_read_wait_seconds
         ):
-            statuses = await asyncio.to_thread(dvcops.pipeline_status, root, pipeline.path)
+            statuses = await asyncio.to_thread(dvcops.pipeline_status, root, pipeline.path, warm_repos(ctx))
     except (WorkspaceBusy, LockError):
         # A read never fails on a busy workspace when there is something known to answer with.
         known = await resources.pipelines.last_status(pipeline_id)
@@ -276,7 +287,13 @@ async def dry_run_pipeline(
         resources.redis, pipeline.project_id, wait_seconds=resources.settings.workspace_read_wait_seconds
     ):
         plan = await asyncio.to_thread(
-            dvcops.dry_run_plan, root, pipeline.path, force=force, targets=targets, downstream=downstream
+            dvcops.dry_run_plan,
+            root,
+            pipeline.path,
+            force=force,
+            targets=targets,
+            downstream=downstream,
+            repos=warm_repos(ctx),
         )
     return ok(plan=plan.to_dict())
 
