@@ -1,4 +1,4 @@
-"""Append an event to MongoDB, then publish it: the store first, so a subscriber can always catch up."""
+"""Append events to MongoDB, then publish them: the store first, so a subscriber can always catch up."""
 
 from __future__ import annotations
 
@@ -6,24 +6,32 @@ from redis.asyncio import Redis
 
 from app.domain.runs import EventType, RunEvent
 from app.events import channels
-from app.events.wire import encode_event, encode_run_notice
+from app.events.wire import encode_events, encode_run_notice
 from app.repositories.events import EventRepository
 
 
 async def record_event(
     events: EventRepository, redis: Redis, event: RunEvent, *, project_id: str, pipeline_id: str
 ) -> None:
-    await events.append(event)
-    await publish_event(redis, event, project_id=project_id, pipeline_id=pipeline_id)
+    await record_events(events, redis, [event], project_id=project_id, pipeline_id=pipeline_id)
 
 
-async def publish_event(redis: Redis, event: RunEvent, *, project_id: str, pipeline_id: str) -> None:
+async def record_events(
+    events: EventRepository, redis: Redis, batch: list[RunEvent], *, project_id: str, pipeline_id: str
+) -> None:
+    """Store consecutive events of one run in one write, then publish them as one message."""
+    await events.append_many(batch)
+    await publish_events(redis, batch, project_id=project_id, pipeline_id=pipeline_id)
+
+
+async def publish_events(redis: Redis, batch: list[RunEvent], *, project_id: str, pipeline_id: str) -> None:
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.publish(channels.run_events(event.run_id), encode_event(event))
-        if event.type == EventType.RUN_STATE and event.run_state is not None:
-            notice = encode_run_notice(event.run_id, event.run_state.value)
-            pipe.publish(channels.pipeline_runs(pipeline_id), notice)
-            pipe.publish(channels.project_runs(project_id), notice)
+        pipe.publish(channels.run_events(batch[0].run_id), encode_events(batch))
+        for event in batch:
+            if event.type == EventType.RUN_STATE and event.run_state is not None:
+                notice = encode_run_notice(event.run_id, event.run_state.value)
+                pipe.publish(channels.pipeline_runs(pipeline_id), notice)
+                pipe.publish(channels.project_runs(project_id), notice)
         await pipe.execute()
 
 

@@ -1,22 +1,36 @@
-"""JSON encoding of run events for Redis."""
+"""JSON encoding of run events for Redis: one message carries a batch of consecutive events."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from app.domain.runs import RunEvent
 
 
-def encode_event(event: RunEvent) -> str:
+def encode_events(events: list[RunEvent]) -> str:
+    return json.dumps([_encodable(e) for e in events])
+
+
+@lru_cache(maxsize=256)
+def decode_events(raw: bytes) -> tuple[RunEvent, ...]:
+    """The events of one message, in order.
+
+    Cached: the hub hands the same message to every subscriber of a run, so it is decoded once, not once per
+    subscriber (the events are immutable).
+    """
+    return tuple(_decoded(item) for item in json.loads(raw))
+
+
+def _encodable(event: RunEvent) -> dict[str, Any]:
     data = event.to_dict()
     data["at"] = event.at.isoformat()
-    return json.dumps(data)
+    return data
 
 
-def decode_event(raw: str | bytes) -> RunEvent:
-    data: dict[str, Any] = json.loads(raw)
+def _decoded(data: dict[str, Any]) -> RunEvent:
     data["at"] = datetime.fromisoformat(data["at"])
     return RunEvent.from_dict(data)
 

@@ -10,8 +10,9 @@ class EventRepository:
     def __init__(self, db: Database) -> None:
         self._collection = db.run_events
 
-    async def append(self, event: RunEvent) -> None:
-        await self._collection.insert_one(event.to_dict())
+    async def append_many(self, events: list[RunEvent]) -> None:
+        """Consecutive events in one ordered write: a failure leaves a prefix stored, never a gap."""
+        await self._collection.insert_many([e.to_dict() for e in events], ordered=True)
 
     async def after(self, run_id: str, *, seq: int, limit: int = 500) -> list[RunEvent]:
         docs = (

@@ -1,7 +1,9 @@
 """The single writer of one run's state and events while a worker executes it.
 
-Stages run concurrently, so events are numbered, stored and published under one lock: a
-subscriber that sees event N live can rely on every event before N being stored already.
+Stages run concurrently, so events are numbered under one lock, then stored and published in
+order, batch after batch: a subscriber that sees event N live can rely on every event before N
+being stored already. Events numbered while a batch is being written wait for it and go together
+in the next one, so a burst of output costs a few writes, not one per chunk.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from app.domain.runs import EventType, Run, RunEvent, RunState, StageRun, StageRunState
-from app.events.publisher import record_event
+from app.events.publisher import record_events
 from app.repositories.events import EventRepository
 from app.repositories.runs import RunRepository
 
@@ -32,6 +34,14 @@ class RunRecorder:
     log_limit: int = 20 * 1024**2
     """Bytes of log kept per stage; past it one notice says the log was cut."""
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Held while an event is numbered (and its run document change stored)."""
+    _send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Held while a batch is stored and published; batches therefore go out in order."""
+    _unsent: list[RunEvent] = field(default_factory=list)
+    _sent_through: int = 0
+    """Every event up to this number was stored and published, or failed with ``_failure``."""
+    _failure: tuple[range, BaseException] | None = None
+    """The numbers of the last batch that could not be written, and why."""
 
     @classmethod
     def for_run(cls, run: Run, runs: RunRepository, events: EventRepository, redis: Redis) -> RunRecorder:
@@ -42,10 +52,11 @@ class RunRecorder:
     async def _emit(
         self, build: Callable[[int, datetime], RunEvent], store: Callable[[int], Awaitable[object]] | None = None
     ) -> RunEvent | None:
-        """Number the event, update the run document (``store``), append and publish the event.
+        """Number the event, update the run document (``store``), then store and publish the event.
 
         ``store`` returning None means the document refused the change (a state transition lost its
-        race): then the number is not used and nothing is recorded.
+        race): then the number is not used and nothing is recorded. Returns once the event is
+        stored and published; raises when the batch carrying it could not be.
         """
         async with self._lock:
             seq = self.seq + 1
@@ -54,10 +65,25 @@ class RunRecorder:
                 return None
             self.seq = seq
             event = build(seq, now)
-            await record_event(
-                self.events, self.redis, event, project_id=self.run.project_id, pipeline_id=self.run.pipeline_id
-            )
-            return event
+            self._unsent.append(event)
+        await self._send_through(seq)
+        return event
+
+    async def _send_through(self, seq: int) -> None:
+        async with self._send_lock:
+            if seq > self._sent_through and self._unsent:
+                batch, self._unsent = self._unsent, []
+                self._sent_through = batch[-1].seq
+                try:
+                    await record_events(
+                        self.events, self.redis, batch, project_id=self.run.project_id, pipeline_id=self.run.pipeline_id
+                    )
+                except BaseException as error:
+                    # The numbers are spent either way (as with a single event): followers read past the gap.
+                    self._failure = (range(batch[0].seq, batch[-1].seq + 1), error)
+                    raise
+            if self._failure is not None and seq in self._failure[0]:
+                raise self._failure[1]  # the batch carrying this event, written by another caller, failed
 
     async def start(self, *, worker: str) -> bool:
         """QUEUED -> RUNNING; False when the run is no longer queued (cancelled, or another worker has it)."""
