@@ -10,8 +10,10 @@ from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
+    ValidationCache,
 )
 
 from app.settings import Settings
@@ -25,10 +27,13 @@ from schema.projects.queries import ProjectQueries
 from schema.runs.mutations import RunMutations
 from schema.runs.queries import RunQueries
 from schema.runs.subscriptions import RunSubscriptions
+from schema.shared_results import SharedResultExecutor
 from schema.users.mutations import UserMutations
 from schema.users.queries import UserQueries
 
 logger = logging.getLogger(__name__)
+
+CACHED_DOCUMENTS = 1024
 
 
 @strawberry.type(description="Read projects, pipelines, their status, runs and workspace files.")
@@ -53,6 +58,10 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         PublicErrors,
+        # Dashboards and clients send the same few documents over and over: parse and validate each once.
+        # The parsed document being the same object is also what lets subscription results be shared.
+        lambda: ParserCache(maxsize=CACHED_DOCUMENTS),
+        lambda: ValidationCache(maxsize=CACHED_DOCUMENTS),
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)
@@ -62,4 +71,5 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         subscription=Subscription,
         extensions=extensions,
         exception_handlers=EXCEPTION_HANDLERS,
+        execution_context_class=SharedResultExecutor,
     )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from app.domain.runs import EventType, Run, RunEvent
 from app.events import channels
 from app.events.hub import EventHub
-from app.events.wire import decode_event, decode_run_notice
+from app.events.wire import decode_events, decode_run_notice
 from app.services.runs import RunService
 
 # Live events arrive through Redis; MongoDB is read only at the start, after a gap in sequence
@@ -23,6 +23,8 @@ from app.services.runs import RunService
 # silence. Reading it on every idle moment would cost one query per subscriber per moment.
 IDLE_SECONDS = 5.0
 SILENCE_CATCH_UP_SECONDS = 30.0
+# Replayed history goes out in batches of this many events, so no message grows without bound.
+STORED_BATCH = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,43 +37,64 @@ class RunUpdate:
 
 
 @dataclass(frozen=True, slots=True)
+class RunUpdateBatch:
+    """The snapshot (first batch only, no events), or consecutive events in order.
+
+    A live batch is the very tuple the hub decoded once for every subscriber of the run, when this
+    subscriber had seen everything before it: the schema then renders it once for all of them.
+    """
+
+    run: Run | None
+    events: tuple[RunEvent, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class RunFollower:
     runs: RunService
     hub: EventHub
 
     async def follow(self, *, caller: str, run_id: str, after: int | None) -> AsyncIterator[RunUpdate]:
+        """One update per event."""
+        async for batch in self.follow_batches(caller=caller, run_id=run_id, after=after):
+            if batch.run is not None:
+                yield RunUpdate(seq=batch.run.last_seq, run=batch.run, event=None)
+            for event in batch.events:
+                yield RunUpdate(seq=event.seq, run=None, event=event)
+
+    async def follow_batches(self, *, caller: str, run_id: str, after: int | None) -> AsyncIterator[RunUpdateBatch]:
         run = await self.runs.get(caller=caller, run_id=run_id)
         async with self.hub.subscribe(channels.run_events(run.id)) as live:
             snapshot = await self.runs.get(caller=caller, run_id=run.id)
-            yield RunUpdate(seq=snapshot.last_seq, run=snapshot, event=None)
+            yield RunUpdateBatch(run=snapshot, events=())
             cursor = snapshot.last_seq if after is None else after
             finished = snapshot.state.finished
             while True:
                 # The store is read at the start, after a gap and when live traffic is idle; otherwise
                 # live events follow each other by sequence number without touching MongoDB.
-                for stored in await self.runs.events_after(run.id, cursor):
-                    cursor = stored.seq
-                    finished = finished or _ends_run(stored)
-                    yield RunUpdate(seq=stored.seq, run=None, event=stored)
+                stored = await self.runs.events_after(run.id, cursor)
+                for start in range(0, len(stored), STORED_BATCH):
+                    events = tuple(stored[start : start + STORED_BATCH])
+                    cursor = events[-1].seq
+                    finished = finished or any(_ends_run(e) for e in events)
+                    yield RunUpdateBatch(run=None, events=events)
                 if finished:
                     return
                 silent = 0.0
-                while True:
-                    event = await _next_live(live.queue)
-                    if event is None:
+                caught_up = True
+                while caught_up:
+                    batch = await _next_live(live.queue)
+                    if batch is None:
                         silent += IDLE_SECONDS
                         if live.may_have_missed() or silent >= SILENCE_CATCH_UP_SECONDS:
                             break  # read the store
                         continue
                     silent = 0.0
-                    if event.seq <= cursor:
-                        continue  # already sent
-                    if event.seq > cursor + 1:
-                        break  # a gap: the store has what came between, in order
-                    cursor = event.seq
-                    yield RunUpdate(seq=event.seq, run=None, event=event)
-                    if _ends_run(event):
-                        return
+                    fresh, caught_up = _continuing(batch, cursor)
+                    if fresh:
+                        cursor = fresh[-1].seq
+                        yield RunUpdateBatch(run=None, events=fresh)
+                        if any(_ends_run(e) for e in fresh):
+                            return
 
     async def watch(self, *, caller: str, channel: str) -> AsyncIterator[Run]:
         """New runs and their state changes on a pipeline or project channel."""
@@ -81,13 +104,28 @@ class RunFollower:
                 yield await self.runs.get(caller=caller, run_id=decode_run_notice(raw))
 
 
+def _continuing(batch: tuple[RunEvent, ...], cursor: int) -> tuple[tuple[RunEvent, ...], bool]:
+    """The events of ``batch`` that follow ``cursor`` without a gap, and False when a gap came after them."""
+    if batch and batch[0].seq == cursor + 1:
+        return batch, True  # the common case: the whole message, shared with every other subscriber
+    fresh: list[RunEvent] = []
+    for event in batch:
+        if event.seq <= cursor:
+            continue  # already sent
+        if event.seq > cursor + 1:
+            return tuple(fresh), False  # the store has what came between, in order
+        fresh.append(event)
+        cursor = event.seq
+    return tuple(fresh), True
+
+
 def _ends_run(event: RunEvent) -> bool:
     return event.type == EventType.RUN_STATE and event.run_state is not None and event.run_state.finished
 
 
-async def _next_live(live: asyncio.Queue[bytes]) -> RunEvent | None:
+async def _next_live(live: asyncio.Queue[bytes]) -> tuple[RunEvent, ...] | None:
     try:
         raw = await asyncio.wait_for(live.get(), IDLE_SECONDS)
     except TimeoutError:
         return None
-    return decode_event(raw)
+    return decode_events(raw)

@@ -11,10 +11,12 @@ import strawberry
 from app.domain import runs as domain
 from app.domain.pages import Page
 from app.services.run_updates import RunUpdate as DomainRunUpdate
+from app.services.run_updates import RunUpdateBatch as DomainRunUpdateBatch
 from app.services.runs import LogPage
 from schema.context import Info
 from schema.errors import NotFoundError, ValidationError
 from schema.pagination import PageInfo, encode_cursor, page_info
+from schema.shared_results import IdentityMemo, RendersOnce
 
 DEFAULT_LOG_PAGE_BYTES = 64 * 1024
 MAX_LOG_PAGE_BYTES = 1024 * 1024
@@ -228,7 +230,7 @@ class RunConnection:
 
 
 @strawberry.type(description="A change in a run, numbered: the first update is a SNAPSHOT of the whole run.")
-class RunUpdate:
+class RunUpdate(RendersOnce):
     seq: int = strawberry.field(description="Orders a run's updates; pass the last one seen as `after` to resume.")
     type: RunUpdateType = strawberry.field(description="What this update carries.")
     at: datetime | None = strawberry.field(description="When it happened (null for the snapshot).")
@@ -256,7 +258,10 @@ class RunUpdate:
                 offset=None,
                 message=update.run.error,
             )
-        event = update.event
+        return _event_updates.get(update.event, cls.from_event)
+
+    @classmethod
+    def from_event(cls, event: domain.RunEvent) -> RunUpdate:
         return cls(
             seq=event.seq,
             type=RunUpdateType(event.type.value),
@@ -269,6 +274,31 @@ class RunUpdate:
             offset=event.offset,
             message=event.message,
         )
+
+
+# Every subscriber of a run receives the same event objects; their GraphQL objects are made once too, so that
+# schema.shared_results can render each one once for all of them.
+_event_updates: IdentityMemo[domain.RunEvent, RunUpdate] = IdentityMemo(4096)
+
+
+@strawberry.type(description="Consecutive updates of a run: the first batch holds its SNAPSHOT, the others events.")
+class RunUpdateBatch(RendersOnce):
+    updates: list[RunUpdate] = strawberry.field(description="In order of `seq`.")
+    last_seq: int = strawberry.field(description="The `seq` of the last update; pass it as `after` to resume.")
+
+    @classmethod
+    def from_domain(cls, batch: DomainRunUpdateBatch) -> RunUpdateBatch:
+        if batch.run is not None:
+            snapshot = DomainRunUpdate(seq=batch.run.last_seq, run=batch.run, event=None)
+            return cls(updates=[RunUpdate.from_domain(snapshot)], last_seq=batch.run.last_seq)
+        return _event_batches.get(batch.events, cls.from_events)
+
+    @classmethod
+    def from_events(cls, events: tuple[domain.RunEvent, ...]) -> RunUpdateBatch:
+        return cls(updates=[RunUpdate.from_event(e) for e in events], last_seq=events[-1].seq)
+
+
+_event_batches: IdentityMemo[tuple[domain.RunEvent, ...], RunUpdateBatch] = IdentityMemo(256)
 
 
 RunResult = Annotated[Run | NotFoundError, strawberry.union("RunResult")]
