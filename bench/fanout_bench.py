@@ -41,16 +41,18 @@ async def run(ctx: Context) -> list[Row]:
             target=f"p99 ≤ {P99_TARGET_MS:.0f} ms at {RATE_TARGET:,.0f} events/s",
             met=p99.median <= P99_TARGET_MS and rate.median >= RATE_TARGET,
         ).with_notes(
-            f"{sizes.fanout_subscribers} graphql-transport-ws clients (one separate load process) on `runUpdates` of "
-            f"one run of {sizes.fanout_stages} parallel stages (`maxParallel: {sizes.fanout_stages}`), each printing "
-            f"a line every {EMIT_INTERVAL_SECONDS * 1000:g} ms for {sizes.fanout_emit_seconds:g} s once all have "
-            "started; every output chunk the launcher flushes (at most ~10/s per stage) is one LOG event. Latency = "
-            "receive time - the event's `at`, over events produced after the start signal. Achieved rate = distinct "
-            f"LOG events / their `at` span: {summary_text(rate, 'events/s')}, best 1-s window {peak:,} events; "
+            f"{sizes.fanout_subscribers} graphql-transport-ws clients (one separate load process) on "
+            f"`runUpdateBatches` of one run of {sizes.fanout_stages} parallel stages "
+            f"(`maxParallel: {sizes.fanout_stages}`), each printing a line every {EMIT_INTERVAL_SECONDS * 1000:g} ms "
+            f"for {sizes.fanout_emit_seconds:g} s once all have started; every output chunk the launcher flushes "
+            "(at most ~10/s per stage) is one LOG event. Latency = receive time - the event's `at`, over events "
+            "produced after the start signal. Achieved rate = distinct LOG events / their `at` span: "
+            f"{summary_text(rate, 'events/s')}, best 1-s window {peak:,} events; "
             f"{len(results)} round(s). Per round: "
             + "; ".join(
                 f"{r['deliveries']:,} deliveries, max {r['max_ms']:.0f} ms, each subscriber got "
-                f"{r['received_min']}-{r['received_max']} updates, run {r['final_state']}"
+                f"{r['received_min']}-{r['received_max']} updates in {r['messages_min']}-{r['messages_max']} messages, "
+                f"run {r['final_state']}"
                 for r in results
             )
             + "."

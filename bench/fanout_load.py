@@ -1,4 +1,4 @@
-"""Load process: N graphql-transport-ws subscribers to one run's `runUpdates`, measuring delivery latency.
+"""Load process: N graphql-transport-ws subscribers to one run's `runUpdateBatches`, measuring delivery latency.
 
     python -m bench.fanout_load --url URL --run RUN_ID --subscribers N --deadline S --out FILE
     (credentials in BENCH_USER / BENCH_TOKEN)
@@ -24,7 +24,7 @@ from typing import Any
 import uvloop
 
 from bench.credentials import Credentials
-from bench.gql import RUN_UPDATES
+from bench.gql import RUN_UPDATE_BATCHES
 from bench.stats import percentile
 from bench.ws import Subscription, connect
 
@@ -39,6 +39,8 @@ class Collector:
         """seq -> at of every distinct event seen."""
         self.log_seqs: set[int] = set()
         self.received: list[int] = []
+        self.messages: list[int] = []
+        """Messages each subscriber received (a message carries one or more updates)."""
         self.completed = 0
         self.final_state: str | None = None
 
@@ -65,31 +67,36 @@ class Collector:
             "max_ms": max(latencies, default=float("nan")),
             "received_min": min(self.received, default=0),
             "received_max": max(self.received, default=0),
+            "messages_min": min(self.messages, default=0),
+            "messages_max": max(self.messages, default=0),
         }
 
 
 async def follow(subscription: Subscription, collector: Collector, ready: asyncio.Event) -> None:
     count = 0
+    messages = 0
     async for received in subscription.messages():
-        update = received.data["runUpdates"]
-        count += 1
-        if update["type"] == "SNAPSHOT":
-            ready.set()
-            continue
-        at = datetime.fromisoformat(update["at"]).timestamp()
-        collector.samples.append((at, received.at))
-        collector.events[update["seq"]] = at
-        if update["type"] == "LOG":
-            collector.log_seqs.add(update["seq"])
-        elif update["type"] == "RUN_STATE" and update["runState"] not in {"QUEUED", "RUNNING"}:
-            collector.final_state = update["runState"]
+        messages += 1
+        for update in received.data["runUpdateBatches"]["updates"]:
+            count += 1
+            if update["type"] == "SNAPSHOT":
+                ready.set()
+                continue
+            at = datetime.fromisoformat(update["at"]).timestamp()
+            collector.samples.append((at, received.at))
+            collector.events[update["seq"]] = at
+            if update["type"] == "LOG":
+                collector.log_seqs.add(update["seq"])
+            elif update["type"] == "RUN_STATE" and update["runState"] not in {"QUEUED", "RUNNING"}:
+                collector.final_state = update["runState"]
     collector.received.append(count)
+    collector.messages.append(messages)
     collector.completed += 1
 
 
 async def subscriber(args: argparse.Namespace, collector: Collector, ready: asyncio.Event) -> None:
     async with connect(args.url, Credentials.from_env(os.environ)) as connection:
-        subscription = await connection.subscribe(RUN_UPDATES, {"runId": args.run, "after": None})
+        subscription = await connection.subscribe(RUN_UPDATE_BATCHES, {"runId": args.run, "after": None})
         await follow(subscription, collector, ready)
 
 

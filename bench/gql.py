@@ -76,6 +76,12 @@ subscription($runId: ID!, $after: Int) {
 }
 """
 
+RUN_UPDATE_BATCHES = """
+subscription($runId: ID!, $after: Int) {
+  runUpdateBatches(runId: $runId, after: $after) { lastSeq updates { seq type at runState stage stageState text } }
+}
+"""
+
 LIST_PIPELINES = """
 query($projectId: ID!, $first: Int!) {
   pipelines(projectId: $projectId, first: $first) {
