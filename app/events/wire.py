@@ -24,6 +24,18 @@ def decode_events(raw: bytes) -> tuple[RunEvent, ...]:
     return tuple(_decoded(item) for item in json.loads(raw))
 
 
+@lru_cache(maxsize=256)
+def decode_messages(raws: tuple[bytes, ...]) -> tuple[RunEvent, ...]:
+    """The events of consecutive messages, as one tuple.
+
+    Cached like ``decode_events``: subscribers that took the same messages off their queues at once (they all fell
+    behind together) get the very same tuple, which the schema then renders once for all of them.
+    """
+    if len(raws) == 1:
+        return decode_events(raws[0])
+    return tuple(event for raw in raws for event in decode_events(raw))
+
+
 def _encodable(event: RunEvent) -> dict[str, Any]:
     data = event.to_dict()
     data["at"] = event.at.isoformat()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from app.domain.runs import EventType, Run, RunEvent
 from app.events import channels
 from app.events.hub import EventHub
-from app.events.wire import decode_events, decode_run_notice
+from app.events.wire import decode_messages, decode_run_notice
 from app.services.runs import RunService
 
 # Live events arrive through Redis; MongoDB is read only at the start, after a gap in sequence
@@ -23,6 +23,8 @@ from app.services.runs import RunService
 # silence. Reading it on every idle moment would cost one query per subscriber per moment.
 IDLE_SECONDS = 5.0
 SILENCE_CATCH_UP_SECONDS = 30.0
+# At most this many queued messages are merged into one update.
+MERGED_MESSAGES = 64
 # Replayed history goes out in batches of this many events, so no message grows without bound.
 STORED_BATCH = 500
 
@@ -124,8 +126,12 @@ def _ends_run(event: RunEvent) -> bool:
 
 
 async def _next_live(live: asyncio.Queue[bytes]) -> tuple[RunEvent, ...] | None:
+    """The next message's events, with those of every message queued behind it: a subscriber that fell behind
+    catches up in one update instead of one per message."""
     try:
-        raw = await asyncio.wait_for(live.get(), IDLE_SECONDS)
+        raws = [await asyncio.wait_for(live.get(), IDLE_SECONDS)]
     except TimeoutError:
         return None
-    return decode_events(raw)
+    while len(raws) < MERGED_MESSAGES and not live.empty():
+        raws.append(live.get_nowait())
+    return decode_messages(tuple(raws))
