@@ -48,4 +48,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
 # env default, 127.0.0.1): set it to the reverse proxy's address when there is one.
 # Graceful shutdown is bounded (open GraphQL subscriptions would otherwise hold
 # it) to stay below `docker stop`'s default 10 s grace period.
-CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--timeout-graceful-shutdown", "8"]
+CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--timeout-graceful-shutdown", "8", "--ws-per-message-deflate", "false"]

@@ -33,7 +33,7 @@ if tcp_open "$API_PORT"; then
     die "port $API_PORT is already in use (another 'make run'?); set API_PORT=... to use another one"
 fi
 
-start_group "$VENV/bin/uvicorn" app.main:app --host "$API_HOST" --port "$API_PORT"
+start_group "$VENV/bin/uvicorn" app.main:app --host "$API_HOST" --port "$API_PORT" --ws-per-message-deflate false
 pids+=("$START_PID"); names+=("api(pid $START_PID)")
 start_group "$VENV/bin/python" -m workers
 pids+=("$START_PID"); names+=("worker(pid $START_PID)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -26,9 +27,26 @@ from app.settings import Settings
 from app.state import AppState
 from schema.context import Context
 from schema.schema import build_schema
+from schema.shared_results import IdentityMemo
+
+# The JSON of recent subscription results, by result object: every subscriber of a run gets the same result object
+# for the same event (schema.shared_results), so its JSON is encoded once, not once per subscriber.
+_encoded_results: IdentityMemo[dict[str, object], str] = IdentityMemo(64)
+
+
+def _dumps(data: object) -> str:
+    return json.dumps(data, separators=(",", ":"))
 
 
 class GraphQLApp(GraphQL[Context, None]):
+    def encode_json(self, data: object) -> str:
+        if isinstance(data, dict) and data.get("type") == "next":
+            payload = data.get("payload")
+            if isinstance(payload, dict) and payload.keys() == {"data"} and isinstance(payload["data"], dict):
+                encoded = _encoded_results.get(payload["data"], _dumps)
+                return f'{{"id":{_dumps(data.get("id"))},"type":"next","payload":{{"data":{encoded}}}}}'
+        return _dumps(data)
+
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         state: AppState = request.state.app
         principal = getattr(request.state, "principal", None)

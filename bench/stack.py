@@ -42,11 +42,11 @@ def bench_env(workspace_root: Path) -> dict[str, str]:
 
 
 def uvicorn_args(app: str, port: int) -> list[str]:
-    """Production settings: one process, no reload, warnings only, no access log (uvloop + httptools)."""
+    """Production settings: one process, no reload, warnings only, no access log, no WebSocket compression."""
     return [
         sys.executable, "-m", "uvicorn", app,
         "--host", "127.0.0.1", "--port", str(port),
-        "--log-level", "warning", "--no-access-log",
+        "--log-level", "warning", "--no-access-log", "--ws-per-message-deflate", "false",
     ]  # fmt: skip
 
 

@@ -92,7 +92,7 @@ def start_worker(env: Mapping[str, str], log_dir: Path, name: str = "worker") ->
 
 def start_api(env: Mapping[str, str], log_dir: Path, port: int, name: str = "api") -> Process:
     args = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)]
-    return spawn(name, [*args, "--log-level", "warning"], env, log_dir)
+    return spawn(name, [*args, "--log-level", "warning", "--ws-per-message-deflate", "false"], env, log_dir)
 
 
 def wait_until_healthy(base_url: str, processes: list[Process], *, need_worker: bool = True) -> None:
