@@ -12,7 +12,7 @@ from workers.dvcops.visit import repro_order
 
 @st.composite
 def dags_and_targets(draw: st.DrawFn) -> tuple[nx.DiGraph, list[int], bool]:
-    size = draw(st.integers(min_value=1, max_value=12))
+    size = draw(st.integers(min_value=1, max_value=40))
     # Edges only from a higher to a lower number: acyclic, as DVC's graph is.
     edges = draw(st.lists(st.tuples(st.integers(0, size - 1), st.integers(0, size - 1)).filter(lambda e: e[0] > e[1])))
     graph = nx.DiGraph()

@@ -2,27 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 
 def repro_order(graph: Any, stages: list[Any], *, downstream: bool = False) -> list[Any]:
     """What DVC's ``plan_repro(graph, stages, downstream=downstream)`` answers, in the same order.
 
-    DVC collects the stages to visit with one depth-first walk per target (get_subgraph_of_nodes),
-    which for the stages of a chain is quadratic. The set it collects is simply everything reachable
-    from the targets, so one walk finds it; the order then comes from DVC's own final step, a
-    post-order walk of the subgraph (whose nodes keep the graph's order).
+    DVC collects the stages to visit with one full depth-first walk per target
+    (get_subgraph_of_nodes), quadratic for the stages of a chain, then walks the subgraph of what it
+    found in post-order. The subgraph's node order can follow the order in which that set of nodes
+    was filled (networkx iterates the smaller of graph and node set), so the set is filled here in
+    the same order: the first appearances in DVC's walks, which is one walk sharing its visited set
+    across the targets.
     """
     import networkx as nx
 
     if not stages:
         return list(nx.dfs_postorder_nodes(graph))
     neighbours = graph.predecessors if downstream else graph.successors
-    reached = set(stages)
-    pending = list(stages)
-    while pending:
-        for node in neighbours(pending.pop()):
-            if node not in reached:
-                reached.add(node)
-                pending.append(node)
-    return list(nx.dfs_postorder_nodes(graph.subgraph(reached)))
+    return list(nx.dfs_postorder_nodes(graph.subgraph(_postorder(neighbours, stages))))
+
+
+def _postorder(neighbours: Callable[[Any], Iterable[Any]], sources: list[Any]) -> list[Any]:
+    """networkx's dfs_postorder_nodes from each source in turn, skipping nodes an earlier one visited."""
+    seen: set[Any] = set()
+    order: list[Any] = []
+    for source in sources:
+        if source in seen:
+            continue
+        seen.add(source)
+        stack = [(source, iter(neighbours(source)))]
+        while stack:
+            node, children = stack[-1]
+            for child in children:
+                if child not in seen:
+                    seen.add(child)
+                    stack.append((child, iter(neighbours(child))))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order
