@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -61,15 +62,15 @@ async def settle_interrupted_writes(resources: WorkerResources, project_id: str,
         entry.unlink(missing_ok=True)
 
 
-WARM_REPOS_KEY = "warm_repos"
+@functools.cache
+def warm_repos() -> dvcops.WarmRepos:
+    """This worker process's open DVC Repos, one per recently used workspace.
 
-
-def warm_repos(ctx: dict[str, Any]) -> dvcops.WarmRepos:
-    """This worker's open DVC Repos, kept in arq's context for the worker's lifetime."""
-    repos = ctx.get(WARM_REPOS_KEY)
-    if not isinstance(repos, dvcops.WarmRepos):
-        repos = ctx[WARM_REPOS_KEY] = dvcops.WarmRepos()
-    return repos
+    Process-wide because arq hands every job a copy of the worker's context, so a cache added to it
+    by a job is gone for the next one. Its natural home is WorkerResources, opened and closed with the
+    worker (workers/context.py).
+    """
+    return dvcops.WarmRepos()
 
 
 def api_pipeline_path(name: str) -> str:
@@ -259,7 +260,7 @@ async def pipeline_status(ctx: dict[str, Any], pipeline_id: str) -> JobPayload:
         async with workspace_lock(
             resources.redis, pipeline.project_id, wait_seconds=resources.settings.workspace_read_wait_seconds
         ):
-            statuses = await asyncio.to_thread(dvcops.pipeline_status, root, pipeline.path, warm_repos(ctx))
+            statuses = await asyncio.to_thread(dvcops.pipeline_status, root, pipeline.path, warm_repos())
     except (WorkspaceBusy, LockError):
         # A read never fails on a busy workspace when there is something known to answer with.
         known = await resources.pipelines.last_status(pipeline_id)
@@ -293,7 +294,7 @@ async def dry_run_pipeline(
             force=force,
             targets=targets,
             downstream=downstream,
-            repos=warm_repos(ctx),
+            repos=warm_repos(),
         )
     return ok(plan=plan.to_dict())
 
