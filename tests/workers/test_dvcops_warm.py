@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -110,3 +111,13 @@ def test_expected_errors_keep_the_repo_and_others_drop_it(ran_chain: Path, repos
     with pytest.raises(RuntimeError), repos.locked(ran_chain):
         raise RuntimeError("something unexpected")
     assert repo_of(repos, ran_chain) is not before
+
+
+def test_cache_removed_under_the_reused_repo_is_seen(ran_chain: Path, repos: WarmRepos) -> None:
+    pipeline_status(ran_chain, CHAIN, repos)
+    shutil.rmtree(ran_chain / ".dvc" / "cache")
+
+    warm = pipeline_status(ran_chain, CHAIN, repos)
+
+    assert warm == pipeline_status(ran_chain, CHAIN)
+    assert StageChange(kind=ChangeKind.OUT, path="model.txt", state="not in cache") in warm[1].changes
