@@ -140,6 +140,6 @@ async def test_subscribers_of_one_run_each_get_their_own_selection(
         assert all(set(u) == shapes[name.split("-")[0]] for u in updates), name
     seqs = {name: [u.get("seq", u.get("n")) for u in updates[1:]] for name, updates in received.items()}
     assert len({tuple(s) for s in seqs.values()}) == 1, "every subscriber saw the same events"
-    assert received["text-0"] == received["text-1"]
+    assert received["text-0"][1:] == received["text-1"][1:], "same events (the snapshots may differ in time)"
     logs = "".join(u["text"] for u in received["text-0"] if u["type"] == "LOG")
     assert all(f"{b}-line-{LINES}" in logs for b in BRANCHES)
