@@ -63,6 +63,12 @@ class Redis:
         return Pipe(self.published)
 
 
+async def let_started_tasks_run() -> None:
+    """Give the tasks already started a few turns of the event loop (no time passes): each reaches its next wait."""
+    for _ in range(5):
+        await asyncio.sleep(0)  # one turn
+
+
 def recorder(store: SlowStore, redis: Redis) -> RunRecorder:
     stages = [StageRun(name=n, command="", state=StageRunState.RUNNING) for n in ("a", "b")]
     run = Run("r1", "proj", "p1", "ml", RunState.RUNNING, RunOptions(), "u", Trigger.API, NOW, stages)
@@ -73,9 +79,9 @@ async def test_events_emitted_while_a_batch_is_written_go_out_together_in_order(
     store, redis = SlowStore(), Redis()
     rec = recorder(store, redis)
     first = asyncio.create_task(rec.log("a", "one\n"))
-    await asyncio.sleep(0)  # the first write is under way (held at the gate)
+    await let_started_tasks_run()  # the first write is under way (held at the gate)
     others = [asyncio.create_task(rec.log(stage, f"{i}\n")) for i in range(10) for stage in ("a", "b")]
-    await asyncio.sleep(0)
+    await let_started_tasks_run()
     store.gate.set()
     await asyncio.gather(first, *others)
 
@@ -87,9 +93,9 @@ async def test_a_failed_batch_fails_every_caller_whose_event_it_carried_and_no_o
     store, redis = SlowStore(failing=frozenset({3})), Redis()
     rec = recorder(store, redis)
     first = asyncio.create_task(rec.log("a", "stored\n"))
-    await asyncio.sleep(0)
+    await let_started_tasks_run()
     doomed = [asyncio.create_task(rec.log("b", f"{i}\n")) for i in range(3)]
-    await asyncio.sleep(0)
+    await let_started_tasks_run()
     store.gate.set()
     await first
     results = await asyncio.gather(*doomed, return_exceptions=True)
@@ -105,7 +111,7 @@ async def test_each_caller_returns_only_once_its_event_is_stored(callers: int) -
     store, redis = SlowStore(), Redis()
     rec = recorder(store, redis)
     tasks = [asyncio.create_task(rec.log("a", f"{i}\n")) for i in range(callers)]
-    await asyncio.sleep(0.01)
+    await let_started_tasks_run()
     assert not any(t.done() for t in tasks), "nobody returns before the write"
     store.gate.set()
     await asyncio.gather(*tasks)

@@ -20,8 +20,22 @@ def workspace(root: Path) -> datetime:
     (root / "params.yaml").write_text("lr: 1\n")
     stages = {"train": {"cmd": "cp ../../params.yaml model.txt", "wdir": "../..", "outs": ["model.txt", "out"]}}
     (root / "pipelines/ml/dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
-    time.sleep(0.01)
-    return datetime.now(UTC)
+    moment = datetime.now(UTC)
+    until_file_clock_passes(root, moment)
+    return moment
+
+
+def until_file_clock_passes(root: Path, moment: datetime) -> None:
+    """File times come from a coarser clock than datetime.now(): wait (with a deadline) until a file written now is
+    stamped after ``moment``, so that what the test writes next counts as written after it."""
+    probe = root / ".dvc" / "clock-probe"  # DVC's folder is not looked at (its config aside)
+    deadline = time.monotonic() + 2
+    while True:
+        probe.write_text("")
+        if probe.stat().st_mtime > moment.timestamp():
+            break
+        assert time.monotonic() < deadline, "the file clock did not pass the moment"
+    probe.unlink()
 
 
 def run_products(root: Path) -> None:
