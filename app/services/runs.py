@@ -40,6 +40,10 @@ MAX_PARALLEL = 64
 CANCEL_CONFIRM_SECONDS = 3.0
 
 
+# Stored events are read this many at a time.
+EVENT_PAGE = 500
+
+
 def run_job_id(run_id: str) -> str:
     return f"run:{run_id}"
 
@@ -226,10 +230,12 @@ class RunService:
     async def events_after(self, run_id: str, seq: int) -> list[RunEvent]:
         """Every stored event after ``seq``, read page by page."""
         events: list[RunEvent] = []
-        while page := await self.events.after(run_id, seq=seq):
+        while True:
+            page = await self.events.after(run_id, seq=seq, limit=EVENT_PAGE)
             events.extend(page)
+            if len(page) < EVENT_PAGE:
+                return events  # a short page is the last: no extra query to learn that nothing follows
             seq = page[-1].seq
-        return events
 
 
 def _log_page(stage: str, offset: int, chunks: list[LogChunk], *, complete: bool) -> LogPage:
