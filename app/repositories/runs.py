@@ -131,15 +131,29 @@ class RunRepository:
         )
         return doc is None or bool(doc.get("cancel_requested")) or doc.get("state") != RunState.RUNNING.value
 
-    async def claim_lost(self, run_id: str, *, silent_since: datetime, error: str) -> Run | None:
-        """RUNNING -> FAILED, only if its worker is still silent: a heartbeat that just came in wins."""
+    async def claim_lost(
+        self, run_id: str, *, silent_since: datetime, error: str, stages: list[StageRun], seen_seq: int
+    ) -> Run | None:
+        """RUNNING -> FAILED with its stages settled (``stages``), in one write that nobody can see half done.
+
+        Only if its worker is still silent (a heartbeat that just came in wins) and nothing was recorded since the
+        caller read the run at ``seen_seq`` (the stages it settled are still the run's).
+        """
         doc = await self._collection.find_one_and_update(
             {
                 "_id": parse_object_id(run_id, resource="run"),
                 "state": RunState.RUNNING.value,
                 "heartbeat_at": {"$lt": silent_since},
+                "last_seq": seen_seq,
             },
-            {"$set": {"state": RunState.FAILED.value, "error": error, "finished_at": datetime.now(UTC)}},
+            {
+                "$set": {
+                    "state": RunState.FAILED.value,
+                    "error": error,
+                    "finished_at": datetime.now(UTC),
+                    **stages_document(stages),
+                }
+            },
             return_document=ReturnDocument.AFTER,
         )
         return None if doc is None else _to_run(doc)

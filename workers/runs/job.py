@@ -203,10 +203,12 @@ async def reap_lost_runs(ctx: dict[str, Any]) -> int:
 
 async def _fail_lost(resources: WorkerResources, run: Run, *, silent_since: datetime) -> None:
     error = "worker lost"
-    claimed = await resources.runs.claim_lost(run.id, silent_since=silent_since, error=error)
+    settled = [_lost(s, error) for s in run.stages]
+    claimed = await resources.runs.claim_lost(
+        run.id, silent_since=silent_since, error=error, stages=settled, seen_seq=run.last_seq
+    )
     if claimed is None:
-        return  # its worker reported in meanwhile
-    await resources.runs.set_stages(run.id, [_lost(s, error) for s in claimed.stages], seq=claimed.last_seq)
+        return  # its worker reported in, or recorded something, meanwhile: the next round looks again
     # A worker that was only slow may still be numbering events: take the next free number.
     seq = max(claimed.last_seq, await resources.events.last_seq(run.id)) + 1
     for _ in range(100):
