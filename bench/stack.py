@@ -6,7 +6,6 @@ Each benchmark run gets its own database, queue and workspace root.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 import uuid
@@ -17,28 +16,24 @@ from pathlib import Path
 
 import httpx
 
-from tests.stack import Process, free_port, spawn
+from tests.stack import Process, free_port, session_env, spawn, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 START_DEADLINE_SECONDS = 60.0
 
 
 def bench_env(workspace_root: Path) -> dict[str, str]:
+    """The test harness's environment, with the benchmark's own database and queue names and quieter logs."""
     tag = uuid.uuid4().hex[:10]
-    env = dict(os.environ)
-    env.setdefault("MONGODB_URL", "mongodb://127.0.0.1:27017")
-    env.setdefault("REDIS_URL", "redis://127.0.0.1:6379")
-    env |= {
-        "MONGODB_DATABASE": f"bench_{tag}",
-        "ARQ_QUEUE": f"bench:{tag}",
-        "WORKSPACE_ROOT": str(workspace_root),
-        "DVC_NO_ANALYTICS": "1",
-        "LOG_LEVEL": "WARNING",
-        "GRAPHIQL": "false",
+    return session_env(
+        workspace_root,
+        MONGODB_DATABASE=f"bench_{tag}",
+        ARQ_QUEUE=f"bench:{tag}",
+        LOG_LEVEL="WARNING",
+        GRAPHIQL="false",
         # The per-token limit on work-starting mutations would throttle the set-up (hundreds of writes).
-        "WORK_REQUESTS_PER_MINUTE": "1000000",
-    }
-    return env
+        WORK_REQUESTS_PER_MINUTE="1000000",
+    )
 
 
 def uvicorn_args(app: str, port: int) -> list[str]:
@@ -97,28 +92,9 @@ def running_stack(base: Path) -> Iterator[Stack]:
         stack.callback(baseline.stop)
         api_url = f"http://127.0.0.1:{api_port}"
         baseline_url = f"http://127.0.0.1:{baseline_port}"
-        wait_until_health(api_url, [api, worker])
+        wait_until_healthy(api_url, [api, worker])
         wait_until_ready(f"{baseline_url}/health", [baseline], '"ok":true')
         yield Stack(api_url, baseline_url, env, api, worker, baseline, workspace_root)
-
-
-def wait_until_health(api_url: str, processes: list[Process]) -> None:
-    deadline = time.monotonic() + START_DEADLINE_SECONDS
-    last = "no answer"
-    while time.monotonic() < deadline:
-        for process in processes:
-            if process.popen.poll() is not None:
-                raise RuntimeError(f"{process.name} exited during start-up:\n{process.log_tail()}")
-        try:
-            body = httpx.get(f"{api_url}/health", timeout=2).json()
-            last = str(body)
-            if body["mongodb"]["ok"] and body["redis"]["ok"] and body["worker"]["ok"]:
-                return
-        except (httpx.HTTPError, ValueError, KeyError):
-            pass
-        time.sleep(0.1)  # polling interval of a deadline-bounded wait
-    logs = "\n".join(f"--- {p.name}\n{p.log_tail()}" for p in processes)
-    raise RuntimeError(f"stack not healthy after {START_DEADLINE_SECONDS}s: {last}\n{logs}")
 
 
 def rss_bytes(pid: int) -> int:
