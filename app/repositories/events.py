@@ -2,19 +2,99 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
 from app.db import Database, Document
 from app.domain.runs import EventType, LogChunk, RunEvent
+
+T = TypeVar("T")
+
+
+class SharedRead(Generic[T]):
+    """One query at a time for many concurrent callers asking the same thing.
+
+    A caller never gets the result of a query that had already started when it asked (that result could predate
+    what the caller must see, e.g. an event stored just before a subscriber subscribed): callers that arrive while
+    a query is in flight wait for the next one, which starts when the running one ends and serves all of them.
+    So N simultaneous callers cost at most two queries, and each result is read after its caller asked.
+    """
+
+    def __init__(self, query: Callable[[], Awaitable[T]], on_idle: Callable[[], object]) -> None:
+        self._query = query
+        self._on_idle = on_idle
+        self._driver: asyncio.Task[None] | None = None
+        self._waiting: asyncio.Future[T] | None = None
+        """The result of the query not started yet, for everyone who asked since the last one started."""
+
+    async def join(self) -> T:
+        if self._waiting is None:
+            loop = asyncio.get_running_loop()
+            self._waiting = loop.create_future()
+            if self._driver is None:
+                self._driver = loop.create_task(self._drive())
+        # A caller that gives up (a subscriber that left) must not cancel the query the others wait for.
+        return await asyncio.shield(self._waiting)
+
+    async def _drive(self) -> None:
+        current: asyncio.Future[T] | None = None
+        try:
+            while self._waiting is not None:
+                # From here on, new callers wait for the next query: this one may start before they asked.
+                current, self._waiting = self._waiting, None
+                current.add_done_callback(_retrieve)
+                try:
+                    value = await self._query()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:  # handed to every caller of this query
+                    current.set_exception(error)
+                else:
+                    current.set_result(value)
+        except asyncio.CancelledError:
+            for waiting in (current, self._waiting):
+                if waiting is not None and not waiting.done():
+                    waiting.cancel()
+            raise
+        finally:
+            self._driver = None
+            self._waiting = None
+            self._on_idle()
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark an error as seen: when every caller of a failed query has left, nobody else will look at it."""
+    if not future.cancelled():
+        future.exception()
 
 
 class EventRepository:
     def __init__(self, db: Database) -> None:
         self._collection = db.run_events
+        self._reads: dict[tuple[str, int, int], SharedRead[list[RunEvent]]] = {}
 
     async def append_many(self, events: list[RunEvent]) -> None:
         """Consecutive events in one ordered write: a failure leaves a prefix stored, never a gap."""
         await self._collection.insert_many([e.to_dict() for e in events], ordered=True)
 
     async def after(self, run_id: str, *, seq: int, limit: int = 500) -> list[RunEvent]:
+        """The run's events after ``seq``, in order, at most ``limit``, as stored at some moment after the call.
+
+        Concurrent calls with the same arguments share one query (see ``SharedRead``): when many subscribers of
+        one run start or catch up together they all ask for the same events, and a store that scans for every
+        query (FerretDB's SQLite backend pushes none of these filters down) would otherwise do N scans.
+        """
+        key = (run_id, seq, limit)
+        read = self._reads.get(key)
+        if read is None:
+            # In the map exactly while its queries run: it leaves when the last one ends, with no caller waiting.
+            read = self._reads[key] = SharedRead(
+                lambda: self._after(run_id, seq=seq, limit=limit), lambda: self._reads.pop(key, None)
+            )
+        return list(await read.join())
+
+    async def _after(self, run_id: str, *, seq: int, limit: int) -> list[RunEvent]:
         docs = (
             await self._collection.find({"run_id": run_id, "seq": {"$gt": seq}}).sort("seq", 1).limit(limit).to_list()
         )
