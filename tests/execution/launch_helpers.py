@@ -10,11 +10,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
 from workers.dvcops import init_workspace
+from workers.execution import StageProcess, StageSession, launch_stage, open_session, stage_environment
 
 PIPELINE = "pipelines/exec/dvc.yaml"
 
@@ -111,3 +112,34 @@ def process_gone(pid: int) -> bool:
 
 def parent_of(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+
+
+class Launch(Protocol):
+    async def __call__(
+        self, root: Path, target: str, *, force: bool, on_output: Collected, env: Mapping[str, str] | None = None
+    ) -> StageProcess: ...
+
+
+@dataclass
+class SessionLaunches:
+    """``launch_stage`` with each stage forked from a stage session of its own, opened on the test pipeline's file.
+
+    A session serves one run, in which each stage runs once: what it read is what the run started from, so every
+    launch here opens a fresh one, as the next run would. Each launch checks the stage really came from its session.
+    """
+
+    sessions: list[StageSession] = field(default_factory=list)
+
+    async def __call__(
+        self, root: Path, target: str, *, force: bool, on_output: Collected, env: Mapping[str, str] | None = None
+    ) -> StageProcess:
+        session = await open_session(root, [PIPELINE], stage_environment())
+        assert session is not None, "the stage session did not open"
+        self.sessions.append(session)
+        process = await launch_stage(root, target, force=force, on_output=on_output, env=env, session=session)
+        assert parent_of(process.pid) == session.pid, "the stage was not forked from its session"
+        return process
+
+    def close(self) -> None:
+        for session in self.sessions:
+            session.close()

@@ -1,13 +1,15 @@
-"""A stage that runs, one that is skipped, one that is forced, one that fails: results and output."""
+"""A stage that runs, one that is skipped, one that is forced, one that fails: results and output.
+
+Each test runs twice: stages forked from the stage server running DVC's CLI, and stages forked from a run's stage
+session (stage_server.py), which must give the same results, output and dvc.lock.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
-from launch_helpers import Collected, make_workspace, target
-
-from workers.execution import launch_stage
+from launch_helpers import Collected, Launch, make_workspace, target
 
 MiB = 1024 * 1024
 # Touch every page (a fresh bytearray is mapped zero pages, not resident), then spin for 0.3 s of CPU.
@@ -22,7 +24,7 @@ print("allocated", len(b))
 """
 
 
-async def test_measured_stages_then_skipped_then_forced(tmp_path: Path) -> None:
+async def test_measured_stages_then_skipped_then_forced(tmp_path: Path, launch: Launch) -> None:
     root = make_workspace(
         tmp_path / "ws",
         {
@@ -32,8 +34,8 @@ async def test_measured_stages_then_skipped_then_forced(tmp_path: Path) -> None:
         {"in.txt": "input\n", "spin.py": ALLOCATE_AND_SPIN},
     )
     big_output, small_output = Collected(), Collected()
-    big = await launch_stage(root, target("big"), force=False, on_output=big_output)
-    small = await launch_stage(root, target("small"), force=False, on_output=small_output)
+    big = await launch(root, target("big"), force=False, on_output=big_output)
+    small = await launch(root, target("small"), force=False, on_output=small_output)
     assert big.pid != small.pid
     big_result, small_result = await asyncio.gather(big.wait(), small.wait())
 
@@ -52,28 +54,28 @@ async def test_measured_stages_then_skipped_then_forced(tmp_path: Path) -> None:
     assert (root / "small.txt").read_text() == "small\n"
 
     again = Collected()
-    skipped = await (await launch_stage(root, target("small"), force=False, on_output=again)).wait()
+    skipped = await (await launch(root, target("small"), force=False, on_output=again)).wait()
     assert skipped.exit_code == 0 and not skipped.command_ran, again.text
     assert skipped.skip_reason == "Stage 'pipelines/exec/dvc.yaml:small' didn't change, skipping"
     assert skipped.peak_memory_bytes is None and skipped.cpu_seconds is None
 
     forced_output = Collected()
-    forced = await (await launch_stage(root, target("small"), force=True, on_output=forced_output)).wait()
+    forced = await (await launch(root, target("small"), force=True, on_output=forced_output)).wait()
     assert forced.exit_code == 0 and forced.command_ran and forced.skip_reason is None, forced_output.text
     assert "Running stage 'pipelines/exec/dvc.yaml:small':" in forced_output.text
 
 
-async def test_output_restored_from_run_cache(tmp_path: Path) -> None:
+async def test_output_restored_from_run_cache(tmp_path: Path, launch: Launch) -> None:
     root = make_workspace(
         tmp_path / "ws",
         {"copy": {"cmd": "cp in.txt out.txt", "deps": ["in.txt"], "outs": ["out.txt"]}},
         {"in.txt": "input\n"},
     )
-    assert (await (await launch_stage(root, target("copy"), force=False, on_output=Collected())).wait()).command_ran
+    assert (await (await launch(root, target("copy"), force=False, on_output=Collected())).wait()).command_ran
     (root / "out.txt").unlink()
 
     output = Collected()
-    restored = await (await launch_stage(root, target("copy"), force=False, on_output=output)).wait()
+    restored = await (await launch(root, target("copy"), force=False, on_output=output)).wait()
     assert restored.exit_code == 0 and not restored.command_ran, output.text
     assert restored.skip_reason == (
         "Stage 'pipelines/exec/dvc.yaml:copy' is cached - skipping run, checking out outputs"
@@ -81,10 +83,10 @@ async def test_output_restored_from_run_cache(tmp_path: Path) -> None:
     assert (root / "out.txt").read_text() == "input\n"
 
 
-async def test_failing_command_streams_while_running(tmp_path: Path) -> None:
+async def test_failing_command_streams_while_running(tmp_path: Path, launch: Launch) -> None:
     root = make_workspace(tmp_path / "ws", {"fail": {"cmd": "echo before-failure; sleep 0.6; exit 3"}})
     output = Collected()
-    process = await launch_stage(root, target("fail"), force=False, on_output=output)
+    process = await launch(root, target("fail"), force=False, on_output=output)
     result = await process.wait()
     ended = asyncio.get_running_loop().time()
 
@@ -95,10 +97,10 @@ async def test_failing_command_streams_while_running(tmp_path: Path) -> None:
     assert ended - output.arrival_of("before-failure") > 0.4
 
 
-async def test_stdout_and_stderr_keep_their_order(tmp_path: Path) -> None:
+async def test_stdout_and_stderr_keep_their_order(tmp_path: Path, launch: Launch) -> None:
     root = make_workspace(tmp_path / "ws", {"mix": {"cmd": "sh -c 'echo a; echo b >&2; echo c'"}})
     output = Collected()
-    result = await (await launch_stage(root, target("mix"), force=False, on_output=output)).wait()
+    result = await (await launch(root, target("mix"), force=False, on_output=output)).wait()
     assert result.exit_code == 0, output.text
     lines = output.text.splitlines()
     command_lines = [line for line in lines if line in {"a", "b", "c"}]

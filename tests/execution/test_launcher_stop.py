@@ -6,9 +6,9 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from launch_helpers import Collected, group_gone, live_members, make_workspace, target, until
+from launch_helpers import Collected, Launch, group_gone, live_members, make_workspace, target, until
 
-from workers.execution import launch_stage, stage_environment
+from workers.execution import stage_environment
 
 
 @pytest.mark.parametrize(
@@ -20,10 +20,12 @@ from workers.execution import launch_stage, stage_environment
     ],
     ids=["child", "grandchildren"],
 )
-async def test_stop_takes_the_group_down_and_releases_the_workspace(tmp_path: Path, command: str) -> None:
+async def test_stop_takes_the_group_down_and_releases_the_workspace(
+    tmp_path: Path, command: str, launch: Launch
+) -> None:
     root = make_workspace(tmp_path / "ws", {"slow": {"cmd": command, "outs": ["out.txt"]}})
     output = Collected()
-    process = await launch_stage(
+    process = await launch(
         root, target("slow"), force=False, on_output=output, env=stage_environment({"STAGE_SLEEP": "60"})
     )
     await until(lambda: "started" in output.text.splitlines(), 20, "the stage's first line")
@@ -43,7 +45,7 @@ async def test_stop_takes_the_group_down_and_releases_the_workspace(tmp_path: Pa
 
     # DVC's lock is free and the stage can run again (this time without the long sleep).
     rerun_output = Collected()
-    rerun = await launch_stage(
+    rerun = await launch(
         root, target("slow"), force=False, on_output=rerun_output, env=stage_environment({"STAGE_SLEEP": "0"})
     )
     rerun_result = await rerun.wait()

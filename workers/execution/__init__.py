@@ -6,12 +6,22 @@ repository lock while a command runs). DVC runs each command through ``$SHELL``:
 measures it (peak RSS, CPU) and takes the group down if DVC dies.
 
 DVC's CLI runs in a child forked from a per-worker stage server that imported DVC once (stage_server.py), instead of
-paying a new interpreter's ~1 s start-up per stage. ``start_stage_server()`` at worker start-up spares the first stages
-the slow path they take while the server starts.
+paying a new interpreter's ~1 s start-up per stage. A run opens a session in it (``open_session``): a process that
+read the run's stages from dvc.yaml and dvc.lock once, from which each stage is forked, so that a stage does not
+reopen the workspace and parse those files again (see stage_server.py). ``start_stage_server()`` at worker start-up
+spares the first stages the slow path they take while the server starts.
 """
 
 from workers.execution.environment import stage_environment
 from workers.execution.launcher import StageProcess, StageResult, launch_stage
-from workers.execution.server import start_stage_server
+from workers.execution.server import StageSession, open_session, start_stage_server
 
-__all__ = ["StageProcess", "StageResult", "launch_stage", "stage_environment", "start_stage_server"]
+__all__ = [
+    "StageProcess",
+    "StageResult",
+    "StageSession",
+    "launch_stage",
+    "open_session",
+    "stage_environment",
+    "start_stage_server",
+]

@@ -21,7 +21,7 @@ from typing import Protocol
 from workers.execution.environment import stage_environment
 from workers.execution.groups import group_alive, terminate_group
 from workers.execution.output import OutputCallback, OutputPump
-from workers.execution.server import start_stage
+from workers.execution.server import StageSession, start_stage
 from workers.execution.shell import LIMITS_ENV, RUSAGE_FILE_ENV, new_usage_report, read_usage, stage_shell_path
 
 LAUNCHER_ENV = "STAGE_LAUNCHER"
@@ -136,6 +136,7 @@ async def launch_stage(
     on_output: OutputCallback,
     env: Mapping[str, str] | None = None,
     limits: Mapping[str, int] | None = None,
+    session: StageSession | None = None,
 ) -> StageProcess:
     """Start `dvc --wait-for-lock repro --single-item [--force] TARGET` in ``root`` as a new process group.
 
@@ -144,7 +145,8 @@ async def launch_stage(
     stage shell's variables are added to it. ``limits`` (``cpu``, ``as``, ``nofile``, ``fsize``) bound the
     command's CPU seconds, address space, open files and file size with setrlimit. The group dies with the worker
     (Linux). Call it from the thread that runs the worker's event loop (the stage server, started on first use,
-    dies with the thread that started it).
+    dies with the thread that started it). With a ``session`` (``open_session``) holding the target, the stage is
+    forked from it and DVC does not read the workspace's pipeline files again; otherwise it starts as above.
     """
     shell = stage_shell_path()
     report = new_usage_report()
@@ -156,9 +158,12 @@ async def launch_stage(
     dvc_args = ["--wait-for-lock", "repro", "--single-item", *(["--force"] if force else []), "--", target]
     try:
         process: _DvcProcess
-        stage = (
-            None if os.environ.get(LAUNCHER_ENV) == SUBPROCESS_LAUNCHER else await start_stage(root, dvc_args, run_env)
-        )
+        stage = None
+        if os.environ.get(LAUNCHER_ENV) != SUBPROCESS_LAUNCHER:
+            if session is not None:
+                stage = await session.start(root, dvc_args, run_env)
+            if stage is None:
+                stage = await start_stage(root, dvc_args, run_env)
         if stage is not None:
             process, stdout = stage, stage.stdout
         else:

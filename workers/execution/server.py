@@ -13,6 +13,7 @@ import asyncio
 import atexit
 import contextlib
 import json
+import logging
 import os
 import signal
 import socket
@@ -26,6 +27,8 @@ from pathlib import Path
 from workers.execution.environment import stage_environment
 from workers.execution.stage_shell import GROUP_ENV
 
+logger = logging.getLogger(__name__)
+
 SERVER_SCRIPT = Path(__file__).with_name("stage_server.py")
 # A ready server answers with the child's pid within milliseconds (a fork); this is for a wedged one.
 REPLY_SECONDS = 30.0
@@ -38,6 +41,11 @@ READY_POLL_SECONDS = 0.01
 
 class StageServerError(RuntimeError):
     """The stage server could not start a stage."""
+
+
+# Opening a session reads dvc.yaml and dvc.lock once (tens of ms); past this, the run's stages go the per-stage way.
+SESSION_READY_SECONDS = 30.0
+SESSION_REPLY_LIMIT = 64 * 1024
 
 
 @dataclass
@@ -229,13 +237,17 @@ async def start_stage(cwd: Path, argv: Sequence[str], env: Mapping[str, str]) ->
 
 
 async def _submit(connection: _Connection, request: bytes) -> ServerStage | None:
+    return await _submit_to(connection.control, request)
+
+
+async def _submit_to(control: socket.socket, request: bytes) -> ServerStage | None:
     """Send one request; the started stage, or None if the server closed the reply socket without a word."""
     loop = asyncio.get_running_loop()
     output_read, output_write = os.pipe()
     ours, theirs = socket.socketpair()
     try:
         try:
-            socket.send_fds(connection.control, [request], [output_write, theirs.fileno()])
+            socket.send_fds(control, [request], [output_write, theirs.fileno()])
         except OSError:
             ours.close()
             os.close(output_read)
@@ -271,3 +283,62 @@ async def _submit(connection: _Connection, request: bytes) -> ServerStage | None
             os.close(output_read)
         raise
     return ServerStage(first["pid"], output, transport, replies)
+
+
+class StageSession:
+    """A run's session in the stage server: pipeline files read once, each of their stages forked from there.
+
+    ``start`` answers as ``start_stage`` does (a child of its own session and process group, its output, its exit
+    code); None when the session is gone or refused the stage, for the caller to start it some other way. ``close``
+    ends the session; stages still running are SIGKILLed with it (the scheduler stops its stages before).
+    """
+
+    def __init__(self, pid: int, channel: socket.socket) -> None:
+        self.pid = pid
+        self._channel = channel
+
+    async def start(self, cwd: Path, argv: Sequence[str], env: Mapping[str, str]) -> ServerStage | None:
+        if self._channel.fileno() < 0:
+            return None
+        request = json.dumps({"cwd": str(cwd), "argv": list(argv), "env": dict(env), "group_env": GROUP_ENV})
+        try:
+            async with asyncio.timeout(REPLY_SECONDS):
+                return await _submit_to(self._channel, request.encode())
+        except TimeoutError:
+            self.close()
+            raise StageServerError(f"the run's stage session did not answer within {REPLY_SECONDS} s") from None
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+async def open_session(cwd: Path, files: Sequence[str], env: Mapping[str, str]) -> StageSession | None:
+    """A session that read the dvc.yaml ``files`` (paths relative to ``cwd``) and their dvc.lock once; None if the
+    server is not ready or the files could not be read (stages then run through DVC's CLI, which reports why)."""
+    connection = _connected()
+    if not connection.poll_ready() or not files:
+        return None
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    request = json.dumps({"session": {"cwd": str(cwd), "env": dict(env), "files": list(files)}}).encode()
+    try:
+        try:
+            socket.send_fds(connection.control, [request], [theirs.fileno()])
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        async with asyncio.timeout(SESSION_READY_SECONDS):
+            answer = await asyncio.get_running_loop().sock_recv(ours, SESSION_REPLY_LIMIT)
+        ready = json.loads(answer) if answer else {}
+    except (OSError, TimeoutError, ValueError):
+        ours.close()
+        return None
+    except BaseException:
+        ours.close()
+        raise
+    if "ready" not in ready:
+        ours.close()
+        if "error" in ready:
+            logger.info("stage session not opened, stages run one DVC CLI each: %s", ready["error"])
+        return None
+    ours.setblocking(True)
+    return StageSession(int(ready["ready"]), ours)

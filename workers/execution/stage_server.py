@@ -21,6 +21,15 @@ environment in place of this process's, then ``dvc.cli.main(argv)``: DVC's own C
 CLI's. The group's stage shells take the group down when DVC dies (stage_shell.py, ``$STAGE_PROCESS_GROUP``).
 
 The server ends, SIGKILLing its children's groups, when the worker closes its end or dies.
+
+Sessions (one per run): a request ``{"session": {"cwd", "env", "files"}}`` with one descriptor attached, a
+SOCK_SEQPACKET socket, forks a session process that opens the workspace's DVC Repo and reads the given dvc.yaml
+files and their dvc.lock once (under DVC's repository lock), answers ``{"ready": PID}`` (or ``{"error": TEXT}``
+and ends) on that socket, and then serves it exactly as this server serves its control socket: stage requests, each
+forked into a child of its own session and process group. A child whose request is the run's
+`dvc --wait-for-lock repro --single-item [--force] -- TARGET` of a stage in those files reproduces that stage
+the way DVC's CLI would (``reproduce_loaded``) instead of opening the workspace and parsing its files again; any
+other request runs DVC's CLI. The session ends, SIGKILLing its children's groups, when the worker closes its socket.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ import socket
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 PR_SET_PDEATHSIG = 1
@@ -200,14 +210,159 @@ def _poll_repository_lock_faster() -> None:
     dvc.lock.Lock.lock = lock
 
 
+# `dvc repro` options a loaded stage is reproduced with; a request asking for anything else runs DVC's CLI instead.
+_REPRO_DEFAULTS = {
+    "dry": False,
+    "interactive": False,
+    "pipeline": False,
+    "all_pipelines": False,
+    "downstream": False,
+    "recursive": False,
+    "force_downstream": False,
+    "pull": False,
+    "allow_missing": False,
+    "glob": False,
+    "quiet": 0,
+    "verbose": 0,
+    "cd": os.curdir,
+}
+
+
+class LoadedStages:
+    """A session's DVC Repo and its pipeline files' stages, read once when the session opens.
+
+    Each stage child forked from the session reproduces its stage as `dvc repro --single-item` would once it
+    collected that stage (dvc/repo/reproduce.py ``reproduce``: DVC's repository lock, its scm context, then
+    ``_reproduce`` of the one stage), so what a run leaves behind (dvc.lock, cache, run-cache, .gitignore) is the
+    CLI's. What was read stays valid for the run as it does within one `dvc repro`: a stage's own dvc.lock entry is
+    written only by that stage, its dependencies are hashed afresh when it runs, and DVC's dump merges the entry into
+    dvc.lock as it is on disk (under the lock) when the stage ends.
+    """
+
+    def __init__(self, repo: Any, loaders: dict[str, Any]) -> None:
+        self.repo = repo
+        self.loaders = loaders
+        """DVC's StageLoader of each dvc.yaml read (parsed dvc.yaml and dvc.lock; a stage is built on demand)."""
+
+    @classmethod
+    def load(cls, files: list[str]) -> LoadedStages:
+        """In the session process, in the workspace: each dvc.yaml of ``files`` (and its dvc.lock), read once."""
+        from dvc.dvcfile import load_file
+        from dvc.repo import Repo, lock_repo
+
+        repo = Repo(os.curdir, _wait_for_lock=True)
+        with lock_repo(repo):
+            loaders = {path: load_file(repo, path).stages for path in files}
+        # The repository lock's release reset the Repo (its state database closed): a child opens its own.
+        return cls(repo, loaders)
+
+    def reproduction(self, argv: list[str]) -> Callable[[], int] | None:
+        """How a stage child runs ``argv``: its loaded stage's reproduction, or None for DVC's CLI."""
+        from dvc.cli import parse_args
+        from dvc.commands.repro import CmdRepro
+
+        try:
+            args = parse_args(argv)
+        except BaseException:
+            return None
+        if getattr(args, "func", None) is not CmdRepro or not args.single_item or not args.wait_for_lock:
+            return None
+        if args.on_error not in (None, "fail") or any(getattr(args, k) != v for k, v in _REPRO_DEFAULTS.items()):
+            return None
+        if len(args.targets) != 1:
+            return None
+        path, _, name = args.targets[0].rpartition(":")
+        loader = self.loaders.get(path)
+        if loader is None or name not in loader:
+            return None
+        stage = loader[name]
+        return lambda: reproduce_loaded(
+            self.repo, stage, force=args.force, run_cache=not args.no_run_cache, no_commit=args.no_commit
+        )
+
+
+def reproduce_loaded(repo: Any, stage: Any, *, force: bool, run_cache: bool, no_commit: bool) -> int:
+    """`dvc repro --single-item` of an already collected stage: DVC's CLI steps, output and exit codes for it."""
+    from dvc.cli import _log_exceptions
+    from dvc.cli import logger as log
+    from dvc.commands.status import CmdDataStatus
+    from dvc.config import ConfigError
+    from dvc.exceptions import DvcException
+    from dvc.repo import lock_repo
+    from dvc.repo.reproduce import _reproduce
+    from dvc.ui import ui
+
+    ui.enable()  # dvc/cli/__init__.py main, for a command that is not --quiet
+    try:
+        with repo:  # CmdBase.do_run
+            with lock_repo(repo), repo.scm_context():  # Repo.reproduce: @locked, @scm_context
+                reproduced = _reproduce(
+                    [stage],
+                    graph=None,
+                    on_error="fail",
+                    force=force,
+                    force_downstream=False,
+                    dry=False,
+                    interactive=repo.config["core"].get("interactive", False),
+                    pull=False,
+                    allow_missing=False,
+                    run_cache=run_cache,
+                    no_commit=no_commit,
+                )
+            # CmdRepro.run
+            ui.write(
+                CmdDataStatus.UP_TO_DATE_MSG
+                if not reproduced
+                else "Use `dvc push` to send your updates to remote storage."
+            )
+        return 0
+    except ConfigError:
+        log.exception("configuration error")
+        return 251
+    except DvcException:
+        log.exception("")
+        return 255
+    except Exception as exc:  # as DVC's CLI does
+        return int(_log_exceptions(exc) or 255)
+
+
+def run_session(request: dict[str, Any], channel: socket.socket) -> int:
+    """A session process: load the stages, say ready (or why not), serve the worker's stage requests until it leaves."""
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    atexit._clear()
+    _poll_repository_lock_faster()
+    # tqdm (DVC's progress bars) starts a monitor thread with its first bar, and a process with threads must not
+    # fork; the monitor only tunes how often bars redraw.
+    import tqdm  # type: ignore[import-untyped]
+
+    tqdm.tqdm.monitor_interval = 0
+    try:
+        stages = LoadedStages.load([str(f) for f in request["files"]])
+    except Exception as exc:  # the worker then runs the stages through DVC's CLI, which reports it
+        with contextlib.suppress(OSError):
+            channel.send(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
+        return 1
+    # What loading allocated stays put: children do not copy its pages when the collector walks them.
+    gc.collect()
+    gc.freeze()
+    channel.send(json.dumps({"ready": os.getpid()}).encode())
+    Server(channel, stages).serve()
+    return 0
+
+
 class Server:
-    def __init__(self, control: socket.socket) -> None:
+    def __init__(self, control: socket.socket, stages: LoadedStages | None = None) -> None:
         self.control = control
+        self.stages = stages
+        """A session's loaded stages (None: the stage server itself, which runs DVC's CLI for every request)."""
         self.selector = selectors.DefaultSelector()
         self.wakeup_read, self.wakeup_write = os.pipe()
         os.set_blocking(self.wakeup_read, False)
         os.set_blocking(self.wakeup_write, False)
-        self.children: dict[int, socket.socket] = {}
+        # A stage child's reply socket; None for a session process, which reports on its own socket.
+        self.children: dict[int, socket.socket | None] = {}
 
     def serve(self) -> None:
         # SIGCHLD only wakes the loop up (through the wakeup fd); the loop reaps.
@@ -236,6 +391,9 @@ class Server:
             for fd in fds:
                 os.close(fd)
             return False
+        if len(fds) == 1 and self.stages is None:
+            self.open_session(data, socket.socket(fileno=fds[0]))
+            return True
         if len(fds) != 2:
             for fd in fds:
                 os.close(fd)
@@ -252,38 +410,71 @@ class Server:
             os.close(output_fd)
         return True
 
-    def spawn(self, request: dict[str, Any], output_fd: int, reply: socket.socket) -> None:
+    def fork(self) -> int:
         threads = threading.enumerate()
         if len(threads) != 1:
             raise RuntimeError(f"stage server has threads, refusing to fork: {threads}")
-        server_pid = os.getpid()
         # Flushed before the fork so that the child does not write the server's buffered output again.
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
+        return os.fork()
+
+    def spawn(self, request: dict[str, Any], output_fd: int, reply: socket.socket) -> None:
+        server_pid = os.getpid()
+        pid = self.fork()
         if pid == 0:
             self.run_child(request, output_fd, reply, server_pid)  # never returns
         self.children[pid] = reply
         # Reaped at once if it already ended, before its SIGCHLD wakes us up.
         self.reap()
 
+    def leave_server(self, server_pid: int) -> None:
+        """In a forked child: its own session and process group, death with the server, none of the server's files."""
+        os.setsid()
+        set_parent_death_signal(signal.SIGKILL)
+        if os.getppid() != server_pid:
+            # The server died before the death signal was armed.
+            os._exit(128 + signal.SIGKILL)
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        self.selector.close()
+        self.control.close()
+        os.close(self.wakeup_read)
+        os.close(self.wakeup_write)
+        for other in self.children.values():
+            if other is not None:
+                other.close()
+
+    def open_session(self, data: bytes, channel: socket.socket) -> None:
+        """Fork a session process serving ``channel`` with the request's stages loaded (see the module's docstring)."""
+        try:
+            request = json.loads(data)["session"]
+            server_pid = os.getpid()
+            pid = self.fork()
+        except Exception:
+            traceback.print_exc()
+            channel.close()
+            return
+        if pid == 0:
+            code = 255
+            try:
+                self.leave_server(server_pid)
+                code = run_session(request, channel)
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                with contextlib.suppress(BaseException):
+                    sys.stderr.flush()
+                os._exit(code & 0xFF)
+        channel.close()
+        self.children[pid] = None
+        self.reap()
+
     def run_child(self, request: dict[str, Any], output_fd: int, reply: socket.socket, server_pid: int) -> None:
         code = 255
         try:
-            os.setsid()
-            set_parent_death_signal(signal.SIGKILL)
-            if os.getppid() != server_pid:
-                # The server died before the death signal was armed.
-                os._exit(128 + signal.SIGKILL)
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            self.selector.close()
-            self.control.close()
-            os.close(self.wakeup_read)
-            os.close(self.wakeup_write)
-            for other in self.children.values():
-                other.close()
+            self.leave_server(server_pid)
             os.dup2(output_fd, 1)
             os.dup2(output_fd, 2)
             os.close(output_fd)
@@ -302,8 +493,13 @@ class Server:
 
             # As `python -m dvc ARGS` shows it.
             sys.argv = [dvc.__main__.__file__, *argv]
-            _poll_repository_lock_faster()
-            code = dvc.cli.main(argv)
+            loaded = None if self.stages is None else self.stages.reproduction(argv)
+            if loaded is not None:
+                code = loaded()
+            else:
+                if self.stages is None:
+                    _poll_repository_lock_faster()  # a session process did this already
+                code = dvc.cli.main(argv)
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
         except BaseException:
@@ -327,9 +523,11 @@ class Server:
                 return
             if pid == 0:
                 return
-            reply = self.children.pop(pid, None)
-            if reply is None:
+            if pid not in self.children:
                 continue
+            reply = self.children.pop(pid)
+            if reply is None:
+                continue  # a session process: its worker sees its socket close
             with contextlib.suppress(OSError):
                 reply.setblocking(False)
                 message = {"pid": pid, "exit": os.waitstatus_to_exitcode(status)}
@@ -343,7 +541,8 @@ class Server:
         for pid, reply in list(self.children.items()):
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
-            reply.close()
+            if reply is not None:
+                reply.close()
         self.children.clear()
 
 

@@ -9,6 +9,7 @@ import os
 import socket
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from arq import Retry
@@ -23,9 +24,10 @@ from app.domain.runs import EventType, Run, RunEvent, RunState, StageRun, StageR
 from app.events import channels
 from app.events.publisher import record_event
 from workers.context import WorkerResources, resources_of
+from workers.execution import StageSession, open_session, stage_environment
 from workers.locks import LOCK_LEASE_SECONDS, workspace_lock_name
-from workers.runs.outputs import changed_outputs, output_hashes
-from workers.runs.planner import plan_run
+from workers.runs.outputs import OutputHashes, changed_outputs, output_hashes
+from workers.runs.planner import RunPlan, plan_run
 from workers.runs.recorder import RunRecorder
 from workers.runs.scheduler import Scheduler
 
@@ -90,13 +92,41 @@ def stage_limits(limits: ResourceLimits) -> dict[str, int]:
 async def _execute(resources: WorkerResources, recorder: RunRecorder, limits: ResourceLimits) -> Run:
     run = recorder.run
     root = resources.workspace(run.project_id)
-    commands = {s.name: s.command for s in run.stages}
     try:
         pipeline = await resources.pipelines.get(run.pipeline_id)
-        before = await asyncio.to_thread(output_hashes, root)
-        plan = await asyncio.to_thread(plan_run, root, pipeline.path, run.options)
     except DomainError as refused:
         return await recorder.finish(RunState.FAILED, error=refused.message, outputs_changed=[])
+    # The stage session reads the pipeline's files while the plan is made (both before any stage runs).
+    opening = asyncio.create_task(open_session(root, [pipeline.path], stage_environment()))
+    session: StageSession | None = None
+    try:
+        try:
+            before = await asyncio.to_thread(output_hashes, root)
+            plan = await asyncio.to_thread(plan_run, root, pipeline.path, run.options)
+        except DomainError as refused:
+            return await recorder.finish(RunState.FAILED, error=refused.message, outputs_changed=[])
+        session = await opening
+        return await _run_plan(resources, recorder, limits, root, plan, session, before)
+    finally:
+        if session is None:
+            opening.cancel()
+            with contextlib.suppress(BaseException):
+                session = await opening
+        if session is not None:
+            session.close()
+
+
+async def _run_plan(
+    resources: WorkerResources,
+    recorder: RunRecorder,
+    limits: ResourceLimits,
+    root: Path,
+    plan: RunPlan,
+    session: StageSession | None,
+    before: OutputHashes,
+) -> Run:
+    run = recorder.run
+    commands = {s.name: s.command for s in run.stages}
     await recorder.set_stages(
         [StageRun(name=n, command=commands.get(n, ""), state=StageRunState.PENDING) for n in plan.up_to_date]
         + [StageRun(name=s.name, command=s.command, state=StageRunState.PENDING) for s in plan.steps]
@@ -112,6 +142,7 @@ async def _execute(resources: WorkerResources, recorder: RunRecorder, limits: Re
         keep_going=run.options.keep_going,
         max_parallel=run.options.max_parallel or os.cpu_count() or 1,
         limits=stage_limits(limits),
+        session=session,
     )
     work = asyncio.create_task(scheduler.run())
     cancel = asyncio.create_task(_cancel_requested(resources, run.id))

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from app.domain.runs import StageRunState
-from workers.execution import StageProcess, StageResult, launch_stage
+from workers.execution import StageProcess, StageResult, StageSession, launch_stage
 from workers.runs.event_lane import EventLane
 from workers.runs.planner import Step
 from workers.runs.recorder import RunRecorder
@@ -41,6 +41,8 @@ class Scheduler:
     max_parallel: int
     limits: Mapping[str, int] = field(default_factory=dict)
     """setrlimit bounds for each command: cpu, as, nofile, fsize (see workers.execution.launch_stage)."""
+    session: StageSession | None = None
+    """The run's stage session (pipeline files read once), if one is open: stages are forked from it."""
     _processes: dict[str, StageProcess] = field(default_factory=dict)
     _lane: EventLane | None = None
     _abort_reason: str | None = None
@@ -118,7 +120,9 @@ class Scheduler:
         async def on_output(text: str) -> None:
             lane.put(lambda: self.recorder.log(step.name, text))
 
-        process = await launch_stage(self.root, step.target, force=self.force, on_output=on_output, limits=self.limits)
+        process = await launch_stage(
+            self.root, step.target, force=self.force, on_output=on_output, limits=self.limits, session=self.session
+        )
         self._processes[step.name] = process
         if self._abort_reason is not None:
             # The abort came while this stage was being launched, before it could be stopped with the others.
