@@ -1,7 +1,7 @@
 """Micro-measure the run-event store: insert_many latency per batch size, alone and with concurrent readers.
 
     python -m bench.event_store_probe --url mongodb://127.0.0.1:PORT/ [--preload-runs 20] [--events-per-run 1000]
-        [--readers 0] [--reader-concurrency 1] [--inserts 40] [--indexes all] [--sizes 1,10,100] [--explain]
+        [--readers 0] [--reader-concurrency 1] [--shared] [--inserts 40] [--indexes all] [--sizes 1,10,100] [--explain]
 
 Uses its own database (`event_store_probe`, dropped first) with the indexes of app/db.py on `run_events`,
 preloads other runs' events, then times ordered insert_many of event-shaped documents of one run. Readers run in
@@ -30,7 +30,7 @@ def event(run_id: str, seq: int) -> dict[str, Any]:
     return {
         "run_id": run_id,
         "seq": seq,
-        "type": "LOG",
+        "type": "log",
         "at": datetime.now(UTC),
         "run_state": None,
         "stage": f"stage-{seq % 16}",
@@ -74,16 +74,24 @@ async def explain(url: str) -> None:
     await client.close()
 
 
-def reader(url: str, concurrency: int) -> None:
-    """``concurrency`` queries in flight at all times, as an API process serving many subscribers has."""
+def reader(url: str, concurrency: int, shared: bool) -> None:
+    """``concurrency`` queries in flight at all times, as an API process serving many subscribers has.
 
-    async def loop(coll: Any) -> None:
+    ``shared``: through ``EventRepository.after`` (simultaneous equal reads share a query), else raw queries.
+    """
+    from app.repositories.events import EventRepository
+
+    async def loop(coll: Any, events: EventRepository) -> None:
         while True:
-            await coll.find({"run_id": "live", "seq": {"$gt": 0}}).sort("seq", 1).limit(500).to_list()
+            if shared:
+                await events.after("live", seq=0, limit=500)
+            else:
+                await coll.find({"run_id": "live", "seq": {"$gt": 0}}).sort("seq", 1).limit(500).to_list()
 
     async def main() -> None:
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url)
-        await asyncio.gather(*(loop(client[DB].run_events) for _ in range(concurrency)))
+        events = EventRepository(client[DB])
+        await asyncio.gather(*(loop(client[DB].run_events, events) for _ in range(concurrency)))
 
     asyncio.run(main())
 
@@ -114,6 +122,7 @@ def main() -> None:
     p.add_argument("--events-per-run", type=int, default=1000)
     p.add_argument("--readers", type=int, default=0)
     p.add_argument("--reader-concurrency", type=int, default=1, help="queries in flight per reader process")
+    p.add_argument("--shared", action="store_true", help="readers go through EventRepository.after")
     p.add_argument("--inserts", type=int, default=40)
     p.add_argument("--sizes", default="1,10,100")
     p.add_argument("--indexes", choices=("all", "unique", "none"), default="all", help="all = those of app/db.py")
@@ -126,7 +135,8 @@ def main() -> None:
     if a.explain:
         asyncio.run(explain(a.url))
     sizes = [int(s) for s in a.sizes.split(",")]
-    procs = [multiprocessing.Process(target=reader, args=(a.url, a.reader_concurrency)) for _ in range(a.readers)]
+    reader_args = (a.url, a.reader_concurrency, a.shared)
+    procs = [multiprocessing.Process(target=reader, args=reader_args) for _ in range(a.readers)]
     for proc in procs:
         proc.start()
     if procs:
@@ -141,7 +151,7 @@ def main() -> None:
         times.sort()
         p90 = times[int(len(times) * 0.9) - 1]
         print(
-            f"[{a.label}] readers={a.readers}x{a.reader_concurrency} batch={size:>3}: "
+            f"[{a.label}] readers={a.readers}x{a.reader_concurrency}{' shared' if a.shared else ''} batch={size:>3}: "
             f"median {statistics.median(times):7.1f} ms  p90 {p90:7.1f} ms  max {times[-1]:7.1f} ms  (n={len(times)})"
         )
     print(f"[{a.label}] wall {wall:.1f} s")
