@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -18,22 +20,68 @@ from workers.execution import stage_shell
 RUSAGE_FILE_ENV = stage_shell.RUSAGE_FILE_ENV
 LIMITS_ENV = stage_shell.LIMITS_ENV
 EXECUTABLE_NAME = "stage-shell"
+SOURCE = Path(__file__).with_name("stage_shell.c")
+STAGE_SHELL_ENV = "STAGE_SHELL"
+STAGE_SHELL_BINARY_ENV = "STAGE_SHELL_BINARY"
+PYTHON_STAGE_SHELL = "python"
+COMPILE_SECONDS = 60
 # Linux reads at most 255 bytes of a '#!' line (BINPRM_BUF_SIZE); a longer interpreter path goes through /bin/sh.
 MAX_SHEBANG = 200
+
+logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _installed: Path | None = None
 
 
 def stage_shell_path() -> Path:
-    """The stage shell executable, written on first use to a private temporary folder removed at exit."""
+    """The stage shell executable, made on first use in a private temporary folder removed at exit.
+
+    Compiled from stage_shell.c with the system's C compiler (``$CC``, else ``cc``) when there is one, since DVC
+    starts it for every stage command and an interpreter's start-up would be paid each time; otherwise, or with
+    ``STAGE_SHELL=python`` in the environment, stage_shell.py behind a ``#!python -IS`` line. An image without a
+    compiler ships it built: ``STAGE_SHELL_BINARY`` names that executable (see the Dockerfile).
+    """
     global _installed
     with _lock:
+        prebuilt = os.environ.get(STAGE_SHELL_BINARY_ENV)
+        if prebuilt and os.environ.get(STAGE_SHELL_ENV) != PYTHON_STAGE_SHELL and os.access(prebuilt, os.X_OK):
+            return Path(prebuilt)
         if _installed is None or not _installed.exists():
             folder = Path(tempfile.mkdtemp(prefix="stage-shell-"))
             atexit.register(shutil.rmtree, folder, ignore_errors=True)
-            _installed = _write_executable(folder / EXECUTABLE_NAME)
+            path = folder / EXECUTABLE_NAME
+            if os.environ.get(STAGE_SHELL_ENV) == PYTHON_STAGE_SHELL or not _compile(path):
+                _write_executable(path)
+            _installed = path
         return _installed
+
+
+def stage_shell_kind() -> str:
+    """``compiled`` or ``python``: which stage shell ``stage_shell_path`` gives."""
+    with open(stage_shell_path(), "rb") as executable:
+        return PYTHON_STAGE_SHELL if executable.read(2) == b"#!" else "compiled"
+
+
+def _compile(path: Path) -> bool:
+    compiler = shutil.which(os.environ.get("CC") or "cc")
+    if compiler is None:
+        return False
+    try:
+        result = subprocess.run(
+            [compiler, "-O2", "-o", str(path), str(SOURCE)],
+            capture_output=True,
+            text=True,
+            timeout=COMPILE_SECONDS,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    if result.returncode != 0:
+        logger.warning("stage shell not compiled, using the Python one: %s", result.stderr.strip()[-2000:])
+        path.unlink(missing_ok=True)
+        return False
+    return True
 
 
 def _write_executable(path: Path) -> Path:
