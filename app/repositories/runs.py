@@ -112,6 +112,21 @@ class RunRepository:
         )
         return None if doc is None else _to_run(doc)
 
+    async def claim(self, run_id: str, *, worker: str, at: datetime) -> Run | None:
+        """QUEUED -> RUNNING for ``worker``, numbering the RUNNING event in the same write (``last_seq`` + 1).
+
+        None when the run is no longer queued (cancelled, or another worker has it): one writer wins.
+        """
+        doc = await self._collection.find_one_and_update(
+            {"_id": parse_object_id(run_id, resource="run"), "state": RunState.QUEUED.value},
+            {
+                "$set": {"state": RunState.RUNNING.value, "started_at": at, "heartbeat_at": at, "worker": worker},
+                "$inc": {"last_seq": 1},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else _to_run(doc)
+
     async def set_fields(self, run_id: str, **fields: Any) -> None:
         await self._collection.update_one({"_id": parse_object_id(run_id, resource="run")}, {"$set": fields})
 

@@ -123,9 +123,21 @@ class RunService:
         trigger: Trigger = Trigger.API,
         retry_of: str | None = None,
     ) -> Run:
-        pipeline = await self.pipeline_service.get(caller=caller, pipeline_id=pipeline_id, needs=Role.EDITOR)
+        pipeline = await self.pipeline_service.pipelines.get(pipeline_id)
+        # Whether the stored validation still holds is learnt while access is checked; it reveals nothing by itself.
+        still_valid, allowed = await asyncio.gather(
+            self._still_valid(pipeline),
+            self.access.project(caller=caller, project_id=pipeline.project_id, needs=Role.EDITOR),
+            return_exceptions=True,
+        )
+        if isinstance(allowed, NotFound):
+            raise NotFound("pipeline", pipeline_id) from None  # as if it did not exist, like PipelineService.get
+        if isinstance(allowed, BaseException):
+            raise allowed
+        if isinstance(still_valid, BaseException):
+            raise still_valid
         _check_options(options, [s.name for s in pipeline.stages])
-        if not await self._still_valid(pipeline):
+        if not still_valid:
             report = await self.pipeline_service.validate(caller=caller, pipeline_id=pipeline.id)
             if not report.valid:
                 raise InvalidInput(report.issues, "the pipeline is invalid; nothing was queued")
@@ -139,11 +151,18 @@ class RunService:
             retry_of=retry_of,
             stages=[StageRun(name=s.name, command=s.cmd, state=StageRunState.PENDING) for s in pipeline.stages],
         )
-        await self.jobs.submit(
-            "execute_run", run.id, queue_name=self.settings.runs_queue_name, job_id=run_job_id(run.id)
-        )
-        await announce_run(
-            self.redis, run_id=run.id, state=run.state.value, project_id=run.project_id, pipeline_id=run.pipeline_id
+        # The job names the project, so the worker takes the workspace without reading the run first.
+        await asyncio.gather(
+            self.jobs.submit(
+                "execute_run",
+                run.id,
+                project_id=run.project_id,
+                queue_name=self.settings.runs_queue_name,
+                job_id=run_job_id(run.id),
+            ),
+            announce_run(
+                self.redis, run_id=run.id, state=run.state.value, project_id=run.project_id, pipeline_id=run.pipeline_id
+            ),
         )
         return run
 

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import socket
+from collections.abc import Awaitable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -48,25 +49,41 @@ def run_lock_token(run_id: str) -> str:
     return f"run:{run_id}"
 
 
-async def execute_run(ctx: dict[str, Any], run_id: str) -> str:
+async def execute_run(ctx: dict[str, Any], run_id: str, project_id: str | None = None) -> str:
+    """Run ``run_id``: RUNNING is recorded as soon as the workspace is ours, before any other work.
+
+    The API names the project in the job, so the workspace lock and the project are taken together without reading
+    the run first; a job queued again from MongoDB (requeue_orphaned_runs) names only the run.
+    """
     resources = resources_of(ctx)
-    run = await resources.runs.get(run_id)
-    if run.state != RunState.QUEUED:
-        return f"run is {run.state.value}; nothing to do"
-    try:
-        project = await resources.projects.get(run.project_id)
-    except NotFound:
-        return "the project was deleted"
-    lock = run_lock(resources.redis, run.project_id)
-    if not await lock.acquire(token=run_lock_token(run.id)):
+    if project_id is None:
+        queued = await resources.runs.get(run_id)
+        if queued.state != RunState.QUEUED:
+            return f"run is {queued.state.value}; nothing to do"
+        project_id = queued.project_id
+    lock = run_lock(resources.redis, project_id)
+    acquiring: Awaitable[bool] = lock.acquire(token=run_lock_token(run_id))
+    acquired, project = await asyncio.gather(acquiring, resources.projects.get(project_id), return_exceptions=True)
+    if isinstance(acquired, BaseException):
+        raise acquired
+    if not acquired:
+        waiting = await resources.runs.get(run_id)
+        if waiting.state != RunState.QUEUED:
+            return f"run is {waiting.state.value}; nothing to do"
         # One run per workspace at a time: come back shortly, without holding a worker slot meanwhile.
         raise Retry(defer=BUSY_WORKSPACE_RETRY_SECONDS)
     try:
-        recorder = RunRecorder.for_run(run, resources.runs, resources.events, resources.redis)
+        if isinstance(project, NotFound):
+            return "the project was deleted"
+        if isinstance(project, BaseException):
+            raise project
+        recorder = await RunRecorder.start(
+            run_id, worker=WORKER_ID, runs=resources.runs, events=resources.events, redis=resources.redis
+        )
+        if recorder is None:
+            return "run is no longer queued (cancelled, or started elsewhere); nothing to do"
         recorder.log_limit = project.limits.log_bytes
-        if not await recorder.start(worker=WORKER_ID):
-            return "run was cancelled before it started"
-        heartbeat = asyncio.create_task(_heartbeat(resources, run.id, lock))
+        heartbeat = asyncio.create_task(_heartbeat(resources, run_id, lock))
         try:
             final = await _execute(resources, recorder, project.limits)
         finally:

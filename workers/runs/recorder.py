@@ -85,26 +85,25 @@ class RunRecorder:
             if self._failure is not None and seq in self._failure[0]:
                 raise self._failure[1]  # the batch carrying this event, written by another caller, failed
 
-    async def start(self, *, worker: str) -> bool:
-        """QUEUED -> RUNNING; False when the run is no longer queued (cancelled, or another worker has it)."""
+    @classmethod
+    async def start(
+        cls, run_id: str, *, worker: str, runs: RunRepository, events: EventRepository, redis: Redis
+    ) -> RunRecorder | None:
+        """QUEUED -> RUNNING, recorded before anything else the worker does; None when the run is no longer queued
+        (cancelled, or another worker has it).
 
-        async def store(seq: int) -> Run | None:
-            now = datetime.now(UTC)
-            started = await self.runs.transition(
-                self.run.id,
-                from_states=(RunState.QUEUED,),
-                to_state=RunState.RUNNING,
-                seq=seq,
-                started_at=now,
-                heartbeat_at=now,
-                worker=worker,
-            )
-            if started is not None:
-                self.run = started
-            return started
-
-        event = await self._emit(lambda seq, at: self._run_event(seq, at, RunState.RUNNING, None), store)
-        return event is not None
+        One write moves the run and numbers its RUNNING event (it also returns the run, so nothing is read before):
+        then the event is stored and published like every other.
+        """
+        started = await runs.claim(run_id, worker=worker, at=datetime.now(UTC))
+        if started is None:
+            return None
+        recorder = cls.for_run(started, runs, events, redis)
+        at = started.started_at or datetime.now(UTC)
+        async with recorder._lock:
+            recorder._unsent.append(recorder._run_event(recorder.seq, at, RunState.RUNNING, None))
+        await recorder._send_through(recorder.seq)
+        return recorder
 
     async def set_stages(self, stages: list[StageRun]) -> None:
         """The stages this run considers, in order (replacing the pipeline's full list)."""
