@@ -9,13 +9,15 @@ from MongoDB or received live, and sequence numbers tell which.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from app.domain.runs import EventType, Run, RunEvent
+from app.domain.runs import EventType, Run, RunEvent, RunState
 from app.events import channels
 from app.events.hub import EventHub
 from app.events.wire import decode_messages, decode_run_notice
+from app.repositories.ids import parse_object_id
 from app.services.runs import RunService
 
 # Live events arrive through Redis; MongoDB is read only at the start, after a gap in sequence
@@ -64,22 +66,23 @@ class RunFollower:
                 yield RunUpdate(seq=event.seq, run=None, event=event)
 
     async def follow_batches(self, *, caller: str, run_id: str, after: int | None) -> AsyncIterator[RunUpdateBatch]:
-        run = await self.runs.get(caller=caller, run_id=run_id)
-        async with self.hub.subscribe(channels.run_events(run.id)) as live:
-            snapshot = await self.runs.get(caller=caller, run_id=run.id)
+        # Subscribe first, then one access-checked read of the snapshot: nothing is sent before the check passes,
+        # and a caller without access leaves the channel at once. The channel is named by the id as workers write it.
+        run_id = str(parse_object_id(run_id, resource="run"))
+        async with self.hub.subscribe(channels.run_events(run_id)) as live:
+            snapshot, stored = await self._start(caller, run_id, after)
             yield RunUpdateBatch(run=snapshot, events=())
             cursor = snapshot.last_seq if after is None else after
-            finished = snapshot.state.finished
+            sent_end = False
             while True:
-                # The store is read at the start, after a gap and when live traffic is idle; otherwise
-                # live events follow each other by sequence number without touching MongoDB.
-                stored = await self.runs.events_after(run.id, cursor)
                 for start in range(0, len(stored), STORED_BATCH):
                     events = tuple(stored[start : start + STORED_BATCH])
                     cursor = events[-1].seq
-                    finished = finished or any(_ends_run(e) for e in events)
+                    sent_end = sent_end or any(_ends_run(e) for e in events)
                     yield RunUpdateBatch(run=None, events=events)
-                if finished:
+                # A finished snapshot ends the stream once everything up to its last seq went out: the run document
+                # records a state before its event is stored, so the final event may still be on its way (live).
+                if sent_end or (snapshot.state.finished and cursor >= snapshot.last_seq):
                     return
                 silent = 0.0
                 caught_up = True
@@ -97,6 +100,37 @@ class RunFollower:
                         yield RunUpdateBatch(run=None, events=fresh)
                         if any(_ends_run(e) for e in fresh):
                             return
+                # The store is read at the start, after a gap and when live traffic is idle; otherwise
+                # live events follow each other by sequence number without touching MongoDB.
+                stored = await self.runs.events_after(run_id, cursor)
+
+    async def _start(self, caller: str, run_id: str, after: int | None) -> tuple[Run, list[RunEvent]]:
+        """The access-checked snapshot, and the stored events after the client's cursor (``after``, or else the
+        snapshot's last seq), both read once the subscription is confirmed.
+
+        A run still QUEUED when read had stored no event: each of its events is stored after it leaves QUEUED, and
+        published after that, so every one of them comes live and the store is not read. When the client names its
+        cursor, the events are read while access is checked, and dropped unseen if the check fails.
+        """
+        if after is None:
+            snapshot = await self.runs.get(caller=caller, run_id=run_id)
+            if snapshot.state == RunState.QUEUED:
+                return snapshot, []
+            return snapshot, await self.runs.events_after(run_id, snapshot.last_seq)
+        reading = asyncio.create_task(self.runs.events_after(run_id, after))
+        try:
+            snapshot = await self.runs.get(caller=caller, run_id=run_id)
+        except BaseException:
+            reading.cancel()
+            with contextlib.suppress(BaseException):
+                await reading
+            raise
+        if snapshot.state == RunState.QUEUED:
+            reading.cancel()
+            with contextlib.suppress(BaseException):
+                await reading
+            return snapshot, []
+        return snapshot, await reading
 
     async def watch(self, *, caller: str, channel: str) -> AsyncIterator[Run]:
         """New runs and their state changes on a pipeline or project channel."""
