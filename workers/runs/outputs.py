@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 OutputHashes = dict[str, str]
+SKIPPED_FOLDERS = frozenset({".git", ".dvc"})
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -22,9 +23,7 @@ def _load(path: Path) -> dict[str, Any]:
 def output_hashes(root: Path) -> OutputHashes:
     """Every output recorded in any dvc.lock, by path relative to the root, with its recorded hash."""
     hashes: OutputHashes = {}
-    for lock in root.rglob("dvc.lock"):
-        if ".dvc" in lock.relative_to(root).parts or ".git" in lock.relative_to(root).parts:
-            continue
+    for lock in _lock_files(root):
         folder = lock.parent
         definitions = _load(folder / "dvc.yaml").get("stages", {}) or {}
         for name, entry in (_load(lock).get("stages", {}) or {}).items():
@@ -34,6 +33,16 @@ def output_hashes(root: Path) -> OutputHashes:
                 relative = os.path.normpath(folder.relative_to(root) / wdir / out["path"])
                 hashes[Path(relative).as_posix()] = str(out.get("md5") or out.get("etag") or out.get("hash") or "")
     return hashes
+
+
+def _lock_files(root: Path) -> list[Path]:
+    """dvc.lock files of the workspace, without walking .git or .dvc (whose cache grows with every run's outputs)."""
+    found = []
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = [name for name in subfolders if name not in SKIPPED_FOLDERS]
+        if "dvc.lock" in files:
+            found.append(Path(folder) / "dvc.lock")
+    return found
 
 
 def changed_outputs(before: OutputHashes, after: OutputHashes) -> list[str]:
