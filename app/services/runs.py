@@ -152,7 +152,7 @@ class RunService:
             stages=[StageRun(name=s.name, command=s.cmd, state=StageRunState.PENDING) for s in pipeline.stages],
         )
         # The job names the project, so the worker takes the workspace without reading the run first.
-        await asyncio.gather(
+        outcomes = await asyncio.gather(
             self.jobs.submit(
                 "execute_run",
                 run.id,
@@ -163,7 +163,11 @@ class RunService:
             announce_run(
                 self.redis, run_id=run.id, state=run.state.value, project_id=run.project_id, pipeline_id=run.pipeline_id
             ),
+            return_exceptions=True,  # both settle before an error is raised: none is left unobserved
         )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
         return run
 
     async def _still_valid(self, pipeline: Pipeline) -> bool:
