@@ -19,6 +19,8 @@ class Sizes:
     fanout_subscribers: int
     fanout_stages: int
     """Parallel stages printing output, each one a stream of LOG events."""
+    fanout_load_processes: int
+    """Client processes the subscribers are spread over."""
     fanout_emit_seconds: float
     list_pipelines: int
     list_stages: int
@@ -36,6 +38,7 @@ FULL = Sizes(
     running_samples=40,
     fanout_subscribers=200,
     fanout_stages=16,
+    fanout_load_processes=4,
     fanout_emit_seconds=5.0,
     list_pipelines=50,
     list_stages=5,
@@ -53,6 +56,7 @@ SMOKE = Sizes(
     running_samples=2,
     fanout_subscribers=2,
     fanout_stages=2,
+    fanout_load_processes=2,
     fanout_emit_seconds=1.0,
     list_pipelines=3,
     list_stages=2,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.context import Context
+from bench.fanout_load import summary
 from bench.gql import EXECUTE, RUN_STATE
 from bench.results import Row, summary_text
 from bench.stack import ROOT
@@ -41,7 +42,8 @@ async def run(ctx: Context) -> list[Row]:
             target=f"p99 ≤ {P99_TARGET_MS:.0f} ms at {RATE_TARGET:,.0f} events/s",
             met=p99.median <= P99_TARGET_MS and rate.median >= RATE_TARGET,
         ).with_notes(
-            f"{sizes.fanout_subscribers} graphql-transport-ws clients (one separate load process) on "
+            f"{sizes.fanout_subscribers} graphql-transport-ws clients ({sizes.fanout_load_processes} separate load "
+            "processes, so that one busy client process does not queue what it measures) on "
             f"`runUpdateBatches` of one run of {sizes.fanout_stages} parallel stages "
             f"(`maxParallel: {sizes.fanout_stages}`), each printing a line every {EMIT_INTERVAL_SECONDS * 1000:g} ms "
             f"for {sizes.fanout_emit_seconds:g} s once all have started; every output chunk the launcher flushes "
@@ -74,37 +76,53 @@ async def _round(ctx: Context, workspace: Workspace, index: int) -> dict[str, An
     queued = await ctx.gql.expect(
         EXECUTE, {"id": workspace.pipeline_id, "options": options}, "executePipeline", "RunQueued"
     )
-    out = ctx.scratch / f"fanout-{index}.json"
-    load = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.fanout_load",
-        "--url", ctx.stack.api_url, "--run", queued["run"]["id"],
-        "--subscribers", str(sizes.fanout_subscribers),
-        "--deadline", str(sizes.fanout_emit_seconds + DRAIN_SECONDS), "--out", str(out),
-        cwd=ROOT, env=ctx.stack.env | ctx.gql.credentials.as_env(),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert load.stdin is not None and load.stdout is not None
+    shares = _shares(sizes.fanout_subscribers, sizes.fanout_load_processes)
+    outs = [ctx.scratch / f"fanout-{index}-{part}.json" for part in range(len(shares))]
+    loads = [await _start_load(ctx, queued["run"]["id"], count, out) for count, out in zip(shares, outs, strict=True)]
     try:
-        line = await asyncio.wait_for(load.stdout.readline(), STAGES_START_DEADLINE_SECONDS)
-        if line.strip() != b"ready":
-            raise RuntimeError(f"fanout load process did not get ready: {line!r}")
+        for load in loads:
+            assert load.stdout is not None
+            line = await asyncio.wait_for(load.stdout.readline(), STAGES_START_DEADLINE_SECONDS)
+            if line.strip() != b"ready":
+                raise RuntimeError(f"fanout load process did not get ready: {line!r}")
         await _all_stages_started(root / "fanout" / "ready", sizes.fanout_stages)
         go_at = time.time()
         (root / "fanout" / "go").touch()
-        load.stdin.write(f"go {go_at}\n".encode())
-        await load.stdin.drain()
-        await asyncio.wait_for(load.wait(), sizes.fanout_emit_seconds + DRAIN_SECONDS + 30)
+        for load in loads:
+            assert load.stdin is not None
+            load.stdin.write(b"go\n")
+            await load.stdin.drain()
+        async with asyncio.timeout(sizes.fanout_emit_seconds + DRAIN_SECONDS + 30):
+            await asyncio.gather(*(load.wait() for load in loads))
     finally:
-        if load.returncode is None:
-            load.kill()
-            await load.wait()
-    if load.returncode != 0:
-        raise RuntimeError(f"fanout load process exited {load.returncode}")
-    result: dict[str, Any] = json.loads(out.read_text())
+        for load in loads:
+            if load.returncode is None:
+                load.kill()
+                await load.wait()
+    if any(load.returncode != 0 for load in loads):
+        raise RuntimeError(f"fanout load processes exited {[load.returncode for load in loads]}")
+    result = summary([json.loads(out.read_text()) for out in outs], go_at, sizes.fanout_subscribers)
     if result["errors"] or result["deliveries"] == 0:
         raise RuntimeError(f"fanout round failed: {result}")
     await _finished(ctx, queued["run"]["id"])  # the next round must not queue behind this run
     return result
+
+
+def _shares(subscribers: int, processes: int) -> list[int]:
+    """Subscribers per load process, as even as they go."""
+    count = max(1, min(processes, subscribers))
+    return [subscribers // count + (1 if part < subscribers % count else 0) for part in range(count)]
+
+
+async def _start_load(ctx: Context, run_id: str, subscribers: int, out: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.fanout_load",
+        "--url", ctx.stack.api_url, "--run", run_id,
+        "--subscribers", str(subscribers),
+        "--deadline", str(ctx.sizes.fanout_emit_seconds + DRAIN_SECONDS), "--out", str(out),
+        cwd=ROOT, env=ctx.stack.env | ctx.gql.credentials.as_env(),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
 
 
 async def _finished(ctx: Context, run_id: str) -> None:

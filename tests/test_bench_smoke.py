@@ -35,3 +35,26 @@ def test_ratios_meet_their_targets_in_the_right_direction() -> None:
     rendered = table([faster, slower, throughput])
     assert "| x | 30 ms | 100 ms | 0.30x | ≤ 0.35x | yes |" in rendered
     assert "| y | 40 ms | 100 ms | 0.40x | ≤ 0.35x | **no** |" in rendered
+
+
+def test_fanout_load_processes_are_merged_into_one_summary() -> None:
+    from bench.fanout_bench import _shares
+    from bench.fanout_load import summary
+
+    assert _shares(200, 4) == [50, 50, 50, 50] and _shares(7, 3) == [3, 2, 2] and _shares(1, 4) == [1]
+    go = 100.0
+    first = {
+        "samples": [(99.0, 99.5), (100.0, 100.010), (101.0, 101.020)],
+        "events": [(1, 99.0), (2, 100.0), (3, 101.0)],
+        "log_seqs": [2, 3],
+        "received": [3],
+        "messages": [2],
+        "completed": 1,
+        "final_state": "SUCCEEDED",
+    }
+    second = first | {"samples": [(100.0, 100.030), (101.0, 101.040)], "received": [2], "messages": [1]}
+    merged = summary([first, second], go, 2)
+    # Events produced before go are not counted; latencies from both processes are.
+    assert merged["deliveries"] == 4 and merged["completed"] == 2 and merged["final_state"] == "SUCCEEDED"
+    assert math.isclose(merged["max_ms"], 40.0, abs_tol=1e-6) and math.isclose(merged["p50_ms"], 25.0, abs_tol=1e-6)
+    assert merged["rate"] == 2.0 and (merged["received_min"], merged["received_max"]) == (2, 3)
