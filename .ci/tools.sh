@@ -2,6 +2,8 @@
 # Make sure the binaries needed for local services exist:
 #   - FerretDB (built from source into .data/bin/ferretdb)  unless MONGODB_URL is set
 #   - redis-server (from PATH, else installed with apt-get)  unless REDIS_URL is set
+#   - a C compiler for the worker's stage shell (cc, else gcc installed with apt-get; without one the worker
+#     falls back to the slower Python stage shell, and the test of the compiled one fails)
 # Idempotent and quick when everything is already there.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -60,9 +62,22 @@ ensure_redis() {
   Install it (e.g. 'sudo apt-get install redis-server'), or set REDIS_URL=redis://HOST:PORT/0 to use an existing Redis server."
 }
 
+ensure_c_compiler() {
+    command -v "${CC:-cc}" >/dev/null && return 0
+    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+        log "no C compiler found; installing gcc with apt-get (the worker compiles its stage shell)"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >&2 && apt-get install -y -qq --no-install-recommends gcc libc6-dev >&2 ||
+            die "apt-get install gcc failed. Install a C compiler (cc) yourself."
+        return 0
+    fi
+    log "warning: no C compiler (cc): the worker will use its Python stage shell, and its compiled one is not tested"
+}
+
 if [[ -z "${MONGODB_URL:-}" ]]; then
     ferretdb_ok || build_ferretdb
 fi
+ensure_c_compiler
 if [[ -z "${REDIS_URL:-}" ]]; then
     ensure_redis
 fi
