@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bench.context import Context
@@ -25,6 +26,8 @@ class RunTiming:
     """From sending the mutation to its answer (RunQueued)."""
     running_seconds: float
     """From sending the mutation to receiving the RUN_STATE RUNNING update."""
+    recorded_seconds: float
+    """From sending the mutation to the moment the worker recorded RUNNING (the event's ``at``, same machine clock)."""
     succeeded_seconds: float
     """From sending the mutation to receiving the RUN_STATE SUCCEEDED update."""
     updates: int
@@ -39,7 +42,7 @@ async def timed_run(ctx: Context, pipeline_id: str, options: dict[str, Any]) -> 
         answered = time.time() - started
         # after: 0 replays from the first event, so RUNNING is seen even when it happened before the subscribe.
         subscription = await connection.subscribe(RUN_UPDATES, {"runId": run_id, "after": 0})
-        running = float("nan")
+        running = recorded = float("nan")
         count = 0
         async for received in subscription.messages():
             count += 1
@@ -49,8 +52,9 @@ async def timed_run(ctx: Context, pipeline_id: str, options: dict[str, Any]) -> 
             state = update["runState"]
             if state == "RUNNING":
                 running = received.at - started
+                recorded = datetime.fromisoformat(update["at"]).timestamp() - started
             elif state == "SUCCEEDED":
-                return RunTiming(run_id, answered, running, received.at - started, count)
+                return RunTiming(run_id, answered, running, recorded, received.at - started, count)
             elif state in {"FAILED", "CANCELLED", "TIMED_OUT"}:
                 raise RunFailed(f"run {run_id} ended {state}")
         raise RunFailed(f"run {run_id}: subscription completed without a final state")
