@@ -9,7 +9,6 @@ from MongoDB or received live, and sequence numbers tell which.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -105,32 +104,18 @@ class RunFollower:
                 stored = await self.runs.events_after(run_id, cursor)
 
     async def _start(self, caller: str, run_id: str, after: int | None) -> tuple[Run, list[RunEvent]]:
-        """The access-checked snapshot, and the stored events after the client's cursor (``after``, or else the
+        """The access-checked snapshot, then the stored events after the client's cursor (``after``, or else the
         snapshot's last seq), both read once the subscription is confirmed.
 
         A run still QUEUED when read had stored no event: each of its events is stored after it leaves QUEUED, and
-        published after that, so every one of them comes live and the store is not read. When the client names its
-        cursor, the events are read while access is checked, and dropped unseen if the check fails.
+        published after that, so every one of them comes live and the store is not read. The store is not read
+        while access is checked either: on FerretDB's SQLite backend that read scans every stored event, and one
+        left running for a queued run only slows the worker starting it.
         """
-        if after is None:
-            snapshot = await self.runs.get(caller=caller, run_id=run_id)
-            if snapshot.state == RunState.QUEUED:
-                return snapshot, []
-            return snapshot, await self.runs.events_after(run_id, snapshot.last_seq)
-        reading = asyncio.create_task(self.runs.events_after(run_id, after))
-        try:
-            snapshot = await self.runs.get(caller=caller, run_id=run_id)
-        except BaseException:
-            reading.cancel()
-            with contextlib.suppress(BaseException):
-                await reading
-            raise
+        snapshot = await self.runs.get(caller=caller, run_id=run_id)
         if snapshot.state == RunState.QUEUED:
-            reading.cancel()
-            with contextlib.suppress(BaseException):
-                await reading
             return snapshot, []
-        return snapshot, await reading
+        return snapshot, await self.runs.events_after(run_id, snapshot.last_seq if after is None else after)
 
     async def watch(self, *, caller: str, channel: str) -> AsyncIterator[Run]:
         """New runs and their state changes on a pipeline or project channel."""
