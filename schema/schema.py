@@ -6,15 +6,17 @@ import logging
 from collections.abc import Callable
 
 import strawberry
+from graphql import ASTValidationRule
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
+from strawberry.extensions.query_depth_limiter import create_validator as query_depth_rule
 
 from app.settings import Settings
 from schema.errors import EXCEPTION_HANDLERS
@@ -53,9 +55,14 @@ class Subscription(RunSubscriptions):
 
 def build_schema(settings: Settings) -> strawberry.Schema:
     """The schema with the limits that keep one request from costing the server too much."""
+    # Strawberry's QueryDepthLimiter and MaxAliasesLimiter build a new rule class per request, and the validation
+    # cache is keyed by the rule classes: built once here, every request's validation of a known document is a hit.
+    limits: list[type[ASTValidationRule]] = [
+        query_depth_rule(settings.max_query_depth, should_ignore=None),
+        max_aliases_rule(settings.max_aliases),
+    ]
     extensions: list[Callable[[], SchemaExtension]] = [
-        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: AddValidationRules(limits),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         PublicErrors,
         # Dashboards and clients send the same few documents over and over: parse and validate each once.
