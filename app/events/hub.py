@@ -50,6 +50,7 @@ class EventHub:
         self._confirmed: dict[str, asyncio.Event] = {}
         self._lock = asyncio.Lock()
         self._reader: asyncio.Task[None] | None = None
+        self._channel_added = asyncio.Event()
 
     @asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
@@ -64,6 +65,7 @@ class EventHub:
                 except BaseException:
                     self._forget(channel, subscription)
                     raise
+                self._channel_added.set()
                 self._ensure_reader()
         try:
             await asyncio.wait_for(confirmed.wait(), SUBSCRIBE_CONFIRM_SECONDS)
@@ -92,7 +94,10 @@ class EventHub:
         while True:
             try:
                 if not self._pubsub.subscribed:
-                    await asyncio.sleep(0.05)  # nothing to read until someone subscribes
+                    # Nothing to read until someone subscribes: woken by the first subscribe, whose confirmation
+                    # the subscriber waits for (a fixed sleep here was added to every first subscription's start).
+                    self._channel_added.clear()
+                    await self._channel_added.wait()
                     continue
                 message = await self._pubsub.get_message(timeout=1.0)
             except RedisError:
