@@ -45,6 +45,13 @@ class PublicErrors(MaskErrors):
     def __init__(self) -> None:
         super().__init__(should_mask_error=should_mask, error_message=INTERNAL_ERROR)
 
+    def _process_result(self, result: object) -> None:
+        # MaskErrors checks each result against a runtime-checkable Protocol, an isinstance that walks the protocol's
+        # members every time: 8% of the API's CPU when a run's updates stream to 200 subscribers. Same test, directly.
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
+
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         outage = _outage(error.original_error) if error.original_error is not None else None
         return GraphQLError(

@@ -147,10 +147,14 @@ def _ends_run(event: RunEvent) -> bool:
 async def _next_live(live: asyncio.Queue[bytes]) -> tuple[RunEvent, ...] | None:
     """The next message's events, with those of every message queued behind it: a subscriber that fell behind
     catches up in one update instead of one per message."""
-    try:
-        raws = [await asyncio.wait_for(live.get(), IDLE_SECONDS)]
-    except TimeoutError:
-        return None
+    if live.empty():
+        try:
+            raws = [await asyncio.wait_for(live.get(), IDLE_SECONDS)]
+        except TimeoutError:
+            return None
+    else:
+        # A busy run's subscriber mostly finds its next message waiting: no timer (wait_for's task) for it.
+        raws = [live.get_nowait()]
     while len(raws) < MERGED_MESSAGES and not live.empty():
         raws.append(live.get_nowait())
     return decode_messages(tuple(raws))
