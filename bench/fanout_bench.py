@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import sys
@@ -10,12 +11,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+from redis.asyncio import Redis
+
+from app.events import channels
+from app.events.wire import decode_events
 from bench.context import Context
+from bench.cpu import CpuWindow
 from bench.fanout_load import summary
 from bench.gql import EXECUTE, RUN_STATE
 from bench.results import Row, summary_text
 from bench.stack import ROOT
-from bench.stats import Summary
+from bench.stats import Summary, percentile
 from bench.workspaces import Workspace, emitter_workspace
 
 P99_TARGET_MS = 60.0
@@ -54,7 +60,9 @@ async def run(ctx: Context) -> list[Row]:
             + "; ".join(
                 f"{r['deliveries']:,} deliveries, max {r['max_ms']:.0f} ms, each subscriber got "
                 f"{r['received_min']}-{r['received_max']} updates in {r['messages_min']}-{r['messages_max']} messages, "
-                f"run {r['final_state']}"
+                f"run {r['final_state']}; stored and published (seen by a plain Redis subscriber) p50 "
+                f"{r['published_p50_ms']:.0f} ms, p99 {r['published_p99_ms']:.0f} ms after `at`; CPU meanwhile: API "
+                f"{r['cpu']['api']:.2f} cores, worker {r['cpu']['worker']:.2f}, machine {r['cpu']['machine']:.0%} busy"
                 for r in results
             )
             + "."
@@ -76,6 +84,9 @@ async def _round(ctx: Context, workspace: Workspace, index: int) -> dict[str, An
     queued = await ctx.gql.expect(
         EXECUTE, {"id": workspace.pipeline_id, "options": options}, "executePipeline", "RunQueued"
     )
+    # Beside the subscribers, a plain Redis subscriber sees each event as the worker published it (stored first).
+    published: list[tuple[float, float]] = []
+    tap = asyncio.create_task(_tap_published(ctx.stack.env["REDIS_URL"], queued["run"]["id"], published))
     shares = _shares(sizes.fanout_subscribers, sizes.fanout_load_processes)
     outs = [ctx.scratch / f"fanout-{index}-{part}.json" for part in range(len(shares))]
     loads = [await _start_load(ctx, queued["run"]["id"], count, out) for count, out in zip(shares, outs, strict=True)]
@@ -86,7 +97,9 @@ async def _round(ctx: Context, workspace: Workspace, index: int) -> dict[str, An
             if line.strip() != b"ready":
                 raise RuntimeError(f"fanout load process did not get ready: {line!r}")
         await _all_stages_started(root / "fanout" / "ready", sizes.fanout_stages)
+        cpu = CpuWindow({"api": ctx.stack.api.pid, "worker": ctx.stack.worker.pid})
         go_at = time.time()
+        cpu.start(go_at)
         (root / "fanout" / "go").touch()
         for load in loads:
             assert load.stdin is not None
@@ -94,7 +107,11 @@ async def _round(ctx: Context, workspace: Workspace, index: int) -> dict[str, An
             await load.stdin.drain()
         async with asyncio.timeout(sizes.fanout_emit_seconds + DRAIN_SECONDS + 30):
             await asyncio.gather(*(load.wait() for load in loads))
+        used = cpu.stop(time.time())
     finally:
+        tap.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await tap
         for load in loads:
             if load.returncode is None:
                 load.kill()
@@ -102,10 +119,32 @@ async def _round(ctx: Context, workspace: Workspace, index: int) -> dict[str, An
     if any(load.returncode != 0 for load in loads):
         raise RuntimeError(f"fanout load processes exited {[load.returncode for load in loads]}")
     result = summary([json.loads(out.read_text()) for out in outs], go_at, sizes.fanout_subscribers)
+    after_go = [latency for at, latency in published if at >= go_at]
+    result["published_p50_ms"] = percentile(after_go, 50)
+    result["published_p99_ms"] = percentile(after_go, 99)
+    result["cpu"] = used
     if result["errors"] or result["deliveries"] == 0:
         raise RuntimeError(f"fanout round failed: {result}")
     await _finished(ctx, queued["run"]["id"])  # the next round must not queue behind this run
     return result
+
+
+async def _tap_published(redis_url: str, run_id: str, latencies: list[tuple[float, float]]) -> None:
+    """Until cancelled: for each event published on the run's channel, its `at` and ms from then to its arrival."""
+    redis = Redis.from_url(redis_url)
+    pubsub = redis.pubsub()
+    try:
+        await pubsub.subscribe(channels.run_events(run_id))
+        while True:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            if message is not None:
+                now = time.time()
+                for event in decode_events(message["data"]):
+                    at = event.at.timestamp()
+                    latencies.append((at, (now - at) * 1000))
+    finally:
+        await pubsub.aclose()
+        await redis.aclose()
 
 
 def _shares(subscribers: int, processes: int) -> list[int]:
