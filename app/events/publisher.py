@@ -6,6 +6,7 @@ from redis.asyncio import Redis
 
 from app.domain.runs import EventType, RunEvent
 from app.events import channels
+from app.events.recent import push_recent
 from app.events.wire import encode_events, encode_run_notice
 from app.repositories.events import EventRepository
 
@@ -25,8 +26,11 @@ async def record_events(
 
 
 async def publish_events(redis: Redis, batch: list[RunEvent], *, project_id: str, pipeline_id: str) -> None:
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.publish(channels.run_events(batch[0].run_id), encode_events(batch))
+    # One transaction: the message joins the run's recent list exactly when it is published (app.events.recent).
+    message = encode_events(batch)
+    async with redis.pipeline(transaction=True) as pipe:
+        push_recent(pipe, batch[0].run_id, message)
+        pipe.publish(channels.run_events(batch[0].run_id), message)
         for event in batch:
             if event.type == EventType.RUN_STATE and event.run_state is not None:
                 notice = encode_run_notice(event.run_id, event.run_state.value)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from app.domain.errors import Conflict, InvalidInput, Issue, NotFound
 from app.domain.pages import Page
@@ -26,6 +28,7 @@ from app.domain.runs import (
 from app.domain.users import Role
 from app.events import channels
 from app.events.publisher import announce_run, record_event
+from app.events.recent import recent_events_after
 from app.jobs import JobDispatcher
 from app.repositories.events import EventRepository
 from app.repositories.runs import RunRepository
@@ -251,7 +254,12 @@ class RunService:
         return _log_page(stage, offset, chunks, complete=stage_run.state.finished and not more)
 
     async def events_after(self, run_id: str, seq: int) -> list[RunEvent]:
-        """Every stored event after ``seq``, read page by page."""
+        """Every stored event after ``seq``: from the run's recent messages in Redis when they hold them all
+        (app.events.recent), else from MongoDB, page by page."""
+        with contextlib.suppress(RedisError):
+            recent = await recent_events_after(self.redis, run_id, seq)
+            if recent is not None:
+                return recent
         events: list[RunEvent] = []
         while True:
             page = await self.events.after(run_id, seq=seq, limit=EVENT_PAGE)

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from redis.asyncio import Redis
+
+from app.domain.runs import EventType
+from app.events import channels
 from tests.api.pipeline_fixtures import create_pipeline
 from tests.api.run_helpers import execute, follow, get_run
 from tests.conftest import GraphQLClient
@@ -143,3 +148,47 @@ async def test_subscribers_of_one_run_each_get_their_own_selection(
     assert received["text-0"][1:] == received["text-1"][1:], "same events (the snapshots may differ in time)"
     logs = "".join(u["text"] for u in received["text-0"] if u["type"] == "LOG")
     assert all(f"{b}-line-{LINES}" in logs for b in BRANCHES)
+
+
+async def test_catching_up_reads_the_recent_list_and_the_store_when_the_list_has_a_hole(
+    gql: GraphQLClient, make_project: MakeProject, stack: Stack, mongo: Any
+) -> None:
+    """A run's recent messages in Redis answer a catch-up only when they hold every event after the cursor."""
+    project = await make_project()
+    stage = {"name": "talk", "command": "for i in 1 2 3; do echo line-$i; sleep 0.2; done", "outs": []}
+    written = await create_pipeline(gql, project["id"], stages=[stage])
+    run_id = await execute(gql, written["pipeline"]["id"])
+    await follow_batches(stack, gql, run_id, after=0)  # to its end
+    stored = list(mongo.run_events.find({"run_id": run_id}, {"_id": 0, "seq": 1, "type": 1, "text": 1}).sort("seq", 1))
+    key = channels.run_recent(run_id)
+    redis = Redis.from_url(stack.env["REDIS_URL"])
+    try:
+        # Every stored event was pushed, in order, with its publication.
+        cached = [e for raw in await redis.lrange(key, 0, -1) for e in json.loads(raw)]  # type: ignore[misc]
+        assert [e["seq"] for e in cached] == [e["seq"] for e in stored]
+
+        async def replayed() -> list[tuple[int, str | None]]:
+            batches = await follow_batches(stack, gql, run_id, after=0)
+            return [(u["seq"], u["text"]) for b in batches[1:] for u in b["updates"]]
+
+        expected = [(e["seq"], e.get("text")) for e in stored]
+        assert await replayed() == expected
+
+        # The list is what answered: a marked copy of its messages is what a replay shows.
+        raws = await redis.lrange(key, 0, -1)  # type: ignore[misc]
+        marked = [
+            [{**e, "text": "cached"} if e["type"] == EventType.LOG else e for e in json.loads(raw)] for raw in raws
+        ]
+        await redis.delete(key)
+        await redis.rpush(key, *(json.dumps(m) for m in marked))  # type: ignore[misc]
+        assert await replayed() == [
+            (e["seq"], "cached" if e["type"] == EventType.LOG else e.get("text")) for e in stored
+        ]
+
+        # A hole at its start (trimmed, or lost by Redis): the store answers, unmarked.
+        await redis.lpop(key)  # type: ignore[misc]
+        assert await replayed() == expected
+        await redis.delete(key)
+        assert await replayed() == expected
+    finally:
+        await redis.aclose()
