@@ -224,7 +224,7 @@ async def start_stage(cwd: Path, argv: Sequence[str], env: Mapping[str, str]) ->
         if not connection.poll_ready():
             return None
         try:
-            stage = await _submit(connection, request)
+            stage = await _submit(connection.control, request)
         except TimeoutError:
             _discard(connection)
             raise StageServerError(f"the stage server did not answer within {REPLY_SECONDS} s") from None
@@ -236,11 +236,7 @@ async def start_stage(cwd: Path, argv: Sequence[str], env: Mapping[str, str]) ->
     return None
 
 
-async def _submit(connection: _Connection, request: bytes) -> ServerStage | None:
-    return await _submit_to(connection.control, request)
-
-
-async def _submit_to(control: socket.socket, request: bytes) -> ServerStage | None:
+async def _submit(control: socket.socket, request: bytes) -> ServerStage | None:
     """Send one request; the started stage, or None if the server closed the reply socket without a word."""
     loop = asyncio.get_running_loop()
     output_read, output_write = os.pipe()
@@ -302,8 +298,7 @@ class StageSession:
             return None
         request = json.dumps({"cwd": str(cwd), "argv": list(argv), "env": dict(env), "group_env": GROUP_ENV})
         try:
-            async with asyncio.timeout(REPLY_SECONDS):
-                return await _submit_to(self._channel, request.encode())
+            return await _submit(self._channel, request.encode())
         except TimeoutError:
             self.close()
             raise StageServerError(f"the run's stage session did not answer within {REPLY_SECONDS} s") from None
