@@ -114,6 +114,13 @@ def parent_of(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
 
 
+async def opened(root: Path, files: list[str]) -> StageSession:
+    """A stage session on ``files`` of the workspace, which must open."""
+    session = await open_session(root, files, stage_environment())
+    assert session is not None, "the stage session did not open"
+    return session
+
+
 class Launch(Protocol):
     async def __call__(
         self, root: Path, target: str, *, force: bool, on_output: Collected, env: Mapping[str, str] | None = None
@@ -133,8 +140,7 @@ class SessionLaunches:
     async def __call__(
         self, root: Path, target: str, *, force: bool, on_output: Collected, env: Mapping[str, str] | None = None
     ) -> StageProcess:
-        session = await open_session(root, [PIPELINE], stage_environment())
-        assert session is not None, "the stage session did not open"
+        session = await opened(root, [PIPELINE])
         self.sessions.append(session)
         process = await launch_stage(root, target, force=force, on_output=on_output, env=env, session=session)
         assert parent_of(process.pid) == session.pid, "the stage was not forked from its session"

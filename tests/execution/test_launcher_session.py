@@ -12,7 +12,18 @@ import shutil
 from pathlib import Path
 
 import yaml
-from launch_helpers import PIPELINE, Collected, group_gone, make_workspace, parent_of, read_lock, run_cli, target, until
+from launch_helpers import (
+    PIPELINE,
+    Collected,
+    group_gone,
+    make_workspace,
+    opened,
+    parent_of,
+    read_lock,
+    run_cli,
+    target,
+    until,
+)
 
 from workers.execution import launch_stage, open_session, stage_environment
 from workers.execution.server import StageSession
@@ -22,12 +33,6 @@ CHAIN = {
     "second": {"cmd": "cat first.txt first.txt > second.txt", "deps": ["first.txt"], "outs": ["second.txt"]},
     "third": {"cmd": "wc -l < second.txt > third.txt", "deps": ["second.txt"], "outs": ["third.txt"]},
 }
-
-
-async def opened(root: Path, files: list[str]) -> StageSession:
-    session = await open_session(root, files, stage_environment())
-    assert session is not None, "the stage session did not open"
-    return session
 
 
 async def run_in(session: StageSession, root: Path, name: str, *, force: bool = False) -> tuple[int, bool, str]:

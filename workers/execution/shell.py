@@ -57,12 +57,6 @@ def stage_shell_path() -> Path:
         return _installed
 
 
-def stage_shell_kind() -> str:
-    """``compiled`` or ``python``: which stage shell ``stage_shell_path`` gives."""
-    with open(stage_shell_path(), "rb") as executable:
-        return PYTHON_STAGE_SHELL if executable.read(2) == b"#!" else "compiled"
-
-
 def _compile(path: Path) -> bool:
     compiler = shutil.which(os.environ.get("CC") or "cc")
     if compiler is None:
