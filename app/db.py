@@ -29,3 +29,6 @@ async def ensure_indexes(db: Database) -> None:
     await db.runs.create_index([("state", ASCENDING), ("heartbeat_at", ASCENDING)])
     await db.run_events.create_index([("run_id", ASCENDING), ("seq", ASCENDING)], unique=True)
     await db.run_events.create_index([("run_id", ASCENDING), ("stage", ASCENDING), ("offset", ASCENDING)])
+    await db.run_results.create_index([("run_id", ASCENDING)], unique=True)
+    await db.run_results.create_index([("pipeline_id", ASCENDING), ("read_at", DESCENDING)])
+    await db.run_result_images.create_index([("run_id", ASCENDING), ("index", ASCENDING)])

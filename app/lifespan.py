@@ -16,6 +16,7 @@ from app.jobs import JobDispatcher
 from app.repositories.events import EventRepository
 from app.repositories.pipelines import PipelineRepository
 from app.repositories.projects import ProjectRepository
+from app.repositories.results import ResultsRepository
 from app.repositories.runs import RunRepository
 from app.repositories.users import UserRepository
 from app.services.access import Access
@@ -24,6 +25,7 @@ from app.services.files import FileService
 from app.services.pipelines import PipelineService
 from app.services.projects import ProjectService
 from app.services.rate_limit import RateLimiter
+from app.services.results import ResultsService
 from app.services.run_updates import RunFollower
 from app.services.runs import RunService
 from app.settings import Settings
@@ -63,6 +65,9 @@ def build_lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             pipelines=pipeline_service,
             files=FileService(access=access, settings=settings),
             runs=run_service,
+            results=ResultsService(
+                access=access, runs=run_service, pipelines=pipeline_service, results=ResultsRepository(db), jobs=jobs
+            ),
         )
         hub = EventHub(redis)
         settings.workspace_root.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ from app.body_limit import BodyLimitMiddleware
 from app.domain.errors import Unauthenticated
 from app.health import health
 from app.lifespan import build_lifespan
+from app.results_route import run_image
 from app.services.auth import bearer_secret
 from app.settings import Settings
 from app.state import AppState
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/health", health, methods=["GET"]),
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/runs/{run_id}/images/{index}", run_image, methods=["GET"]),
             WebSocketRoute("/graphql", graphql),
         ],
         middleware=[

@@ -14,6 +14,7 @@ from app.services.files import FileService
 from app.services.pipelines import PipelineService
 from app.services.projects import ProjectService
 from app.services.rate_limit import RateLimiter
+from app.services.results import ResultsService
 from app.services.run_updates import RunFollower
 from app.services.runs import RunService
 from app.settings import Settings
@@ -27,6 +28,7 @@ class Services:
     pipelines: PipelineService
     files: FileService
     runs: RunService
+    results: ResultsService
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from schema.pipelines.mutations import PipelineMutations
 from schema.pipelines.queries import PipelineQueries
 from schema.projects.mutations import ProjectMutations
 from schema.projects.queries import ProjectQueries
+from schema.results.queries import ResultQueries
 from schema.runs.mutations import RunMutations
 from schema.runs.queries import RunQueries
 from schema.runs.subscriptions import RunSubscriptions
@@ -39,7 +40,7 @@ CACHED_DOCUMENTS = 1024
 
 
 @strawberry.type(description="Read projects, pipelines, their status, runs and workspace files.")
-class Query(UserQueries, ProjectQueries, PipelineQueries, RunQueries):
+class Query(UserQueries, ProjectQueries, PipelineQueries, RunQueries, ResultQueries):
     pass
 
 

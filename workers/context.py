@@ -13,6 +13,7 @@ from app.db import Document, create_client, ensure_indexes
 from app.repositories.events import EventRepository
 from app.repositories.pipelines import PipelineRepository
 from app.repositories.projects import ProjectRepository
+from app.repositories.results import ResultsRepository
 from app.repositories.runs import RunRepository
 from app.settings import Settings
 
@@ -28,6 +29,7 @@ class WorkerResources:
     pipelines: PipelineRepository
     runs: RunRepository
     events: EventRepository
+    results: ResultsRepository
 
     def workspace(self, project_id: str) -> Path:
         return self.settings.workspace_root / project_id
@@ -47,6 +49,7 @@ async def open_resources(ctx: dict[str, Any]) -> None:
         pipelines=PipelineRepository(db),
         runs=RunRepository(db),
         events=EventRepository(db),
+        results=ResultsRepository(db),
     )
 
 

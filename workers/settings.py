@@ -25,6 +25,7 @@ from workers.jobs.pipelines import (
     validate_pipeline,
 )
 from workers.jobs.projects import delete_project, init_project
+from workers.jobs.results import revision_diff, workspace_results
 from workers.runs.job import execute_run, reap_lost_runs, requeue_orphaned_runs
 
 WORKSPACE_FUNCTIONS: list[Any] = [
@@ -36,6 +37,8 @@ WORKSPACE_FUNCTIONS: list[Any] = [
     pipeline_status,
     dry_run_pipeline,
     pipeline_dag,
+    workspace_results,
+    revision_diff,
 ]
 
 # arq's default 0.5 s poll would be added to every request a user waits on. The API also wakes the workers of a

@@ -15,6 +15,7 @@ from schema.errors import FieldIssue, NotFoundError, WorkerUnavailableError, Wor
 from schema.pagination import PageInfo, encode_cursor, page_info
 
 if TYPE_CHECKING:
+    from schema.results.types import WorkspaceResultsResult
     from schema.runs.types import Run
 
 
@@ -261,6 +262,22 @@ class Pipeline:
             checked_at=report.checked_at,
             stale=report.stale,
         )
+
+    @strawberry.field(description="The workspace's metrics now, as `dvc metrics show` reads them. Asks a worker.")
+    async def metrics(self, info: Info) -> Annotated[WorkspaceResultsResult, strawberry.lazy("schema.results.types")]:
+        from app.domain.results import ResultKind
+        from schema.results.types import ResultEntries
+
+        snapshot = await info.context.services.results.of_workspace(caller=info.context.caller, pipeline_id=self.id)
+        return ResultEntries.from_domain(snapshot, ResultKind.METRICS, None)
+
+    @strawberry.field(description="The workspace's params now, as `dvc params diff --all` lists them. Asks a worker.")
+    async def params(self, info: Info) -> Annotated[WorkspaceResultsResult, strawberry.lazy("schema.results.types")]:
+        from app.domain.results import ResultKind
+        from schema.results.types import ResultEntries
+
+        snapshot = await info.context.services.results.of_workspace(caller=info.context.caller, pipeline_id=self.id)
+        return ResultEntries.from_domain(snapshot, ResultKind.PARAMS, None)
 
     @strawberry.field(description="The stages and the data flowing between them, with a Mermaid rendering.")
     async def dag(self, info: Info) -> DagResult:

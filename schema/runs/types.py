@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -17,6 +17,9 @@ from schema.context import Info
 from schema.errors import NotFoundError, ValidationError
 from schema.pagination import PageInfo, encode_cursor, page_info
 from schema.shared_results import IdentityMemo, RendersOnce
+
+if TYPE_CHECKING:
+    from schema.results.types import Plots, ResultEntries
 
 DEFAULT_LOG_PAGE_BYTES = 64 * 1024
 MAX_LOG_PAGE_BYTES = 1024 * 1024
@@ -207,6 +210,35 @@ class Run:
             ),
             last_seq=run.last_seq,
         )
+
+    @strawberry.field(description="Its metrics, as DVC read them when it ended; null before that.")
+    async def metrics(self, info: Info) -> Annotated[ResultEntries, strawberry.lazy("schema.results.types")] | None:
+        from app.domain.results import ResultKind
+        from schema.results.types import ResultEntries
+
+        results = await info.context.services.results.of_run(caller=info.context.caller, run_id=self.id)
+        return (
+            None
+            if results is None
+            else ResultEntries.from_domain(results.snapshot, ResultKind.METRICS, results.read_at)
+        )
+
+    @strawberry.field(description="Its params, as DVC read them when it ended; null before that.")
+    async def params(self, info: Info) -> Annotated[ResultEntries, strawberry.lazy("schema.results.types")] | None:
+        from app.domain.results import ResultKind
+        from schema.results.types import ResultEntries
+
+        results = await info.context.services.results.of_run(caller=info.context.caller, run_id=self.id)
+        return (
+            None if results is None else ResultEntries.from_domain(results.snapshot, ResultKind.PARAMS, results.read_at)
+        )
+
+    @strawberry.field(description="Its plots, rendered as `dvc plots show --json` does, when it ended; null before.")
+    async def plots(self, info: Info) -> Annotated[Plots, strawberry.lazy("schema.results.types")] | None:
+        from schema.results.types import Plots
+
+        results = await info.context.services.results.of_run(caller=info.context.caller, run_id=self.id)
+        return None if results is None else Plots.from_domain(results)
 
 
 @strawberry.type(description="One run in a page of runs.")

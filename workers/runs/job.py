@@ -26,6 +26,7 @@ from app.events import channels
 from app.events.publisher import record_event
 from workers.context import WorkerResources, resources_of
 from workers.execution import StageSession, open_session, stage_environment
+from workers.jobs.results import capture_results
 from workers.locks import LOCK_LEASE_SECONDS, workspace_lock_name
 from workers.runs.outputs import OutputHashes, changed_outputs, output_hashes
 from workers.runs.planner import RunPlan, plan_run
@@ -183,6 +184,7 @@ async def _run_plan(
     if state == RunState.SUCCEEDED and outcome.failed:
         state, error = RunState.FAILED, f"stage {outcome.failed[0]!r} failed"
     after = await asyncio.to_thread(output_hashes, root)
+    await capture_results(resources, recorder.run)  # before the final state: a client that sees it finds results
     return await recorder.finish(state, error=error, outputs_changed=changed_outputs(before, after))
 
 
