@@ -22,6 +22,7 @@ from app.repositories.users import UserRepository
 from app.services.access import Access
 from app.services.auth import AuthService
 from app.services.files import FileService
+from app.services.history import HistoryService
 from app.services.pipelines import PipelineService
 from app.services.projects import ProjectService
 from app.services.rate_limit import RateLimiter
@@ -68,6 +69,7 @@ def build_lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             results=ResultsService(
                 access=access, runs=run_service, pipelines=pipeline_service, results=ResultsRepository(db), jobs=jobs
             ),
+            history=HistoryService(access=access, runs=run_service, pipelines=pipeline_service, jobs=jobs),
         )
         hub = EventHub(redis)
         settings.workspace_root.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ from app.db import Database, Document
 from app.events.hub import EventHub
 from app.services.auth import AuthService
 from app.services.files import FileService
+from app.services.history import HistoryService
 from app.services.pipelines import PipelineService
 from app.services.projects import ProjectService
 from app.services.rate_limit import RateLimiter
@@ -29,6 +30,7 @@ class Services:
     files: FileService
     runs: RunService
     results: ResultsService
+    history: HistoryService
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from schema.pipelines.mutations import PipelineMutations
 from schema.pipelines.queries import PipelineQueries
 from schema.projects.mutations import ProjectMutations
 from schema.projects.queries import ProjectQueries
+from schema.results.mutations import HistoryMutations
 from schema.results.queries import ResultQueries
 from schema.runs.mutations import RunMutations
 from schema.runs.queries import RunQueries
@@ -45,7 +46,7 @@ class Query(UserQueries, ProjectQueries, PipelineQueries, RunQueries, ResultQuer
 
 
 @strawberry.type(description="Define, validate, dry-run and run pipelines; manage projects and files.")
-class Mutation(ProjectMutations, PipelineMutations, RunMutations, FileMutations, UserMutations):
+class Mutation(ProjectMutations, PipelineMutations, RunMutations, FileMutations, UserMutations, HistoryMutations):
     pass
 
 

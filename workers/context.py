@@ -15,6 +15,7 @@ from app.repositories.pipelines import PipelineRepository
 from app.repositories.projects import ProjectRepository
 from app.repositories.results import ResultsRepository
 from app.repositories.runs import RunRepository
+from app.repositories.users import UserRepository
 from app.settings import Settings
 
 RESOURCES_KEY = "resources"
@@ -30,6 +31,7 @@ class WorkerResources:
     runs: RunRepository
     events: EventRepository
     results: ResultsRepository
+    users: UserRepository
 
     def workspace(self, project_id: str) -> Path:
         return self.settings.workspace_root / project_id
@@ -50,6 +52,7 @@ async def open_resources(ctx: dict[str, Any]) -> None:
         runs=RunRepository(db),
         events=EventRepository(db),
         results=ResultsRepository(db),
+        users=UserRepository(db),
     )
 
 

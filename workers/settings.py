@@ -16,6 +16,7 @@ from arq.worker import Worker
 
 from app.jobs import wake_channel
 from app.settings import Settings
+from workers.jobs.history import commit_run, pipeline_history, project_revisions, tag_revision, working_tree
 from workers.jobs.pipelines import (
     apply_pipeline,
     delete_pipeline,
@@ -39,6 +40,11 @@ WORKSPACE_FUNCTIONS: list[Any] = [
     pipeline_dag,
     workspace_results,
     revision_diff,
+    commit_run,
+    project_revisions,
+    pipeline_history,
+    tag_revision,
+    working_tree,
 ]
 
 # arq's default 0.5 s poll would be added to every request a user waits on. The API also wakes the workers of a

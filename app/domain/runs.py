@@ -52,6 +52,8 @@ class RunOptions:
     timeout_seconds: float = 3600.0
     max_parallel: int = 0
     """How many stages may run at once; 0 means the worker's number of CPUs."""
+    commit: bool = False
+    """A run that succeeds commits what it changed that git tracks (workers.jobs.results)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +64,7 @@ class RunOptions:
             "keep_going": self.keep_going,
             "timeout_seconds": self.timeout_seconds,
             "max_parallel": self.max_parallel,
+            "commit": self.commit,
         }
 
     @classmethod
@@ -74,6 +77,7 @@ class RunOptions:
             keep_going=bool(data.get("keep_going", False)),
             timeout_seconds=float(data.get("timeout_seconds", 3600.0)),
             max_parallel=int(data.get("max_parallel", 0)),
+            commit=bool(data.get("commit", False)),
         )
 
 
@@ -149,6 +153,10 @@ class Run:
     retry_of: str | None = None
     worker: str | None = None
     """The worker process executing it (host:pid)."""
+    commit_sha: str | None = None
+    """The git commit of what it changed, once committed (option ``commit`` or commitRun)."""
+    commit_note: str | None = None
+    """Why nothing was committed, when a commit was asked for and none made."""
 
     @property
     def duration_seconds(self) -> float | None:

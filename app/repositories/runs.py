@@ -34,6 +34,8 @@ def _to_run(doc: Document) -> Run:
         last_seq=int(doc.get("last_seq", 0)),
         retry_of=doc.get("retry_of"),
         worker=doc.get("worker"),
+        commit_sha=doc.get("commit_sha"),
+        commit_note=doc.get("commit_note"),
     )
 
 

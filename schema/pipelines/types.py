@@ -15,6 +15,7 @@ from schema.errors import FieldIssue, NotFoundError, WorkerUnavailableError, Wor
 from schema.pagination import PageInfo, encode_cursor, page_info
 
 if TYPE_CHECKING:
+    from schema.results.history_types import HistoryResult
     from schema.results.types import WorkspaceResultsResult
     from schema.runs.types import Run
 
@@ -278,6 +279,18 @@ class Pipeline:
 
         snapshot = await info.context.services.results.of_workspace(caller=info.context.caller, pipeline_id=self.id)
         return ResultEntries.from_domain(snapshot, ResultKind.PARAMS, None)
+
+    @strawberry.field(description="The commits that touched its dvc.yaml or dvc.lock, newest first. Asks a worker.")
+    async def history(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> Annotated[HistoryResult, strawberry.lazy("schema.results.history_types")]:
+        from schema.results.history_types import CommitConnection, offset_of
+
+        offset = offset_of(after)
+        page = await info.context.services.history.pipeline_history(
+            caller=info.context.caller, pipeline_id=self.id, skip=offset, count=info.context.page_size(first)
+        )
+        return CommitConnection.from_domain(page, offset)
 
     @strawberry.field(description="The stages and the data flowing between them, with a Mermaid rendering.")
     async def dag(self, info: Info) -> DagResult:

@@ -20,6 +20,7 @@ from schema.pagination import PageInfo, decode_cursor, encode_cursor, page_info
 if TYPE_CHECKING:
     from schema.files.types import FolderResult, TextFileResult
     from schema.pipelines.types import PipelineConnection
+    from schema.results.history_types import RevisionsResult, WorkingTreeResult
 
 
 @strawberry.enum(description="Whether the workspace is ready for use.")
@@ -120,6 +121,27 @@ class Project:
 
         text = await info.context.services.files.read_text(caller=info.context.caller, project_id=self.id, path=path)
         return TextFile.from_domain(text)
+
+    @strawberry.field(description="Branches, tags and recent commits of the workspace (git). Asks a worker.")
+    async def revisions(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> Annotated[RevisionsResult, strawberry.lazy("schema.results.history_types")]:
+        from schema.results.history_types import Revisions, offset_of
+
+        offset = offset_of(after)
+        revisions = await info.context.services.history.revisions(
+            caller=info.context.caller, project_id=self.id, skip=offset, count=info.context.page_size(first)
+        )
+        return Revisions.from_domain(revisions, offset)
+
+    @strawberry.field(description="Tracked files modified since the last commit (a dirty workspace). Asks a worker.")
+    async def working_tree(
+        self, info: Info
+    ) -> Annotated[WorkingTreeResult, strawberry.lazy("schema.results.history_types")]:
+        from schema.results.history_types import WorkingTree
+
+        tree = await info.context.services.history.working_tree(caller=info.context.caller, project_id=self.id)
+        return WorkingTree.from_domain(tree)
 
 
 @strawberry.type(description="One project in a page of projects.")

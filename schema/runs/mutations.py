@@ -35,6 +35,9 @@ class ExecuteInput:
         default=None, description="End the run TIMED_OUT after this long (default: the server's, 3600 s)."
     )
     max_parallel: int = strawberry.field(default=0, description="Independent stages at once; 0 = worker CPUs.")
+    commit: bool = strawberry.field(
+        default=False, description="If the run succeeds, commit what it changed that git tracks (see commitRun)."
+    )
 
     def to_domain(self, default_timeout: float) -> RunOptions:
         return RunOptions(
@@ -45,6 +48,7 @@ class ExecuteInput:
             keep_going=self.keep_going,
             timeout_seconds=self.timeout_seconds if self.timeout_seconds is not None else default_timeout,
             max_parallel=self.max_parallel,
+            commit=self.commit,
         )
 
 

@@ -69,6 +69,7 @@ class RunOptions:
     keep_going: bool = strawberry.field(description="Independent branches go on after a failure.")
     timeout_seconds: float = strawberry.field(description="The run ends TIMED_OUT after this long.")
     max_parallel: int = strawberry.field(description="Stages at once; 0 means the worker's CPUs.")
+    commit: bool = strawberry.field(description="A successful run commits its results.")
 
     @classmethod
     def from_domain(cls, options: domain.RunOptions) -> RunOptions:
@@ -80,6 +81,7 @@ class RunOptions:
             keep_going=options.keep_going,
             timeout_seconds=options.timeout_seconds,
             max_parallel=options.max_parallel,
+            commit=options.commit,
         )
 
 
@@ -180,6 +182,8 @@ class Run:
     stages: list[StageRun] = strawberry.field(description="Its stages, in execution order.")
     counts: StageCounts = strawberry.field(description="Stages per final state.")
     last_seq: int = strawberry.field(description="Sequence number of the last state change reflected here.")
+    commit_sha: str | None = strawberry.field(description="The git commit of its results, once committed.")
+    commit_note: str | None = strawberry.field(description="Why nothing was committed, when a commit was asked for.")
 
     @classmethod
     def from_domain(cls, run: domain.Run) -> Run:
@@ -209,6 +213,8 @@ class Run:
                 cancelled=run.count(states.CANCELLED),
             ),
             last_seq=run.last_seq,
+            commit_sha=run.commit_sha,
+            commit_note=run.commit_note,
         )
 
     @strawberry.field(description="Its metrics, as DVC read them when it ended; null before that.")

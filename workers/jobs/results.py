@@ -9,11 +9,12 @@ from typing import Any
 
 from app.domain.errors import InvalidInput, Issue
 from app.domain.results import FileError, ResultKind, ResultsSnapshot
-from app.domain.runs import Run
+from app.domain.runs import Run, RunState
 from app.jobs_protocol import JobPayload, ok
 from workers.context import WorkerResources, resources_of
 from workers.dvcops.results import diff_revisions, read_results
 from workers.jobs.common import answers_domain_errors
+from workers.jobs.history import commit_after_run
 from workers.jobs.pipelines import reading
 
 logger = logging.getLogger(__name__)
@@ -22,9 +23,10 @@ logger = logging.getLogger(__name__)
 CAPTURE_SECONDS = 120.0
 
 
-async def capture_results(resources: WorkerResources, run: Run) -> None:
-    """Store what DVC reads from the workspace now, as run ``run``'s results. Never fails the run: a problem
-    becomes an error of the snapshot."""
+async def capture_results(resources: WorkerResources, run: Run, state: RunState) -> None:
+    """Store what DVC reads from the workspace now as run ``run``'s results, then commit them if the run asked
+    (option ``commit``). Called before the final state is recorded, so a client that sees it finds both.
+    Never fails the run: a problem becomes an error of the snapshot, or the run's ``commit_note``."""
     try:
         snapshot = await asyncio.wait_for(
             asyncio.to_thread(read_results, resources.workspace(run.project_id)), CAPTURE_SECONDS
@@ -44,6 +46,10 @@ async def capture_results(resources: WorkerResources, run: Run) -> None:
         )
     except Exception:
         logger.exception("run %s: storing its results failed", run.id)
+    try:
+        await commit_after_run(resources, run, state)
+    except Exception:
+        logger.exception("run %s: committing its results failed", run.id)
 
 
 def _failed(message: str) -> ResultsSnapshot:

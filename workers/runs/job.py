@@ -184,7 +184,7 @@ async def _run_plan(
     if state == RunState.SUCCEEDED and outcome.failed:
         state, error = RunState.FAILED, f"stage {outcome.failed[0]!r} failed"
     after = await asyncio.to_thread(output_hashes, root)
-    await capture_results(resources, recorder.run)  # before the final state: a client that sees it finds results
+    await capture_results(resources, recorder.run, state)  # results (and commit) before the final state
     return await recorder.finish(state, error=error, outputs_changed=changed_outputs(before, after))
 
 
