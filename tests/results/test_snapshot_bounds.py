@@ -1,0 +1,67 @@
+"""A snapshot stays bounded: past its limits it is cut and says so; symlinks out of the workspace are not read."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from app.domain.results import MAX_ENTRIES, ResultEntry, ResultKind, ResultsSnapshot, compare
+from workers.dvcops.results import read_results
+
+
+def workspace(tmp_path: Path, dvc_yaml: str) -> Path:
+    root = tmp_path / "ws"
+    root.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=root, check=True)
+    (root / "dvc.yaml").write_text(dvc_yaml)
+    return root
+
+
+def test_too_many_entries_and_too_large_values_are_cut_with_a_marker(tmp_path: Path) -> None:
+    root = workspace(tmp_path, "metrics:\n  - big.json\n  - huge.json\n")
+    (root / "big.json").write_text(json.dumps({f"m{i:05}": i for i in range(MAX_ENTRIES + 500)}))
+    (root / "huge.json").write_text(json.dumps({"note": "x" * 10_000, "ok": 1}))
+
+    snapshot = read_results(root)
+
+    assert len(snapshot.metrics) == MAX_ENTRIES
+    markers = snapshot.truncation_of(ResultKind.METRICS)
+    assert markers == [f"metrics: {MAX_ENTRIES + 502} entries, only the first {MAX_ENTRIES} were kept"]
+    small = workspace(tmp_path / "small", "metrics:\n  - huge.json\n")
+    (small / "huge.json").write_text(json.dumps({"note": "x" * 10_000, "ok": 1}))
+    kept = read_results(small)
+    assert [(e.key, e.value) for e in kept.metrics] == [("note", None), ("ok", 1)]
+    assert kept.truncation_of(ResultKind.METRICS) == ["metrics: huge.json:note: a value of 10002 bytes was not kept"]
+    assert snapshot.errors == []
+
+
+def test_a_metrics_file_linked_out_of_the_workspace_is_not_read(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps({"password": 1234}))
+    root = workspace(tmp_path, "metrics:\n  - leak.json\n  - fine.json\n")
+    (root / "leak.json").symlink_to(secret)
+    (root / "fine.json").write_text(json.dumps({"a": 1}))
+
+    snapshot = read_results(root)
+
+    assert [(e.file, e.key) for e in snapshot.metrics] == [("fine.json", "a")]
+    assert [(e.file, "outside" in e.message) for e in snapshot.errors] == [("leak.json", True)]
+
+
+def test_compare_takes_deltas_against_the_baseline_for_numbers_only() -> None:
+    def snap(lr: float, name: str) -> ResultsSnapshot:
+        return ResultsSnapshot(
+            params=[ResultEntry("params.yaml", "lr", json.dumps(lr), lr), ResultEntry("params.yaml", "n", f'"{name}"')],
+            metrics=[ResultEntry("m.json", "auc", json.dumps(lr * 2), lr * 2)],
+        )
+
+    table = compare({"a": snap(0.1, "x"), "b": snap(0.3, "y"), "c": None}, ["b", "a", "c"], "a")
+
+    assert [(c.kind.value, c.key) for c in table.columns] == [("params", "lr"), ("params", "n"), ("metrics", "auc")]
+    b, a, c = table.rows
+    assert [cell.delta for cell in a.cells] == [0.0, None, 0.0]
+    assert b.cells[0].delta is not None and abs(b.cells[0].delta - 0.2) < 1e-9 and b.cells[1].delta is None
+    assert not c.has_results and all(cell.value_json is None for cell in c.cells)
