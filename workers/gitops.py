@@ -56,9 +56,14 @@ def _empty_hooks_dir() -> str:
     return tempfile.mkdtemp(prefix="git-no-hooks-")
 
 
+# Network settings a clone may need; nothing else of the worker's environment reaches git.
+PASSED_THROUGH = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "SSL_CERT_FILE")
+
+
 def _environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     home = _empty_hooks_dir()  # also an empty HOME: no ~/.gitconfig, no ~/.config/git
-    env = {
+    env = {name: os.environ[name] for name in PASSED_THROUGH if name in os.environ}
+    env |= {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": home,
         "XDG_CONFIG_HOME": home,
@@ -116,22 +121,30 @@ def _filter_drivers(root: Path) -> set[str]:
     return {m.group(1) for line in done.stdout.splitlines() if (m := _FILTER_KEY.match(line.strip()))}
 
 
-def git(root: Path | None, *args: str, env: dict[str, str] | None = None, check: bool = True) -> str:
-    """Run ``git args`` in ``root`` as the service runs git; WorkspaceError with git's last line on failure."""
+def git(
+    root: Path | None,
+    *args: str,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    cwd: Path | None = None,
+    timeout: float = GIT_TIMEOUT_SECONDS,
+) -> str:
+    """Run ``git args`` in the repository ``root`` (None: no repository yet, in ``cwd``) as the service runs git;
+    WorkspaceError with git's last line on failure."""
     command = [*_base_args(root), *args]
     try:
         done = subprocess.run(
             command,
-            cwd=root or os.getcwd(),
+            cwd=root or cwd or os.getcwd(),
             env=_environment(env),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
-            timeout=GIT_TIMEOUT_SECONDS,
+            timeout=timeout,
             check=False,
         )
     except subprocess.TimeoutExpired as error:
-        raise WorkspaceError(f"git {args[0]} took longer than {GIT_TIMEOUT_SECONDS:g} s") from error
+        raise WorkspaceError(f"git {args[0]} took longer than {timeout:g} s") from error
     if check and done.returncode != 0:
         detail = (done.stderr or done.stdout).strip().splitlines()
         raise WorkspaceError(f"git {args[0]} failed: {detail[-1] if detail else f'exit code {done.returncode}'}")

@@ -127,14 +127,14 @@ async def test_runs_commit_their_results_and_are_compared_by_revision(
     }
     second = await execute(gql, pipeline_id)
     assert (await finished(gql, second))["state"] == "SUCCEEDED"
-    viewer = await make_user()
+    stranger = await make_user()
     committed_second = (await gql.execute(COMMIT_RUN, {"id": second, "message": "lr 0.3 is better"}))["commitRun"]
     assert committed_second["__typename"] == "RunCommitted" and committed_second["note"] is None
     second_sha = committed_second["sha"]
     assert git_out(workspace, "log", "-1", "--format=%s", second_sha).strip() == "lr 0.3 is better"
     again = (await gql.execute(COMMIT_RUN, {"id": second}))["commitRun"]
     assert again["__typename"] == "ConflictError"
-    assert (await viewer.execute(COMMIT_RUN, {"id": second}))["commitRun"]["__typename"] == "NotFoundError"
+    assert (await stranger.execute(COMMIT_RUN, {"id": second}))["commitRun"]["__typename"] == "NotFoundError"
     older = (await gql.execute(COMMIT_RUN, {"id": first}))["commitRun"]
     assert older["__typename"] == "ConflictError"  # already committed
 
@@ -159,7 +159,7 @@ async def test_runs_commit_their_results_and_are_compared_by_revision(
     assert duplicate["__typename"] == "ConflictError"
     bad = (await gql.execute(TAG, {"p": project["id"], "rev": "HEAD", "name": "-d"}))["tagRevision"]
     assert bad["__typename"] == "ValidationError"
-    assert (await viewer.execute(TAG, {"p": project["id"], "rev": "HEAD", "name": "x"}))["tagRevision"][
+    assert (await stranger.execute(TAG, {"p": project["id"], "rev": "HEAD", "name": "x"}))["tagRevision"][
         "__typename"
     ] == "NotFoundError"
     revisions = (await gql.execute(PROJECT_GIT, {"id": project["id"]}))["project"]["revisions"]

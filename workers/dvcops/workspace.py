@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 from app.domain.errors import WorkspaceError
+from workers import gitops
 
 GIT_USER_NAME = "DVC Pipelines Service"
 GIT_USER_EMAIL = "dvc-pipelines@localhost"
@@ -86,24 +85,12 @@ def _disable_analytics(root: Path, *, level: str) -> None:
 
 
 def _git(args: list[str], cwd: Path) -> None:
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    # Through workers.gitops like every git command of the service (nothing from the repository executes).
+    repository = cwd if (cwd / ".git").exists() or args[0] == "init" else None
     try:
-        subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=GIT_TIMEOUT_SECONDS,
-        )
-    except subprocess.CalledProcessError as exc:
-        detail = (exc.stderr or exc.stdout or "").strip().splitlines()
-        reason = URL_CREDENTIALS.sub(r"\g<scheme>***@", detail[-1]) if detail else f"exit code {exc.returncode}"
-        raise WorkspaceError(f"git {args[0]} failed: {reason}") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise WorkspaceError(f"git {args[0]} took longer than {GIT_TIMEOUT_SECONDS} s") from exc
+        gitops.git(repository, *args, cwd=cwd, timeout=GIT_TIMEOUT_SECONDS)
+    except WorkspaceError as error:
+        raise WorkspaceError(URL_CREDENTIALS.sub(r"\g<scheme>***@", error.message)) from error
 
 
 def _clean_up(root: Path, created: bool) -> None:
