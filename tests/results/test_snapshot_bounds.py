@@ -65,3 +65,46 @@ def test_compare_takes_deltas_against_the_baseline_for_numbers_only() -> None:
     assert [cell.delta for cell in a.cells] == [0.0, None, 0.0]
     assert b.cells[0].delta is not None and abs(b.cells[0].delta - 0.2) < 1e-9 and b.cells[1].delta is None
     assert not c.has_results and all(cell.value_json is None for cell in c.cells)
+
+
+def test_plot_data_linked_out_of_the_workspace_is_not_rendered(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps([{"step": 1, "password": 1234}]))
+    root = workspace(tmp_path, "plots:\n  - leak.json\n  - fine.json\n")
+    (root / "leak.json").symlink_to(secret)
+    (root / "fine.json").write_text(json.dumps([{"step": 1, "loss": 0.5}]))
+
+    snapshot = read_results(root)
+
+    assert [p.id for p in snapshot.plots] == ["fine.json"]
+    assert "1234" not in "".join(p.content_json or "" for p in snapshot.plots)
+    assert [(e.file, "outside" in e.message) for e in snapshot.errors] == [("leak.json", True)]
+
+
+def test_dvc_reading_and_diffing_revisions_runs_nothing_from_the_repository(tmp_path: Path) -> None:
+    from workers.dvcops.results import diff_revisions
+
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    root = workspace(tmp_path, "metrics:\n  - m.json\n")
+    (root / "m.json").write_text(json.dumps({"auc": 0.5}))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "add", "--all"], cwd=root, check=True)
+    subprocess.run([*git, "commit", "-qm", "one"], cwd=root, check=True)
+    for hook in ("post-checkout", "post-index-change", "reference-transaction"):
+        (root / ".git" / "hooks" / hook).write_text(f"#!/bin/sh\ntouch {marks}/{hook}\n")
+        (root / ".git" / "hooks" / hook).chmod(0o755)
+    monitor = tmp_path / "monitor.sh"
+    monitor.write_text(f"#!/bin/sh\ntouch {marks}/fsmonitor\n")
+    monitor.chmod(0o755)
+    subprocess.run(["git", "config", "core.fsmonitor", str(monitor)], cwd=root, check=True)
+    (root / "m.json").write_text(json.dumps({"auc": 0.75}))
+
+    shown = read_results(root)
+    diff = diff_revisions(root, ResultKind.METRICS, "HEAD", "workspace")
+
+    assert [(e.key, e.value) for e in shown.metrics] == [("auc", 0.75)]
+    assert [(d.key, d.old_json, d.new_json, d.delta) for d in diff.entries] == [("auc", "0.5", "0.75", 0.25)]
+    assert list(marks.iterdir()) == []
+    subprocess.run(["git", "status"], cwd=root, check=True, capture_output=True)  # the trap is live for plain git
+    assert "fsmonitor" in {p.name for p in marks.iterdir()}
