@@ -14,7 +14,12 @@ from app.state import AppState
 
 async def run_image(request: Request) -> Response:
     state: AppState = request.state.app
-    principal = request.state.principal
+    # AuthMiddleware lets a browser's page request (Accept: text/html, no query) through unauthenticated on any
+    # path, for GraphiQL's static page; here that is simply an unauthenticated request.
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        body = {"errors": [{"message": "an API token is required", "extensions": {"code": "UNAUTHENTICATED"}}]}
+        return JSONResponse(body, status_code=401, headers={"www-authenticate": 'Bearer realm="dvc-pipelines"'})
     try:
         index = int(request.path_params["index"])
         image = await state.services.results.image(

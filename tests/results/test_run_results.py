@@ -131,6 +131,7 @@ async def test_a_finished_run_keeps_metrics_params_and_plots_as_dvc_reads_them(
     stranger = await make_user()
     assert (await http.get(image["imageUrl"], headers=stranger.headers)).status_code == 404
     assert (await http.get(image["imageUrl"])).status_code == 401
+    assert (await http.get(image["imageUrl"], headers={"accept": "text/html"})).status_code == 401
     assert (await http.get(f"/runs/{first}/images/7", headers=gql.headers)).status_code == 404
     assert (await stranger.execute(RUN_RESULTS, {"id": first}))["run"]["__typename"] == "NotFoundError"
 
