@@ -108,3 +108,28 @@ def test_dvc_reading_and_diffing_revisions_runs_nothing_from_the_repository(tmp_
     assert list(marks.iterdir()) == []
     subprocess.run(["git", "status"], cwd=root, check=True, capture_output=True)  # the trap is live for plain git
     assert "fsmonitor" in {p.name for p in marks.iterdir()}
+
+
+def test_a_workspace_declaring_no_results_is_answered_without_dvc_as_dvc_answers(tmp_path: Path) -> None:
+    from workers.dvcops.results import declares_results, read_with_dvc
+
+    chain = "stages:\n  a:\n    cmd: cp in.txt a.txt\n    deps: [in.txt]\n    outs: [a.txt]\n"
+    root = workspace(tmp_path, chain)
+    (root / "in.txt").write_text("x\n")
+    (root / "other.yaml").write_text("lr: 0.1\n")
+    assert not declares_results(root)
+    shown = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "dvc", "metrics", "show", "--json"], cwd=root, capture_output=True, text=True
+        ).stdout
+        or "{}"
+    )
+    assert all(not revision.get("data") for revision in shown.values()), shown
+    assert read_results(root) == ResultsSnapshot() == read_with_dvc(root)
+    (root / "params.yaml").write_text("lr: 0.1\n")  # DVC shows its default params file even when no stage reads it
+    assert declares_results(root) and [e.key for e in read_results(root).params] == ["lr"]
+
+    looped = "stages:\n  s:\n    foreach: [1, 2]\n    do:\n      cmd: echo ${item}\n      metrics: [m${item}.json]\n"
+    (root / "sub").mkdir()
+    (root / "sub" / "dvc.yaml").write_text(looped)
+    assert declares_results(root)
