@@ -212,7 +212,9 @@ def resolve(root: Path, revision: str) -> str | None:
 
 def status(root: Path, *, untracked: bool) -> list[ChangedFile]:
     """Files that differ from HEAD (and, with ``untracked``, files git does not track yet and does not ignore)."""
-    output = git(root, "status", "--porcelain=v1", "-z", f"--untracked-files={'all' if untracked else 'no'}")
+    # Submodules are not entered: their own config (filters) would apply there.
+    mode = "all" if untracked else "no"
+    output = git(root, "status", "--porcelain=v1", "-z", f"--untracked-files={mode}", "--ignore-submodules=all")
     entries = output.split("\0")
     changed = []
     index = 0
