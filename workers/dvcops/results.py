@@ -59,8 +59,10 @@ def read_with_dvc(root: Path, *, plots: bool = True) -> ResultsSnapshot:
         images: list[PlotImage] = []
         if plots:
             rendered, images = _plots(root, repo, errors, truncation)
+    # A data file shared by several plots is reported once.
+    unique = list(dict.fromkeys(errors))
     return ResultsSnapshot(
-        metrics=metrics, params=params, plots=rendered, errors=errors, truncation=truncation, images=images
+        metrics=metrics, params=params, plots=rendered, errors=unique, truncation=truncation, images=images
     )
 
 
