@@ -7,6 +7,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+CANCELLED_BY_REQUEST = "cancelled by request"
+"""The error of a run cancelled while it ran (and of its stages that were stopped), whoever settled it."""
+
 
 class RunState(StrEnum):
     QUEUED = "queued"
@@ -149,6 +152,8 @@ class Run:
     retry_of: str | None = None
     worker: str | None = None
     """The worker process executing it (host:pid)."""
+    heartbeat_at: datetime | None = None
+    """When its worker last reported it alive."""
 
     @property
     def duration_seconds(self) -> float | None:
