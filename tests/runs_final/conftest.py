@@ -81,16 +81,18 @@ async def new_project(user: GraphQLClient, name: str = "p") -> str:
 @pytest.fixture(scope="module")
 def private_stack_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """``start(**settings)``: a stack of its own for this module (its worker may be killed or given faults)."""
-    stacks: list[Any] = []
+    stacks: list[tuple[Any, Stack]] = []
 
     def start(**settings: str) -> Stack:
         base = tmp_path_factory.mktemp("private-stack")
         context = running_stack(base / "workspaces", base, **settings)
-        stacks.append(context)
-        return context.__enter__()
+        stack: Stack = context.__enter__()
+        stacks.append((context, stack))
+        return stack
 
     yield start
-    for context in reversed(stacks):
+    for context, stack in reversed(stacks):
+        stack.worker.stop()  # a test may have replaced the worker the stack started with
         context.__exit__(None, None, None)
 
 
