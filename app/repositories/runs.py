@@ -187,10 +187,12 @@ class RunRepository:
         state: RunState,
         error: str,
         stages: list[StageRun],
+        seq: int,
         seen_seq: int | None = None,
         silent_since: datetime | None = None,
     ) -> Run | None:
-        """RUNNING -> ``state`` with its stages settled (``stages``), in one write that nobody can see half done.
+        """RUNNING -> ``state`` with its stages settled (``stages``) and its final event numbered ``seq``, in one
+        write that nobody can see half done.
 
         With ``seen_seq``, only if nothing was recorded since the caller read the run at that number (the stages it
         settled are still the run's); with ``silent_since``, only if its worker has not reported since (a heartbeat
@@ -208,6 +210,7 @@ class RunRepository:
                     "state": state.value,
                     "error": error,
                     "finished_at": datetime.now(UTC),
+                    "last_seq": seq,
                     **stages_document(stages),
                 }
             },

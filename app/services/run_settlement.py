@@ -59,17 +59,20 @@ async def settle_run(
     ``numbered_through`` is the last number the caller knows was used (a recorder's own count, which can be ahead
     of the document when its writes failed); the final event takes the next free number after every stored one.
     """
+    # Numbered in the same write as the final state, as the recorder does: a follower reading the finished run then
+    # waits for this event.
+    seq = max(run.last_seq, numbered_through, await events.last_seq(run.id)) + 1
     settled = await runs.settle(
         run.id,
         state=state,
         error=error,
         stages=settled_stages(run.stages, running_to=running_to, error=error),
+        seq=seq,
         seen_seq=seen_seq,
         silent_since=silent_since,
     )
     if settled is None:
         return None
-    seq = max(settled.last_seq, numbered_through, await events.last_seq(run.id)) + 1
     for _ in range(FINAL_EVENT_ATTEMPTS):
         event = RunEvent(
             run_id=run.id, seq=seq, type=EventType.RUN_STATE, at=datetime.now(UTC), run_state=state, message=error
@@ -79,7 +82,8 @@ async def settle_run(
             break
         except DuplicateKeyError:
             seq += 1
-    await runs.set_fields(run.id, last_seq=seq)
+    if seq != settled.last_seq:
+        await runs.set_fields(run.id, last_seq=seq)
     final = replace(settled, last_seq=seq)
     await release_run_lock(redis, project_id=run.project_id, run_id=run.id)
     await pipelines.record_run(final)

@@ -53,6 +53,8 @@ STOP_POLL_SECONDS = 1.0
 # go with a Redis restart that lost its data, while the job itself runs on.
 UNKNOWN_JOB_ALIVE_HEARTBEATS = 3
 WORKER_STOPPED = "the worker stopped during the run"
+WORKER_LOST = "worker lost"
+JOB_ENDED = "the run's job ended without ending it"
 RUN_FAILED = "the run failed in the worker"
 
 
@@ -317,8 +319,9 @@ async def requeue_orphaned_runs(ctx: dict[str, Any]) -> int:
 
 async def reap_lost_runs(ctx: dict[str, Any]) -> int:
     """Fail RUNNING runs that nobody executes any more, and free their workspace: those whose worker stopped
-    reporting (killed, or its machine gone), and those whose arq job is over or unknown, whatever their heartbeat
-    says (a job that ended without ending its run)."""
+    reporting (killed, or its machine gone); those whose job is over, whatever their heartbeat says (a job that
+    ended without ending its run); and those whose job arq does not know, once their worker is silent for a few
+    heartbeats (not at once: arq's keys go with a Redis restart that lost its data, while the job runs on)."""
     resources = resources_of(ctx)
     now = datetime.now(UTC)
     silent_since = now - timedelta(seconds=resources.settings.lost_after_seconds)
@@ -326,25 +329,26 @@ async def reap_lost_runs(ctx: dict[str, Any]) -> int:
     silent = [r for r in await resources.runs.lost_runs(silent_since=silent_since) if r.worker != WORKER_ID]
     reaped = 0
     for run in silent:
-        reaped += await _fail_lost(resources, run, "worker lost", silent_since=silent_since)
+        reaped += await _fail_lost(resources, run, WORKER_LOST, silent_since=silent_since)
     silent_ids = {r.id for r in silent}
     for run in await resources.runs.running_since(now - timedelta(seconds=JOB_GONE_GRACE_SECONDS)):
-        if run.id not in silent_ids and await _job_gone(resources, run, now):
-            reaped += await _fail_lost(resources, run, "the run's job ended without ending it", silent_since=None)
+        if run.id not in silent_ids and (gone := await _job_gone(resources, run, now)) is not None:
+            reaped += await _fail_lost(resources, run, gone, silent_since=None)
     return reaped
 
 
-async def _job_gone(resources: WorkerResources, run: Run, now: datetime) -> bool:
-    """Whether the run's job is over or unknown: this process knows its own; for others, arq's status says."""
+async def _job_gone(resources: WorkerResources, run: Run, now: datetime) -> str | None:
+    """Why nobody executes the run any more, or None while its job may still run: this process knows its own runs;
+    for another worker's, arq's status of the job says."""
     if run.worker == WORKER_ID:
-        return run.id not in _executing
+        return None if run.id in _executing else JOB_ENDED
     status = await Job(run_job_id(run.id), resources.redis, _queue_name=resources.settings.runs_queue_name).status()
     if status == JobStatus.complete:
-        return True
-    if status != JobStatus.not_found:
-        return False
+        return JOB_ENDED
     alive_window = timedelta(seconds=UNKNOWN_JOB_ALIVE_HEARTBEATS * resources.settings.heartbeat_seconds)
-    return run.heartbeat_at is None or run.heartbeat_at < now - alive_window
+    if status == JobStatus.not_found and (run.heartbeat_at is None or run.heartbeat_at < now - alive_window):
+        return WORKER_LOST
+    return None
 
 
 async def _fail_lost(resources: WorkerResources, run: Run, error: str, *, silent_since: datetime | None) -> int:
