@@ -73,18 +73,43 @@ async def settle_run(
     )
     if settled is None:
         return None
-    for _ in range(FINAL_EVENT_ATTEMPTS):
-        event = RunEvent(
-            run_id=run.id, seq=seq, type=EventType.RUN_STATE, at=datetime.now(UTC), run_state=state, message=error
-        )
-        try:
-            await record_event(events, redis, event, project_id=run.project_id, pipeline_id=run.pipeline_id)
-            break
-        except DuplicateKeyError:
-            seq += 1
+    seq = await _record_final_event(events, redis, settled, seq)
     if seq != settled.last_seq:
         await runs.set_fields(run.id, last_seq=seq)
     final = replace(settled, last_seq=seq)
     await release_run_lock(redis, project_id=run.project_id, run_id=run.id)
     await pipelines.record_run(final)
     return final
+
+
+async def _record_final_event(events: EventRepository, redis: Redis, run: Run, seq: int) -> int:
+    """Store and publish the run's final event at ``seq``, or the next free number; the number it took."""
+    assert run.state.finished
+    for _ in range(FINAL_EVENT_ATTEMPTS):
+        event = RunEvent(
+            run_id=run.id,
+            seq=seq,
+            type=EventType.RUN_STATE,
+            at=datetime.now(UTC),
+            run_state=run.state,
+            message=run.error,
+        )
+        try:
+            await record_event(events, redis, event, project_id=run.project_id, pipeline_id=run.pipeline_id)
+            return seq
+        except DuplicateKeyError:
+            seq += 1
+    raise RuntimeError(f"run {run.id}: no free number for its final event after {FINAL_EVENT_ATTEMPTS} attempts")
+
+
+async def ensure_final_event(
+    *, runs: RunRepository, events: EventRepository, pipelines: PipelineRepository, redis: Redis, run_id: str
+) -> Run:
+    """The run as stored; if it is finished but its final event was never stored (the write of the state succeeded,
+    the event's failed), that event is recorded now, so its followers learn that it ended, and so is the pipeline's
+    last run (which comes after the event)."""
+    run = await runs.get(run_id)
+    if run.state.finished and await events.last_seq(run_id) < run.last_seq:
+        await _record_final_event(events, redis, run, run.last_seq)
+        await pipelines.record_run(run)
+    return run

@@ -34,20 +34,23 @@ EXPECTED = {
 }
 
 
+FINAL_EVENT = "final_event"
+
+
 def pipeline_name(step: str) -> str:
     return f"fault-{step.replace('_', '-')}"
 
 
 @pytest.fixture(scope="module")
 def fault_stack(private_stack_factory: Any) -> Stack:
-    faults = ",".join(f"{pipeline_name(step)}={step}" for step in EXPECTED)
+    faults = ",".join(f"{pipeline_name(step)}={step}" for step in [*EXPECTED, FINAL_EVENT])
     stack: Stack = private_stack_factory(RUN_FAULTS=faults)
     return stack
 
 
 def chain_for(step: str) -> list[dict[str, Any]]:
     # "end" lets both stages finish: no need to wait for the long one elsewhere, it is the only one that runs it.
-    if step == "end":
+    if step in ("end", FINAL_EVENT):
         return [CHAIN[0], CHAIN[1] | {"command": "cat one.txt > two.txt"}]
     return CHAIN
 
@@ -74,6 +77,24 @@ async def test_a_fault_at_each_step_ends_the_run_failed(step: str, fault_stack: 
     # The workspace is free: the next run of the project starts at once and succeeds.
     next_run = await finished(user, await execute(user, healthy["pipeline"]["id"]), seconds=60)
     assert next_run["state"] == "SUCCEEDED", next_run
+
+
+async def test_a_run_whose_final_event_could_not_be_stored_keeps_its_state_and_gets_the_event(
+    fault_stack: Stack, users_of: Any
+) -> None:
+    """The write of the final state succeeded, the write of its event failed: the state stands, the event follows."""
+    user = users_of(fault_stack).make()
+    project_id = await new_project(user)
+    written = await create_pipeline(user, project_id, name=pipeline_name(FINAL_EVENT), stages=chain_for(FINAL_EVENT))
+
+    run_id = await execute(user, written["pipeline"]["id"])
+    updates = await follow(fault_stack.base_url, user, run_id, after=0, seconds=60)
+    run = await finished(user, run_id, seconds=10)
+
+    assert (run["state"], run["error"]) == ("SUCCEEDED", None), run
+    assert stage_states(run) == {"first": "SUCCEEDED", "second": "SUCCEEDED"}
+    final = updates[-1]
+    assert (final["type"], final["runState"], final["seq"]) == ("RUN_STATE", "SUCCEEDED", run["lastSeq"])
 
 
 async def test_a_run_whose_job_ended_without_ending_it_is_reaped_whatever_its_heartbeat(

@@ -9,6 +9,7 @@ so tests can check that a run reaches a final state whatever fails (tests/runs_f
 - ``between_stages``: a stage was started, the next is about to be
 - ``recording``: storing an event of a stage that succeeded (the recorder's store failing)
 - ``end``: the stages are over, the outputs are about to be read
+- ``final_event``: storing the run's final event (its final state is stored already)
 
 Read once, when the worker starts; nothing else reads or changes it.
 """
@@ -19,7 +20,7 @@ import os
 from collections.abc import Mapping
 
 FAULTS_ENV = "RUN_FAULTS"
-STEPS = frozenset({"plan", "session", "before_first_stage", "between_stages", "recording", "end"})
+STEPS = frozenset({"plan", "session", "before_first_stage", "between_stages", "recording", "end", "final_event"})
 
 
 class InjectedFault(RuntimeError):

@@ -27,7 +27,7 @@ from app.domain.errors import DomainError, NotFound
 from app.domain.projects import ResourceLimits
 from app.domain.runs import CANCELLED_BY_REQUEST, Run, RunState, StageRun, StageRunState
 from app.events import channels
-from app.services.run_settlement import settle_run
+from app.services.run_settlement import ensure_final_event, settle_run
 from app.services.runs import run_job_id
 from app.workspace_lock import run_lock_token
 from workers.context import WorkerResources, resources_of
@@ -148,7 +148,16 @@ async def _settle_failed(resources: WorkerResources, recorder: RunRecorder, erro
         error=error,
         numbered_through=run.last_seq,
     )
-    return settled if settled is not None else await resources.runs.get(run.id)
+    if settled is not None:
+        return settled
+    # Settled already: by someone else, or by this run's own last write, whose event may be what failed.
+    return await ensure_final_event(
+        runs=resources.runs,
+        events=resources.events,
+        pipelines=resources.pipelines,
+        redis=resources.redis,
+        run_id=run.id,
+    )
 
 
 def _describe(error: BaseException) -> str:

@@ -91,6 +91,8 @@ class RunRecorder:
                 try:
                     if any(e.stage_state == StageRunState.SUCCEEDED for e in batch):
                         faults.inject(self.run.pipeline_name, "recording")
+                    if any(e.run_state is not None and e.run_state.finished for e in batch):
+                        faults.inject(self.run.pipeline_name, "final_event")
                     await record_events(
                         self.events, self.redis, batch, project_id=self.run.project_id, pipeline_id=self.run.pipeline_id
                     )
