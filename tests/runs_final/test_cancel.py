@@ -1,5 +1,6 @@
-"""cancelRun ends a RUNNING run within 2 s even when its worker is gone (killed) or wedged (stopped); a wedged worker
-that comes back finds the run settled and leaves its final state alone."""
+"""Runs whose worker goes away: cancelRun ends a RUNNING run within 2 s even when its worker is gone (killed) or wedged
+(stopped), and a wedged worker that comes back leaves the final state alone; a worker shut down mid-run fails the run
+before it exits."""
 
 from __future__ import annotations
 
@@ -123,3 +124,21 @@ async def test_cancel_of_a_run_whose_worker_is_wedged_and_comes_back(stack: Stac
     assert events[-1]["type"] == "run_state" and events[-1]["run_state"] == "cancelled", events[-1]
     assert [e["run_state"] for e in events if e["type"] == "run_state"] == ["running", "cancelled"]
     assert after["lastSeq"] == events[-1]["seq"]
+
+
+async def test_a_worker_shut_down_mid_run_fails_the_run_before_it_exits(stack: Stack, users_of: Any) -> None:
+    user = users_of(stack).make()
+    project_id, run_id, pid = await running_long_run(stack, user)
+    following = asyncio.create_task(follow(stack.base_url, user, run_id, after=0, seconds=30))
+
+    os.kill(stack.worker.pid, signal.SIGTERM)  # the worker alone, as an orchestrator stops it: its stages are its own
+    stack.worker.popen.wait(timeout=30)
+    stack.worker = start_worker(stack.env, stack.log_dir, name="worker-after-shutdown")
+
+    run = await get_run(user, run_id)
+    assert (run["state"], run["error"]) == ("FAILED", "the worker stopped during the run"), run
+    assert [(s["name"], s["state"]) for s in run["stages"]] == [("long", "FAILED")]
+    assert not is_running(pid), "the stage's command outlived its worker"
+    updates = await following
+    assert (updates[-1]["type"], updates[-1]["runState"], updates[-1]["seq"]) == ("RUN_STATE", "FAILED", run["lastSeq"])
+    await next_run_succeeds(user, project_id)
