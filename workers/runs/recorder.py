@@ -46,6 +46,7 @@ class RunRecorder:
     """The numbers of the last batch that could not be written, and why."""
 
     _positions: dict[str, int] = field(default_factory=dict)
+    """Where each stage is in the stored list of the run's stages (a change updates that record alone)."""
 
     def __post_init__(self) -> None:
         self._positions = {name: i for i, name in enumerate(self.stages)}
@@ -102,16 +103,6 @@ class RunRecorder:
                     raise
             if self._failure is not None and seq in self._failure[0]:
                 raise self._failure[1]  # the batch carrying this event, written by another caller, failed
-
-    @classmethod
-    async def start(
-        cls, run_id: str, *, worker: str, runs: RunRepository, events: EventRepository, redis: Redis
-    ) -> RunRecorder | None:
-        """``claim``, then ``announce``."""
-        recorder = await cls.claim(run_id, worker=worker, runs=runs, events=events, redis=redis)
-        if recorder is not None:
-            await recorder.announce()
-        return recorder
 
     @classmethod
     async def claim(
