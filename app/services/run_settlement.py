@@ -50,18 +50,22 @@ async def settle_run(
     running_to: StageRunState = StageRunState.FAILED,
     seen_seq: int | None = None,
     silent_since: datetime | None = None,
-    numbered_through: int = 0,
+    numbered_through: int | None = None,
 ) -> Run | None:
     """RUNNING -> ``state`` from ``run`` (its stages as the caller knows them), with the final event recorded and the
     workspace freed if its lock still names the run; None when the run was not RUNNING (or the guards of
     ``RunRepository.settle``, ``seen_seq`` and ``silent_since``, refused), and nothing was done.
 
-    ``numbered_through`` is the last number the caller knows was used (a recorder's own count, which can be ahead
-    of the document when its writes failed); the final event takes the next free number after every stored one.
+    ``numbered_through`` is the last number of a stored event, if the caller knows it (a recorder's own count, which
+    can be ahead of the document when its writes failed; or read before ``run``, to keep the time between reading
+    the run and settling it short); else it is read here. The final event takes the next number, or the next free
+    one should a worker still numbering events have taken it.
     """
+    if numbered_through is None:
+        numbered_through = await events.last_seq(run.id)
     # Numbered in the same write as the final state, as the recorder does: a follower reading the finished run then
     # waits for this event.
-    seq = max(run.last_seq, numbered_through, await events.last_seq(run.id)) + 1
+    seq = max(run.last_seq, numbered_through) + 1
     settled = await runs.settle(
         run.id,
         state=state,

@@ -46,6 +46,7 @@ MAX_PARALLEL = 64
 CANCEL_WORKER_SECONDS = 1.0
 CANCEL_SECONDS = 1.8
 CANCEL_POLL_SECONDS = 0.05
+CANCEL_RETRY_SECONDS = 0.01
 
 
 # Stored events are read this many at a time.
@@ -216,6 +217,11 @@ class RunService:
             await self.redis.publish(channels.run_control(run.id), "cancel")
         run = await self._wait_finished(run.id, until=started + CANCEL_WORKER_SECONDS)
         while not run.state.finished and time.monotonic() < started + CANCEL_SECONDS:
+            # The run is read last, just before the guarded write: a worker recording meanwhile makes it miss less.
+            numbered = await self.events.last_seq(run.id)
+            run = await self.runs.get(run.id)
+            if run.state.finished:
+                break
             settled = await settle_run(
                 runs=self.runs,
                 events=self.events,
@@ -226,12 +232,12 @@ class RunService:
                 error=CANCELLED_BY_REQUEST,
                 running_to=StageRunState.CANCELLED,
                 seen_seq=run.last_seq,
+                numbered_through=numbered,
             )
             if settled is not None:
                 return settled
             # The worker recorded something since we read the run (or ended it): look again.
-            await asyncio.sleep(CANCEL_POLL_SECONDS)
-            run = await self.runs.get(run.id)
+            await asyncio.sleep(CANCEL_RETRY_SECONDS)
         return run
 
     async def _cancel_queued(self, run: Run) -> Run | None:
