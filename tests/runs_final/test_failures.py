@@ -13,6 +13,7 @@ from pymongo import MongoClient
 
 from tests.api.pipeline_fixtures import create_pipeline
 from tests.api.run_helpers import execute, finished, follow, get_run, stage_states, wait_for_run
+from tests.reliability import ReliabilityLog
 from tests.runs_final.conftest import new_project
 from tests.stack import Stack
 
@@ -56,7 +57,9 @@ def chain_for(step: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("step", list(EXPECTED))
-async def test_a_fault_at_each_step_ends_the_run_failed(step: str, fault_stack: Stack, users_of: Any) -> None:
+async def test_a_fault_at_each_step_ends_the_run_failed(
+    step: str, fault_stack: Stack, users_of: Any, reliability: ReliabilityLog
+) -> None:
     user = users_of(fault_stack).make()
     project_id = await new_project(user)
     doomed = await create_pipeline(user, project_id, name=pipeline_name(step), stages=chain_for(step))
@@ -77,6 +80,13 @@ async def test_a_fault_at_each_step_ends_the_run_failed(step: str, fault_stack: 
     # The workspace is free: the next run of the project starts at once and succeeds.
     next_run = await finished(user, await execute(user, healthy["pipeline"]["id"]), seconds=60)
     assert next_run["state"] == "SUCCEEDED", next_run
+    reliability.record(
+        "Faults",
+        f"a run's job fails at step {step}",
+        tried=f"an exception raised in the worker at step {step!r} of a two-stage run (RUN_FAULTS)",
+        observed=f"run FAILED with the exception named, stages {EXPECTED[step]}, the subscriber's last update the "
+        "FAILED event, the workspace free: the next run SUCCEEDED",
+    )
 
 
 async def test_a_run_whose_final_event_could_not_be_stored_keeps_its_state_and_gets_the_event(
