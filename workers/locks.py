@@ -16,14 +16,13 @@ from redis.asyncio.lock import Lock
 from redis.exceptions import LockError, RedisError
 
 from app.domain.errors import WorkspaceBusy
+from app.workspace_lock import workspace_lock_name
+
+__all__ = ["LOCK_LEASE_SECONDS", "workspace_lock", "workspace_lock_name"]
 
 # A lease, renewed while its holder works: a worker that dies holding the lock frees it this fast.
 LOCK_LEASE_SECONDS = 15.0
 RENEW_EVERY_SECONDS = LOCK_LEASE_SECONDS / 3
-
-
-def workspace_lock_name(project_id: str) -> str:
-    return f"workspace-lock:{project_id}"
 
 
 @asynccontextmanager

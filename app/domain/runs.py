@@ -7,6 +7,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+CANCELLED_BY_REQUEST = "cancelled by request"
+"""The error of a run cancelled while it ran (and of its stages that were stopped), whoever settled it."""
+
 
 class RunState(StrEnum):
     QUEUED = "queued"
@@ -157,6 +160,8 @@ class Run:
     """The git commit of what it changed, once committed (option ``commit`` or commitRun)."""
     commit_note: str | None = None
     """Why nothing was committed, when a commit was asked for and none made."""
+    heartbeat_at: datetime | None = None
+    """When its worker last reported it alive."""
 
     @property
     def duration_seconds(self) -> float | None:

@@ -1,4 +1,5 @@
-"""Run documents. Stages are kept as a map by name (DVC names carry no dots) plus their order."""
+"""Run documents. Stages are a list of records in the run's order: stage names are user data (DVC names a stage of
+another dvc.yaml ``pipelines/A/dvc.yaml:make_out``, a foreach item ``train@0.1``), so they are never field names."""
 
 from __future__ import annotations
 
@@ -14,8 +15,15 @@ from app.domain.runs import Run, RunOptions, RunState, StageRun, Trigger
 from app.repositories.ids import parse_object_id
 
 
+def _stages_of(doc: Document) -> list[StageRun]:
+    stored = doc.get("stages") or []
+    if isinstance(stored, dict):
+        # Documents written before stages became a list: a map by name, and the order beside it.
+        return [StageRun.from_dict(stored[name]) for name in doc.get("stage_order", []) if name in stored]
+    return [StageRun.from_dict(s) for s in stored]
+
+
 def _to_run(doc: Document) -> Run:
-    stages = doc.get("stages", {})
     return Run(
         id=str(doc["_id"]),
         project_id=doc["project_id"],
@@ -26,7 +34,7 @@ def _to_run(doc: Document) -> Run:
         triggered_by=doc["triggered_by"],
         trigger=Trigger(doc.get("trigger", Trigger.API)),
         created_at=doc["created_at"],
-        stages=[StageRun.from_dict(stages[name]) for name in doc.get("stage_order", []) if name in stages],
+        stages=_stages_of(doc),
         started_at=doc.get("started_at"),
         finished_at=doc.get("finished_at"),
         error=doc.get("error"),
@@ -36,11 +44,17 @@ def _to_run(doc: Document) -> Run:
         worker=doc.get("worker"),
         commit_sha=doc.get("commit_sha"),
         commit_note=doc.get("commit_note"),
+        heartbeat_at=doc.get("heartbeat_at"),
     )
 
 
 def stages_document(stages: list[StageRun]) -> dict[str, Any]:
-    return {"stage_order": [s.name for s in stages], "stages": {s.name: s.to_dict() for s in stages}}
+    return {"stages": [s.to_dict() for s in stages]}
+
+
+def _running(run_id: str) -> Document:
+    """The filter of a run that is still RUNNING: a write of its worker never lands on a run settled meanwhile."""
+    return {"_id": parse_object_id(run_id, resource="run"), "state": RunState.RUNNING.value}
 
 
 class RunRepository:
@@ -104,9 +118,19 @@ class RunRepository:
         return Page(items=[_to_run(d) for d in docs[:first]], has_next_page=len(docs) > first)
 
     async def transition(
-        self, run_id: str, *, from_states: tuple[RunState, ...], to_state: RunState, seq: int, **fields: Any
+        self,
+        run_id: str,
+        *,
+        from_states: tuple[RunState, ...],
+        to_state: RunState,
+        seq: int,
+        stages: list[StageRun] | None = None,
+        **fields: Any,
     ) -> Run | None:
-        """Move the run to ``to_state`` only if it is in one of ``from_states``: one writer wins."""
+        """Move the run to ``to_state`` (with its ``stages``, in the same write) only if it is in one of
+        ``from_states``: one writer wins."""
+        if stages is not None:
+            fields |= stages_document(stages)
         doc = await self._collection.find_one_and_update(
             {"_id": parse_object_id(run_id, resource="run"), "state": {"$in": [s.value for s in from_states]}},
             {"$set": {"state": to_state.value, "last_seq": seq, **fields}},
@@ -132,11 +156,21 @@ class RunRepository:
     async def set_fields(self, run_id: str, **fields: Any) -> None:
         await self._collection.update_one({"_id": parse_object_id(run_id, resource="run")}, {"$set": fields})
 
-    async def set_stages(self, run_id: str, stages: list[StageRun], *, seq: int) -> None:
-        await self.set_fields(run_id, last_seq=seq, **stages_document(stages))
+    async def set_stages(self, run_id: str, stages: list[StageRun], *, seq: int) -> bool:
+        """Replace the stages of a RUNNING run; False when it is no longer RUNNING (settled by someone else)."""
+        result = await self._collection.update_one(
+            _running(run_id), {"$set": {"last_seq": seq, **stages_document(stages)}}
+        )
+        return result.matched_count == 1
 
-    async def update_stage(self, run_id: str, stage: StageRun, *, seq: int) -> None:
-        await self.set_fields(run_id, last_seq=seq, **{f"stages.{stage.name}": stage.to_dict()})
+    async def update_stage(self, run_id: str, index: int, stage: StageRun, *, seq: int) -> bool:
+        """Replace the record at ``index`` in the stages of a RUNNING run, if it is still ``stage``'s; False when the
+        run is no longer RUNNING (its final state is not overwritten)."""
+        result = await self._collection.update_one(
+            {**_running(run_id), f"stages.{index}.name": stage.name},
+            {"$set": {"last_seq": seq, f"stages.{index}": stage.to_dict()}},
+        )
+        return result.matched_count == 1
 
     async def request_cancel(self, run_id: str) -> None:
         await self.set_fields(run_id, cancel_requested=True)
@@ -148,26 +182,37 @@ class RunRepository:
         )
         return doc is None or bool(doc.get("cancel_requested")) or doc.get("state") != RunState.RUNNING.value
 
-    async def claim_lost(
-        self, run_id: str, *, silent_since: datetime, error: str, stages: list[StageRun], seen_seq: int
+    async def settle(
+        self,
+        run_id: str,
+        *,
+        state: RunState,
+        error: str,
+        stages: list[StageRun],
+        seq: int,
+        seen_seq: int | None = None,
+        silent_since: datetime | None = None,
     ) -> Run | None:
-        """RUNNING -> FAILED with its stages settled (``stages``), in one write that nobody can see half done.
+        """RUNNING -> ``state`` with its stages settled (``stages``) and its final event numbered ``seq``, in one
+        write that nobody can see half done.
 
-        Only if its worker is still silent (a heartbeat that just came in wins) and nothing was recorded since the
-        caller read the run at ``seen_seq`` (the stages it settled are still the run's).
+        With ``seen_seq``, only if nothing was recorded since the caller read the run at that number (the stages it
+        settled are still the run's); with ``silent_since``, only if its worker has not reported since (a heartbeat
+        that just came in wins). None when the write did not happen.
         """
+        query = _running(run_id)
+        if seen_seq is not None:
+            query["last_seq"] = seen_seq
+        if silent_since is not None:
+            query["heartbeat_at"] = {"$lt": silent_since}
         doc = await self._collection.find_one_and_update(
-            {
-                "_id": parse_object_id(run_id, resource="run"),
-                "state": RunState.RUNNING.value,
-                "heartbeat_at": {"$lt": silent_since},
-                "last_seq": seen_seq,
-            },
+            query,
             {
                 "$set": {
-                    "state": RunState.FAILED.value,
+                    "state": state.value,
                     "error": error,
                     "finished_at": datetime.now(UTC),
+                    "last_seq": seq,
                     **stages_document(stages),
                 }
             },
@@ -183,6 +228,11 @@ class RunRepository:
         docs = await self._collection.find(
             {"state": RunState.RUNNING.value, "heartbeat_at": {"$lt": silent_since}}
         ).to_list()
+        return [_to_run(d) for d in docs]
+
+    async def running_since(self, moment: datetime) -> list[Run]:
+        """Runs marked RUNNING that started before ``moment``."""
+        docs = await self._collection.find({"state": RunState.RUNNING.value, "started_at": {"$lt": moment}}).to_list()
         return [_to_run(d) for d in docs]
 
     async def ids_for_project(self, project_id: str) -> list[str]:

@@ -15,6 +15,7 @@ from app.domain.errors import Conflict, InvalidInput, Issue, NotFound
 from app.domain.pages import Page
 from app.domain.pipelines import Pipeline
 from app.domain.runs import (
+    CANCELLED_BY_REQUEST,
     EventType,
     LogChunk,
     Run,
@@ -34,13 +35,18 @@ from app.repositories.events import EventRepository
 from app.repositories.runs import RunRepository
 from app.services.access import Access
 from app.services.pipelines import PipelineService
+from app.services.run_settlement import settle_run
 from app.services.workspace_changes import changed_since
 from app.settings import Settings
 
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 MAX_PARALLEL = 64
-# How long cancelRun waits for a running run to confirm it stopped before answering.
-CANCEL_CONFIRM_SECONDS = 3.0
+# cancelRun gives the worker this long to stop a running run's stages and end it itself (it usually takes a few
+# tens of milliseconds), then ends the run itself: its job may be gone or wedged. It answers within CANCEL_SECONDS.
+CANCEL_WORKER_SECONDS = 1.0
+CANCEL_SECONDS = 1.8
+CANCEL_POLL_SECONDS = 0.05
+CANCEL_RETRY_SECONDS = 0.01
 
 
 # Stored events are read this many at a time.
@@ -195,7 +201,11 @@ class RunService:
         )
 
     async def cancel(self, *, caller: str, run_id: str) -> Run:
+        """Cancel a queued run at once, or a running one within CANCEL_SECONDS: by its worker (which stops its
+        stages), or else here, whether its worker is gone, wedged or only slow (a live worker then finds the run
+        settled and stops; it cannot overwrite the final state)."""
         run = await self.get(caller=caller, run_id=run_id, needs=Role.EDITOR)
+        started = time.monotonic()
         if run.state.finished:
             raise Conflict(f"the run already finished ({run.state.value})")
         if run.state == RunState.QUEUED:
@@ -203,19 +213,43 @@ class RunService:
             if cancelled is not None:
                 return cancelled
         await self.runs.request_cancel(run.id)
-        await self.redis.publish(channels.run_control(run.id), "cancel")
-        return await self._wait_finished(run.id, CANCEL_CONFIRM_SECONDS)
+        with contextlib.suppress(RedisError):  # the worker also sees the request in MongoDB
+            await self.redis.publish(channels.run_control(run.id), "cancel")
+        run = await self._wait_finished(run.id, until=started + CANCEL_WORKER_SECONDS)
+        while not run.state.finished and time.monotonic() < started + CANCEL_SECONDS:
+            # The run is read last, just before the guarded write: a worker recording meanwhile makes it miss less.
+            numbered = await self.events.last_seq(run.id)
+            run = await self.runs.get(run.id)
+            if run.state.finished:
+                break
+            settled = await settle_run(
+                runs=self.runs,
+                events=self.events,
+                pipelines=self.pipeline_service.pipelines,
+                redis=self.redis,
+                run=run,
+                state=RunState.CANCELLED,
+                error=CANCELLED_BY_REQUEST,
+                running_to=StageRunState.CANCELLED,
+                seen_seq=run.last_seq,
+                numbered_through=numbered,
+            )
+            if settled is not None:
+                return settled
+            # The worker recorded something since we read the run (or ended it): look again.
+            await asyncio.sleep(CANCEL_RETRY_SECONDS)
+        return run
 
     async def _cancel_queued(self, run: Run) -> Run | None:
         """Cancel a run no worker has started; None when a worker started it meanwhile."""
         now = datetime.now(UTC)
         seq = run.last_seq + 1
-        stages = [StageRun(name=s.name, command=s.command, state=StageRunState.NOT_RUN) for s in run.stages]
         cancelled = await self.runs.transition(
             run.id,
             from_states=(RunState.QUEUED,),
             to_state=RunState.CANCELLED,
             seq=seq,
+            stages=[StageRun(name=s.name, command=s.command, state=StageRunState.NOT_RUN) for s in run.stages],
             finished_at=now,
             error="cancelled before it started",
             cancel_requested=True,
@@ -223,7 +257,6 @@ class RunService:
         if cancelled is None:
             return None
         await self.jobs.withdraw(queue_name=self.settings.runs_queue_name, job_id=run_job_id(run.id))
-        await self.runs.set_stages(run.id, stages, seq=seq)
         event = RunEvent(
             run_id=run.id,
             seq=seq,
@@ -233,15 +266,14 @@ class RunService:
             message="cancelled before it started",
         )
         await record_event(self.events, self.redis, event, project_id=run.project_id, pipeline_id=run.pipeline_id)
-        return await self.runs.get(run.id)
+        return cancelled
 
-    async def _wait_finished(self, run_id: str, seconds: float) -> Run:
-        deadline = time.monotonic() + seconds
+    async def _wait_finished(self, run_id: str, *, until: float) -> Run:
         while True:
             run = await self.runs.get(run_id)
-            if run.state.finished or time.monotonic() >= deadline:
+            if run.state.finished or time.monotonic() >= until:
                 return run
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(CANCEL_POLL_SECONDS)
 
     async def stage_log(self, *, caller: str, run_id: str, stage: str, offset: int, limit_bytes: int) -> LogPage:
         run = await self.get(caller=caller, run_id=run_id)

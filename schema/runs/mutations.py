@@ -57,9 +57,11 @@ class RunQueued:
     run: Run = strawberry.field(description="The new run, QUEUED.")
 
 
-@strawberry.type(description="The run was cancelled, or is stopping (its state says which).")
+@strawberry.type(
+    description="The run was cancelled: CANCELLED, or the final state it reached first (it ended on its own meanwhile)."
+)
 class RunCancelled:
-    run: Run = strawberry.field(description="The run as it is now.")
+    run: Run = strawberry.field(description="The run as it ended.")
 
 
 _WorkerErrors = WorkerUnavailableError | WorkspaceBusyError
@@ -93,7 +95,8 @@ class RunMutations:
         return RunQueued(run=Run.from_domain(run))
 
     @strawberry.mutation(
-        description="Cancel a run: a queued one leaves the queue; a running one has its stages stopped."
+        description="Cancel a run: a queued one leaves the queue; a running one has its stages stopped and ends "
+        "within 2 s, even when its worker is gone."
     )
     async def cancel_run(self, info: Info, id: strawberry.ID) -> CancelRunResult:
         run = await info.context.services.runs.cancel(caller=info.context.caller, run_id=id)

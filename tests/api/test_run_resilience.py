@@ -112,17 +112,20 @@ async def test_status_and_dry_run_answer_while_a_run_holds_the_workspace(
     # A status known from before the run, to answer with while the run holds the workspace.
     await gql.execute(STATUS_AND_PLAN, {"id": pipeline_id})
     run_id = await execute(gql, pipeline_id)
-    await wait_for_run(gql, run_id, lambda r: stage_states(r).get("long") == "RUNNING")
-
-    status = (await gql.execute(STATUS_AND_PLAN, {"id": pipeline_id}))["pipeline"]["status"]
-    plan = (await gql.execute(DRY_RUN, {"id": pipeline_id}))["dryRunPipeline"]
+    try:
+        await wait_for_run(gql, run_id, lambda r: stage_states(r).get("long") == "RUNNING")
+        status = (await gql.execute(STATUS_AND_PLAN, {"id": pipeline_id}))["pipeline"]["status"]
+        plan = (await gql.execute(DRY_RUN, {"id": pipeline_id}))["dryRunPipeline"]
+    finally:
+        # Whatever happened above, the run ends here (cancelRun ends it within 2 s): none is left RUNNING.
+        cancelled = (await gql.execute(CANCEL, {"id": run_id}))["cancelRun"]
 
     assert status["__typename"] == "PipelineStatus", status
     assert [s["name"] for s in status["stages"]] == ["long"]
     assert plan["__typename"] == "DryRunPlan", plan
     assert [s["name"] for s in plan["stages"]] == ["long"]
     assert plan["stale"] is True and status["stale"] is True
-    assert (await gql.execute(CANCEL, {"id": run_id}))["cancelRun"]["run"]["state"] == "CANCELLED"
+    assert cancelled["run"]["state"] == "CANCELLED"
 
 
 @pytest.mark.parametrize("unknown", ["65f000000000000000000000", "nonsense"])

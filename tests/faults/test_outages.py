@@ -128,12 +128,15 @@ async def test_redis_stopped_and_restarted_empty(tmp_path: Path, reliability: Re
         async with httpx.AsyncClient(base_url=stack.base_url, timeout=60) as http:
             user = GraphQLClient(http, create_user_with_cli(stack, "redis-outage"), "redis-outage")
             project = (await user.execute(CREATE_PROJECT, {"input": {"name": "queued"}}))["createProject"]["project"]
-            long = await create_pipeline(
-                user, project["id"], name="long", stages=[{"name": "long", "command": "sleep 60", "outs": ["l.txt"]}]
-            )
+            long_stage = {"name": "long", "command": "sh -c 'echo $$ > pid.txt; sleep 60'", "outs": ["l.txt"]}
+            long = await create_pipeline(user, project["id"], name="long", stages=[long_stage])
             quick = await create_pipeline(user, project["id"], name="quick", stages=QUICK)
             holder = await execute(user, long["pipeline"]["id"])
             await wait_for_run(user, holder, lambda r: stage_states(r).get("long") == "RUNNING")
+            # The kill comes once the command runs: DVC has then finished editing its .dvc/tmp/rwlock (killed in the
+            # middle of that write, DVC leaves the file empty, and refuses every later operation in the workspace).
+            pid_file = workspace_of(stack, project["id"]) / "pid.txt"
+            await wait_for_run(user, holder, lambda _: pid_file.exists() and pid_file.read_text().strip() != "")
             waiting = await execute(user, quick["pipeline"]["id"])
             runs_before = len((await user.execute(RUNS))["runs"]["edges"])
 

@@ -1,4 +1,5 @@
-"""RunRecorder.start: one claim of the run numbers its RUNNING event, which is stored and then published."""
+"""RunRecorder.claim then announce: one claim of the run numbers its RUNNING event, which is stored and then
+published."""
 
 from __future__ import annotations
 
@@ -44,13 +45,16 @@ class Store:
 
 
 async def start(runs: Runs, store: Store) -> RunRecorder | None:
-    return await RunRecorder.start(
+    recorder = await RunRecorder.claim(
         "r1",
         worker="w1",
         runs=cast(RunRepository, runs),
         events=cast(EventRepository, store),
         redis=cast(Any, store.redis),
     )
+    if recorder is not None:
+        await recorder.announce()
+    return recorder
 
 
 async def test_a_queued_run_is_claimed_and_its_running_event_stored_then_published() -> None:

@@ -19,6 +19,7 @@ class EventLane:
         self._pending: set[asyncio.Task[object]] = set()
         self.error: BaseException | None = None
         """The first failure of a call; later calls are dropped (the run cannot be recorded faithfully any more)."""
+        self._failed = asyncio.Event()
 
     def put(self, call: Call) -> None:
         if self.error is not None:
@@ -34,6 +35,10 @@ class EventLane:
         if self.error is not None:
             raise self.error
 
+    async def failed(self) -> None:
+        """Returns once a call failed (``error`` is then set)."""
+        await self._failed.wait()
+
     def cancel(self) -> None:
         for task in self._pending:
             task.cancel()
@@ -42,3 +47,4 @@ class EventLane:
         self._pending.discard(task)
         if not task.cancelled() and task.exception() is not None and self.error is None:
             self.error = task.exception()
+            self._failed.set()

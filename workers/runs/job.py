@@ -1,4 +1,9 @@
-"""The arq job that executes one run, and the cron job that fails runs whose worker vanished."""
+"""The arq job that executes one run, and the cron jobs that end runs whose worker vanished or requeue lost jobs.
+
+Once a job has claimed its run (QUEUED -> RUNNING), the run ends in a final state whatever fails: an exception
+anywhere under ``_execute`` settles it FAILED through app.services.run_settlement, which needs neither the recorder
+(it may be what failed) nor the stage processes (they are stopped first).
+"""
 
 from __future__ import annotations
 
@@ -8,27 +13,29 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from arq import Retry
 from arq.constants import in_progress_key_prefix
-from pymongo.errors import DuplicateKeyError
+from arq.jobs import Job, JobStatus
 from redis.asyncio import Redis
 from redis.asyncio.lock import Lock
 
 from app.domain.errors import DomainError, NotFound
 from app.domain.projects import ResourceLimits
-from app.domain.runs import EventType, Run, RunEvent, RunState, StageRun, StageRunState
+from app.domain.runs import CANCELLED_BY_REQUEST, Run, RunState, StageRun, StageRunState
 from app.events import channels
-from app.events.publisher import record_event
+from app.services.run_settlement import ensure_final_event, settle_run
+from app.services.runs import run_job_id
+from app.workspace_lock import run_lock_token
 from workers.context import WorkerResources, resources_of
 from workers.execution import StageSession, open_session, stage_environment
 from workers.jobs.results import capture_results
 from workers.locks import LOCK_LEASE_SECONDS, workspace_lock_name
-from workers.runs.outputs import OutputHashes, changed_outputs, output_hashes
+from workers.runs import faults
+from workers.runs.outputs import changed_outputs, output_hashes
 from workers.runs.planner import RunPlan, plan_run
 from workers.runs.recorder import RunRecorder
 from workers.runs.scheduler import Scheduler
@@ -39,15 +46,25 @@ WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 BUSY_WORKSPACE_RETRY_SECONDS = 0.5
 # Longer than the API takes between creating a run and enqueueing it.
 REQUEUE_AFTER_SECONDS = 10.0
+# A RUNNING run whose arq job is over (or unknown) this long after it started was left behind by its job.
+JOB_GONE_GRACE_SECONDS = 5.0
+# How often a run checks, besides the control message, whether it was cancelled or settled by someone else.
+STOP_POLL_SECONDS = 1.0
+# A run of another worker whose job arq does not know is taken for alive while heard from this recently: arq's keys
+# go with a Redis restart that lost its data, while the job itself runs on.
+UNKNOWN_JOB_ALIVE_HEARTBEATS = 3
+WORKER_STOPPED = "the worker stopped during the run"
+WORKER_LOST = "worker lost"
+JOB_ENDED = "the run's job ended without ending it"
+RUN_FAILED = "the run failed in the worker"
+
+
+_executing: set[str] = set()
+"""The runs this process is executing: the reaper knows its own without asking arq."""
 
 
 def run_lock(redis: Redis, project_id: str) -> Lock:
     return redis.lock(workspace_lock_name(project_id), timeout=LOCK_LEASE_SECONDS, blocking=False, thread_local=False)
-
-
-def run_lock_token(run_id: str) -> str:
-    """The lock's value names the run, so the reaper can free the workspace of a run whose worker died."""
-    return f"run:{run_id}"
 
 
 async def execute_run(ctx: dict[str, Any], run_id: str, project_id: str | None = None) -> str:
@@ -78,7 +95,8 @@ async def execute_run(ctx: dict[str, Any], run_id: str, project_id: str | None =
             return "the project was deleted"
         if isinstance(project, BaseException):
             raise project
-        recorder = await RunRecorder.start(
+        _executing.add(run_id)  # before the claim: the reaper never sees this run RUNNING and not ours
+        recorder = await RunRecorder.claim(
             run_id, worker=WORKER_ID, runs=resources.runs, events=resources.events, redis=resources.redis
         )
         if recorder is None:
@@ -86,16 +104,66 @@ async def execute_run(ctx: dict[str, Any], run_id: str, project_id: str | None =
         recorder.log_limit = project.limits.log_bytes
         heartbeat = asyncio.create_task(_heartbeat(resources, run_id, lock))
         try:
-            final = await _execute(resources, recorder, project.limits)
+            final = await _run_to_the_end(resources, recorder, project.limits)
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-        await resources.pipelines.record_run(final)
         return final.state.value
     finally:
+        _executing.discard(run_id)
         with contextlib.suppress(Exception):
             await lock.release()
+
+
+async def _run_to_the_end(resources: WorkerResources, recorder: RunRecorder, limits: ResourceLimits) -> Run:
+    """Execute the claimed run; whatever fails, it ends in a final state (unless MongoDB itself is gone: then the
+    reaper settles it once this job is over)."""
+    try:
+        await recorder.announce()
+        finished = await _execute(resources, recorder, limits)
+    except asyncio.CancelledError:
+        # The worker is shutting down: say so, rather than leave the run RUNNING.
+        await asyncio.shield(_settle_failed(resources, recorder, WORKER_STOPPED))
+        raise
+    except Exception as error:
+        logger.exception("run %s failed in the worker", recorder.run.id)
+        return await _settle_failed(resources, recorder, f"{RUN_FAILED}: {_describe(error)}")
+    if finished is None:
+        # Settled by someone else meanwhile (cancelRun, the reaper): that final state stands.
+        return await resources.runs.get(recorder.run.id)
+    with contextlib.suppress(Exception):
+        await resources.pipelines.record_run(finished)
+    return finished
+
+
+async def _settle_failed(resources: WorkerResources, recorder: RunRecorder, error: str) -> Run:
+    run = recorder.snapshot()
+    settled = await settle_run(
+        runs=resources.runs,
+        events=resources.events,
+        pipelines=resources.pipelines,
+        redis=resources.redis,
+        run=run,
+        state=RunState.FAILED,
+        error=error,
+        numbered_through=run.last_seq,
+    )
+    if settled is not None:
+        return settled
+    # Settled already: by someone else, or by this run's own last write, whose event may be what failed.
+    return await ensure_final_event(
+        runs=resources.runs,
+        events=resources.events,
+        pipelines=resources.pipelines,
+        redis=resources.redis,
+        run_id=run.id,
+    )
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:300]}" if text else type(error).__name__
 
 
 def stage_limits(limits: ResourceLimits) -> dict[str, int]:
@@ -107,7 +175,8 @@ def stage_limits(limits: ResourceLimits) -> dict[str, int]:
     }
 
 
-async def _execute(resources: WorkerResources, recorder: RunRecorder, limits: ResourceLimits) -> Run:
+async def _execute(resources: WorkerResources, recorder: RunRecorder, limits: ResourceLimits) -> Run | None:
+    """The run from its plan to its final state; None when someone else settled it meanwhile."""
     run = recorder.run
     root = resources.workspace(run.project_id)
     try:
@@ -120,11 +189,19 @@ async def _execute(resources: WorkerResources, recorder: RunRecorder, limits: Re
     try:
         try:
             before = await asyncio.to_thread(output_hashes, root)
+            faults.inject(run.pipeline_name, "plan")
             plan = await asyncio.to_thread(plan_run, root, pipeline.path, run.options)
         except DomainError as refused:
             return await recorder.finish(RunState.FAILED, error=refused.message, outputs_changed=[])
         session = await opening
-        return await _run_plan(resources, recorder, limits, root, plan, session, before)
+        faults.inject(run.pipeline_name, "session")
+        await _record_plan(recorder, plan)
+        faults.inject(run.pipeline_name, "before_first_stage")
+        state, error = await _run_stages(resources, recorder, limits, root, plan, session)
+        faults.inject(run.pipeline_name, "end")
+        after = await asyncio.to_thread(output_hashes, root)
+        await capture_results(resources, recorder.run, state)  # results (and commit) before the final state
+        return await recorder.finish(state, error=error, outputs_changed=changed_outputs(before, after))
     finally:
         if session is None:
             opening.cancel()
@@ -134,17 +211,9 @@ async def _execute(resources: WorkerResources, recorder: RunRecorder, limits: Re
             session.close()
 
 
-async def _run_plan(
-    resources: WorkerResources,
-    recorder: RunRecorder,
-    limits: ResourceLimits,
-    root: Path,
-    plan: RunPlan,
-    session: StageSession | None,
-    before: OutputHashes,
-) -> Run:
-    run = recorder.run
-    commands = {s.name: s.command for s in run.stages}
+async def _record_plan(recorder: RunRecorder, plan: RunPlan) -> None:
+    """The stages this run considers, all PENDING, then those DVC found up to date SKIPPED."""
+    commands = {s.name: s.command for s in recorder.run.stages}
     await recorder.set_stages(
         [StageRun(name=n, command=commands.get(n, ""), state=StageRunState.PENDING) for n in plan.up_to_date]
         + [StageRun(name=s.name, command=s.command, state=StageRunState.PENDING) for s in plan.steps]
@@ -152,6 +221,20 @@ async def _run_plan(
     for name in plan.up_to_date:
         await recorder.stage(name, StageRunState.SKIPPED, skip_reason="up to date")
 
+
+async def _run_stages(
+    resources: WorkerResources,
+    recorder: RunRecorder,
+    limits: ResourceLimits,
+    root: Path,
+    plan: RunPlan,
+    session: StageSession | None,
+) -> tuple[RunState, str | None]:
+    """Run the plan's stages until they end, the run is cancelled or times out; the state the run ends in, and why.
+
+    Every stage is stopped before this returns or raises, and every event of theirs is recorded.
+    """
+    run = recorder.run
     scheduler = Scheduler(
         recorder=recorder,
         root=root,
@@ -161,6 +244,7 @@ async def _run_plan(
         max_parallel=run.options.max_parallel or os.cpu_count() or 1,
         limits=stage_limits(limits),
         session=session,
+        pipeline_name=run.pipeline_name,
     )
     work = asyncio.create_task(scheduler.run())
     cancel = asyncio.create_task(_cancel_requested(resources, run.id))
@@ -172,41 +256,45 @@ async def _run_plan(
         if work not in done:
             cancelled = cancel in done
             state = RunState.CANCELLED if cancelled else RunState.TIMED_OUT
-            error = "cancelled by request" if cancelled else f"timed out after {run.options.timeout_seconds:g} s"
+            error = CANCELLED_BY_REQUEST if cancelled else f"timed out after {run.options.timeout_seconds:g} s"
             await scheduler.abort(error)
         outcome = await work
-    except asyncio.CancelledError:
-        # The worker is shutting down: stop the stages and say so, rather than leave the run RUNNING.
-        await asyncio.shield(_abandon(scheduler, work, recorder))
+    except BaseException as failure:
+        # Whatever failed (the worker shutting down included): no stage keeps running, then the caller settles.
+        reason = WORKER_STOPPED if isinstance(failure, asyncio.CancelledError) else RUN_FAILED
+        await asyncio.shield(_stop(scheduler, work, reason))
         raise
     finally:
         cancel.cancel()
     if state == RunState.SUCCEEDED and outcome.failed:
         state, error = RunState.FAILED, f"stage {outcome.failed[0]!r} failed"
-    after = await asyncio.to_thread(output_hashes, root)
-    await capture_results(resources, recorder.run, state)  # results (and commit) before the final state
-    return await recorder.finish(state, error=error, outputs_changed=changed_outputs(before, after))
+    return state, error
 
 
-async def _abandon(scheduler: Scheduler, work: asyncio.Task[Any], recorder: RunRecorder) -> None:
-    await scheduler.abort("the worker stopped during the run")
+async def _stop(scheduler: Scheduler, work: asyncio.Task[Any], reason: str) -> None:
+    await scheduler.abort(reason, stage_state=StageRunState.FAILED)
     with contextlib.suppress(BaseException):
         await work
-    await recorder.finish(RunState.FAILED, error="the worker stopped during the run", outputs_changed=[])
 
 
 async def _cancel_requested(resources: WorkerResources, run_id: str) -> None:
-    """Returns when someone asked to cancel: told on Redis, or seen in MongoDB (should the message be lost)."""
-    pubsub = resources.redis.pubsub()
-    await pubsub.subscribe(channels.run_control(run_id))
-    try:
-        while not await resources.runs.should_stop(run_id):
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-            if message is not None:
-                return
-    finally:
-        with contextlib.suppress(Exception):
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+    """Returns when someone asked to cancel, or the run was settled by someone else: told on Redis, or seen in
+    MongoDB (should the message be lost). A failing check is tried again: it is never taken for a cancel."""
+    while True:
+        pubsub = resources.redis.pubsub()
+        try:
+            await pubsub.subscribe(channels.run_control(run_id))
+            while not await resources.runs.should_stop(run_id):
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=STOP_POLL_SECONDS)
+                if message is not None:
+                    return
+            return
+        except Exception:
+            logger.warning("run %s: could not check for a cancel; trying again", run_id, exc_info=True)
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await asyncio.sleep(STOP_POLL_SECONDS)
 
 
 async def _heartbeat(resources: WorkerResources, run_id: str, lock: Lock) -> None:
@@ -229,10 +317,10 @@ async def requeue_orphaned_runs(ctx: dict[str, Any]) -> int:
     moment = datetime.now(UTC) - timedelta(seconds=REQUEUE_AFTER_SECONDS)
     requeued = 0
     for run_id in await resources.runs.queued_before(moment):
-        if await resources.redis.delete(in_progress_key_prefix + f"run:{run_id}"):
+        if await resources.redis.delete(in_progress_key_prefix + run_job_id(run_id)):
             logger.warning("run %s: the worker holding its job died; released the job", run_id)
         job = await resources.redis.enqueue_job(
-            "execute_run", run_id, _queue_name=resources.settings.runs_queue_name, _job_id=f"run:{run_id}"
+            "execute_run", run_id, _queue_name=resources.settings.runs_queue_name, _job_id=run_job_id(run_id)
         )
         if job is not None:
             requeued += 1
@@ -241,53 +329,53 @@ async def requeue_orphaned_runs(ctx: dict[str, Any]) -> int:
 
 
 async def reap_lost_runs(ctx: dict[str, Any]) -> int:
-    """Fail RUNNING runs whose worker stopped reporting (killed, or its machine gone); free their workspace."""
+    """Fail RUNNING runs that nobody executes any more, and free their workspace: those whose worker stopped
+    reporting (killed, or its machine gone); those whose job is over, whatever their heartbeat says (a job that
+    ended without ending its run); and those whose job arq does not know, once their worker is silent for a few
+    heartbeats (not at once: arq's keys go with a Redis restart that lost its data, while the job runs on)."""
     resources = resources_of(ctx)
-    silent_since = datetime.now(UTC) - timedelta(seconds=resources.settings.lost_after_seconds)
+    now = datetime.now(UTC)
+    silent_since = now - timedelta(seconds=resources.settings.lost_after_seconds)
     # This process's own runs are alive by definition, however late their heartbeat (a starved event loop).
-    lost = [r for r in await resources.runs.lost_runs(silent_since=silent_since) if r.worker != WORKER_ID]
-    for run in lost:
-        await _fail_lost(resources, run, silent_since=silent_since)
-    return len(lost)
+    silent = [r for r in await resources.runs.lost_runs(silent_since=silent_since) if r.worker != WORKER_ID]
+    reaped = 0
+    for run in silent:
+        reaped += await _fail_lost(resources, run, WORKER_LOST, silent_since=silent_since)
+    silent_ids = {r.id for r in silent}
+    for run in await resources.runs.running_since(now - timedelta(seconds=JOB_GONE_GRACE_SECONDS)):
+        if run.id not in silent_ids and (gone := await _job_gone(resources, run, now)) is not None:
+            reaped += await _fail_lost(resources, run, gone, silent_since=None)
+    return reaped
 
 
-async def _fail_lost(resources: WorkerResources, run: Run, *, silent_since: datetime) -> None:
-    error = "worker lost"
-    settled = [_lost(s, error) for s in run.stages]
-    claimed = await resources.runs.claim_lost(
-        run.id, silent_since=silent_since, error=error, stages=settled, seen_seq=run.last_seq
+async def _job_gone(resources: WorkerResources, run: Run, now: datetime) -> str | None:
+    """Why nobody executes the run any more, or None while its job may still run: this process knows its own runs;
+    for another worker's, arq's status of the job says."""
+    if run.worker == WORKER_ID:
+        return None if run.id in _executing else JOB_ENDED
+    status = await Job(run_job_id(run.id), resources.redis, _queue_name=resources.settings.runs_queue_name).status()
+    if status == JobStatus.complete:
+        return JOB_ENDED
+    alive_window = timedelta(seconds=UNKNOWN_JOB_ALIVE_HEARTBEATS * resources.settings.heartbeat_seconds)
+    if status == JobStatus.not_found and (run.heartbeat_at is None or run.heartbeat_at < now - alive_window):
+        return WORKER_LOST
+    return None
+
+
+async def _fail_lost(resources: WorkerResources, run: Run, error: str, *, silent_since: datetime | None) -> int:
+    # Only as the run was read (nothing recorded since) and, for a silent worker, while it is still silent.
+    settled = await settle_run(
+        runs=resources.runs,
+        events=resources.events,
+        pipelines=resources.pipelines,
+        redis=resources.redis,
+        run=run,
+        state=RunState.FAILED,
+        error=error,
+        seen_seq=run.last_seq,
+        silent_since=silent_since,
     )
-    if claimed is None:
-        return  # its worker reported in, or recorded something, meanwhile: the next round looks again
-    # A worker that was only slow may still be numbering events: take the next free number.
-    seq = max(claimed.last_seq, await resources.events.last_seq(run.id)) + 1
-    for _ in range(100):
-        event = RunEvent(
-            run_id=run.id,
-            seq=seq,
-            type=EventType.RUN_STATE,
-            at=datetime.now(UTC),
-            run_state=RunState.FAILED,
-            message=error,
-        )
-        try:
-            await record_event(
-                resources.events, resources.redis, event, project_id=run.project_id, pipeline_id=run.pipeline_id
-            )
-            break
-        except DuplicateKeyError:
-            seq += 1
-    await resources.runs.set_fields(run.id, last_seq=seq)
-    await resources.pipelines.record_run(await resources.runs.get(run.id))
-    logger.warning("run %s: worker lost, marked FAILED", run.id)
-    lock_name = workspace_lock_name(run.project_id)
-    if await resources.redis.get(lock_name) in (run_lock_token(run.id).encode(), run_lock_token(run.id)):
-        await resources.redis.delete(lock_name)
-
-
-def _lost(stage: StageRun, error: str) -> StageRun:
-    if stage.state == StageRunState.RUNNING:
-        return replace(stage, state=StageRunState.FAILED, error=error)
-    if stage.state == StageRunState.PENDING:
-        return replace(stage, state=StageRunState.NOT_RUN, error=error)
-    return stage
+    if settled is None:
+        return 0  # its worker reported in, or recorded something, meanwhile: the next round looks again
+    logger.warning("run %s: %s, marked FAILED", run.id, error)
+    return 1

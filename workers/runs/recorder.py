@@ -20,6 +20,7 @@ from app.domain.runs import EventType, Run, RunEvent, RunState, StageRun, StageR
 from app.events.publisher import record_events
 from app.repositories.events import EventRepository
 from app.repositories.runs import RunRepository
+from workers.runs import faults
 
 
 @dataclass
@@ -30,6 +31,7 @@ class RunRecorder:
     redis: Redis
     seq: int = 0
     stages: dict[str, StageRun] = field(default_factory=dict)
+    """The run's stages by name, in the run's order (their positions in the stored list)."""
     log_offsets: dict[str, int] = field(default_factory=dict)
     log_limit: int = 20 * 1024**2
     """Bytes of log kept per stage; past it one notice says the log was cut."""
@@ -43,11 +45,24 @@ class RunRecorder:
     _failure: tuple[range, BaseException] | None = None
     """The numbers of the last batch that could not be written, and why."""
 
+    _positions: dict[str, int] = field(default_factory=dict)
+    """Where each stage is in the stored list of the run's stages (a change updates that record alone)."""
+
+    def __post_init__(self) -> None:
+        self._positions = {name: i for i, name in enumerate(self.stages)}
+
     @classmethod
     def for_run(cls, run: Run, runs: RunRepository, events: EventRepository, redis: Redis) -> RunRecorder:
         return cls(
             run=run, runs=runs, events=events, redis=redis, seq=run.last_seq, stages={s.name: s for s in run.stages}
         )
+
+    def snapshot(self) -> Run:
+        """The run with its stages as this recorder knows them (ahead of the document when a write failed)."""
+        return replace(self.run, stages=self._stages_now(), last_seq=self.seq)
+
+    def _stages_now(self) -> list[StageRun]:
+        return [replace(s, log_bytes=self.log_offsets.get(s.name, s.log_bytes)) for s in self.stages.values()]
 
     async def _emit(
         self, build: Callable[[int, datetime], RunEvent], store: Callable[[int], Awaitable[object]] | None = None
@@ -75,6 +90,10 @@ class RunRecorder:
                 batch, self._unsent = self._unsent, []
                 self._sent_through = batch[-1].seq
                 try:
+                    if any(e.stage_state == StageRunState.SUCCEEDED for e in batch):
+                        faults.inject(self.run.pipeline_name, "recording")
+                    if any(e.run_state is not None and e.run_state.finished for e in batch):
+                        faults.inject(self.run.pipeline_name, "final_event")
                     await record_events(
                         self.events, self.redis, batch, project_id=self.run.project_id, pipeline_id=self.run.pipeline_id
                     )
@@ -86,38 +105,44 @@ class RunRecorder:
                 raise self._failure[1]  # the batch carrying this event, written by another caller, failed
 
     @classmethod
-    async def start(
+    async def claim(
         cls, run_id: str, *, worker: str, runs: RunRepository, events: EventRepository, redis: Redis
     ) -> RunRecorder | None:
         """QUEUED -> RUNNING, recorded before anything else the worker does; None when the run is no longer queued
         (cancelled, or another worker has it).
 
-        One write moves the run and numbers its RUNNING event (it also returns the run, so nothing is read before):
-        then the event is stored and published like every other.
+        One write moves the run and numbers its RUNNING event (it also returns the run, so nothing is read before);
+        ``announce`` then stores and publishes that event like every other. From here on the run is the caller's to
+        end, whatever fails (workers.runs.job).
         """
         started = await runs.claim(run_id, worker=worker, at=datetime.now(UTC))
         if started is None:
             return None
         recorder = cls.for_run(started, runs, events, redis)
         at = started.started_at or datetime.now(UTC)
-        async with recorder._lock:
-            recorder._unsent.append(recorder._run_event(recorder.seq, at, RunState.RUNNING, None))
-        await recorder._send_through(recorder.seq)
+        recorder._unsent.append(recorder._run_event(recorder.seq, at, RunState.RUNNING, None))
         return recorder
+
+    async def announce(self) -> None:
+        """Store and publish the RUNNING event ``claim`` numbered."""
+        await self._send_through(self.seq)
 
     async def set_stages(self, stages: list[StageRun]) -> None:
         """The stages this run considers, in order (replacing the pipeline's full list)."""
         self.stages = {s.name: s for s in stages}
+        self._positions = {s.name: i for i, s in enumerate(stages)}
         async with self._lock:
+            # Not stored when the run was settled meanwhile (cancelled by the API, declared lost): nothing to number.
             await self.runs.set_stages(self.run.id, stages, seq=self.seq)
 
     async def stage(self, name: str, state: StageRunState, **fields: Any) -> StageRun:
         stage = replace(self.stages[name], state=state, log_bytes=self.log_offsets.get(name, 0), **fields)
         self.stages[name] = stage
+        position = self._positions[name]
 
-        async def store(seq: int) -> bool:
-            await self.runs.update_stage(self.run.id, stage, seq=seq)
-            return True
+        async def store(seq: int) -> bool | None:
+            # A run settled meanwhile keeps its final stages: then this change is not recorded at all.
+            return await self.runs.update_stage(self.run.id, position, stage, seq=seq) or None
 
         await self._emit(
             lambda seq, at: RunEvent(
@@ -149,16 +174,18 @@ class RunRecorder:
             )
         )
 
-    async def finish(self, state: RunState, *, error: str | None, outputs_changed: list[str]) -> Run:
-        stages = [replace(s, log_bytes=self.log_offsets.get(s.name, s.log_bytes)) for s in self.stages.values()]
+    async def finish(self, state: RunState, *, error: str | None, outputs_changed: list[str]) -> Run | None:
+        """RUNNING -> ``state`` with the stages as recorded, in one write, then its event; None when the run was no
+        longer RUNNING (someone else settled it: its final state stands)."""
+        stages = self._stages_now()
 
         async def store(seq: int) -> Run | None:
-            await self.runs.set_stages(self.run.id, stages, seq=self.seq)
             finished = await self.runs.transition(
                 self.run.id,
                 from_states=(RunState.RUNNING,),
                 to_state=state,
                 seq=seq,
+                stages=stages,
                 finished_at=datetime.now(UTC),
                 error=error,
                 outputs_changed=outputs_changed,
@@ -167,7 +194,8 @@ class RunRecorder:
                 self.run = finished
             return finished
 
-        await self._emit(lambda seq, at: self._run_event(seq, at, state, error), store)
+        if await self._emit(lambda seq, at: self._run_event(seq, at, state, error), store) is None:
+            return None
         return self.run
 
     def _run_event(self, seq: int, at: datetime, state: RunState, message: str | None) -> RunEvent:

@@ -18,6 +18,7 @@ from typing import Any
 
 from app.domain.runs import StageRunState
 from workers.execution import StageProcess, StageResult, StageSession, launch_stage
+from workers.runs import faults
 from workers.runs.event_lane import EventLane
 from workers.runs.planner import Step
 from workers.runs.recorder import RunRecorder
@@ -43,9 +44,12 @@ class Scheduler:
     """setrlimit bounds for each command: cpu, as, nofile, fsize (see workers.execution.launch_stage)."""
     session: StageSession | None = None
     """The run's stage session (pipeline files read once), if one is open: stages are forked from it."""
+    pipeline_name: str = ""
+    """Only for workers.runs.faults (tests)."""
     _processes: dict[str, StageProcess] = field(default_factory=dict)
     _lane: EventLane | None = None
     _abort_reason: str | None = None
+    _launched: int = 0
     _abort_state: StageRunState = StageRunState.CANCELLED
 
     async def run(self) -> Outcome:
@@ -77,6 +81,9 @@ class Scheduler:
         blocked: set[str] = set()
         running: dict[asyncio.Task[StageResult], str] = {}
         halted = False
+        assert self._lane is not None
+        # A failed recording ends the run at once, not when the stages under way end.
+        recording_failed = asyncio.create_task(self._lane.failed())
         try:
             while pending or running:
                 self._check_recording()
@@ -91,8 +98,9 @@ class Scheduler:
                             running[await self._launch(step)] = step.name
                 if not running:
                     break
-                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
+                done, _ = await asyncio.wait({*running, recording_failed}, return_when=asyncio.FIRST_COMPLETED)
+                self._check_recording()
+                for task in running.keys() & done:
                     name = running.pop(task)
                     state = self._settle(name, task.result())
                     if state in (StageRunState.SUCCEEDED, StageRunState.SKIPPED):
@@ -105,6 +113,7 @@ class Scheduler:
                             outcome.failed.append(name)
                             halted = halted or not self.keep_going
         finally:
+            recording_failed.cancel()
             # Whatever ends the loop (success, failure, abort, worker shutdown): no stage keeps running.
             await asyncio.gather(*(p.stop() for p in self._processes.values()), return_exceptions=True)
         reason = self._abort_reason or "an earlier stage failed"
@@ -113,6 +122,9 @@ class Scheduler:
         return outcome
 
     async def _launch(self, step: Step) -> asyncio.Task[StageResult]:
+        if self._launched:
+            faults.inject(self.pipeline_name, "between_stages")
+        self._launched += 1
         self._record(step.name, StageRunState.RUNNING, started_at=datetime.now(UTC))
         lane = self._lane
         assert lane is not None
@@ -154,7 +166,9 @@ class Scheduler:
             self._record(name, state, skip_reason=result.skip_reason or "unchanged", **figures)
         return state
 
-    async def abort(self, reason: str) -> None:
-        """Stop every running stage (their whole process groups); nothing new starts."""
+    async def abort(self, reason: str, *, stage_state: StageRunState = StageRunState.CANCELLED) -> None:
+        """Stop every running stage (their whole process groups); nothing new starts. The stages stopped end in
+        ``stage_state``: CANCELLED when the run was cancelled or timed out, FAILED when the run failed under them."""
         self._abort_reason = reason
+        self._abort_state = stage_state
         await asyncio.gather(*(p.stop() for p in list(self._processes.values())), return_exceptions=True)
