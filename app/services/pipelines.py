@@ -16,6 +16,7 @@ from app.domain.pipelines import (
     StageSpec,
     StageStatus,
     ValidationReport,
+    target_names,
 )
 from app.domain.users import Role
 from app.jobs import JobDispatcher
@@ -28,6 +29,13 @@ class PipelineWrite:
     pipeline: Pipeline
     outcomes: list[StageOutcome]
     validation: ValidationReport
+
+
+@dataclass(frozen=True, slots=True)
+class ParamsFileText:
+    path: str
+    """Relative to the project root."""
+    content: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +57,29 @@ class PipelineStatusReport:
 
 @dataclass(frozen=True, slots=True)
 class DryRunOptions:
+    """A run's choice of stages (RunOptions without its limits): a dry run previews exactly that run."""
+
     force: bool = False
     targets: tuple[str, ...] = ()
     downstream: bool = False
+    single_item: bool = False
+    keep_going: bool = False
+    """Changes what a run does after a failure, not which stages it may execute."""
+
+
+def check_selection(
+    targets: tuple[str, ...], single_item: bool, stages: list[StageSpec], *, prefix: str = ""
+) -> list[Issue]:
+    """What executePipeline and dryRunPipeline refuse in their options' choice of stages."""
+    known = target_names(stages)
+    issues = [
+        Issue(path=f"{prefix}targets[{i}]", message=f"no stage or foreach/matrix group named {t!r} in this pipeline")
+        for i, t in enumerate(targets)
+        if t not in known
+    ]
+    if single_item and not targets:
+        issues.append(Issue(path=f"{prefix}singleItem", message="singleItem needs targets"))
+    return issues
 
 
 def _check_version(expected_version: int) -> None:
@@ -126,6 +154,28 @@ class PipelineService:
         )
         return await self._written(payload)
 
+    async def replace_file(
+        self,
+        *,
+        caller: str,
+        pipeline_id: str,
+        expected_version: int,
+        dvc_yaml: str,
+        params: ParamsFileText | None,
+    ) -> PipelineWrite:
+        """Replace the pipeline's whole dvc.yaml (and a params file), checked by DVC, guarded by the version."""
+        _check_version(expected_version)
+        pipeline = await self.get(caller=caller, pipeline_id=pipeline_id, needs=Role.EDITOR)
+        payload = await self.jobs.call(
+            "replace_pipeline_file",
+            pipeline.id,
+            expected_version,
+            dvc_yaml,
+            None if params is None else params.path,
+            None if params is None else params.content,
+        )
+        return await self._written(payload)
+
     async def _written(self, payload: dict[str, object]) -> PipelineWrite:
         pipeline = await self.pipelines.get(str(payload["pipeline_id"]))
         outcomes = payload["outcomes"]
@@ -165,8 +215,16 @@ class PipelineService:
 
     async def dry_run(self, *, caller: str, pipeline_id: str, options: DryRunOptions) -> DryRunPlan:
         pipeline = await self.get(caller=caller, pipeline_id=pipeline_id)
+        issues = check_selection(options.targets, options.single_item, pipeline.stages)
+        if issues:
+            raise InvalidInput(issues)
         payload = await self.jobs.call(
-            "dry_run_pipeline", pipeline.id, options.force, list(options.targets), options.downstream
+            "dry_run_pipeline",
+            pipeline.id,
+            options.force,
+            list(options.targets),
+            options.downstream,
+            options.single_item,
         )
         return DryRunPlan.from_dict(payload["plan"])
 

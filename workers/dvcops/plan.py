@@ -27,14 +27,18 @@ def dry_run_plan(
     force: bool,
     targets: list[str],
     downstream: bool,
+    single_item: bool = False,
     repos: WarmRepos | None = None,
 ) -> DryRunPlan:
-    """The plan of `dvc repro [-f] [--downstream] <pipeline_path>[:target ...]`.
+    """The plan of `dvc repro [-f] [--downstream] [-s] <pipeline_path>[:target ...]`.
 
-    ``targets`` are stage names of this pipeline (empty: all of them). Stages of other pipelines that
-    the run would visit (upstream, or downstream with ``downstream``) are named ``<dvc.yaml>:<stage>``.
-    Frozen stages never execute their command, so they are listed as skipped. With ``repos``, the
-    workspace's Repo and index are reused while its pipeline files are unchanged.
+    ``targets`` are stage names of this pipeline or foreach/matrix group names (``train`` for
+    ``train@0``, ``train@1``...), resolved by DVC's own loader as `dvc repro` resolves them; empty: all
+    of the pipeline's stages. With ``single_item`` only the targets are visited, not their upstream.
+    Stages of other pipelines that the run would visit (upstream, or downstream with ``downstream``)
+    are named ``<dvc.yaml>:<stage>``. Frozen stages never execute their command, so they are listed as
+    skipped. With ``repos``, the workspace's Repo and index are reused while its pipeline files are
+    unchanged.
     """
     from dvc.repo.reproduce import get_active_graph
 
@@ -42,28 +46,41 @@ def dry_run_plan(
     with locked_repo(root, repos) as opened:
         repo = opened.repo
         graph = repo.index.graph
-        selected = _selected(stages_of(graph, file), targets)
+        selected = _selected(repo, file, stages_of(graph, file), targets)
         # Exactly what Repo.reproduce does: frozen stages cut off from their dependencies, then a
-        # post-order walk from the selected stages (over the reversed graph with --downstream).
+        # post-order walk from the selected stages (over the reversed graph with --downstream);
+        # with --single-item, the selected stages alone.
         active = get_active_graph(graph)
-        steps = repro_order(active, selected, downstream=downstream)
+        steps = selected if single_item else repro_order(active, selected, downstream=downstream)
         asked = [s for s in steps if is_pipeline_stage(s) and not s.frozen]
         with reading_stages(repo, asked):
             return _classify(Path(repo.root_dir), pipeline_path, active, steps, force=force, locked=opened.locked)
 
 
-def _selected(own: list[Any], targets: list[str]) -> list[Any]:
+def _selected(repo: Any, file: Path, own: list[Any], targets: list[str]) -> list[Any]:
+    """The pipeline's stages that ``targets`` name, in DVC's order (collect_stages: per target, no repeats)."""
+    from dvc.exceptions import DvcException
+
     if not targets:
         return own
     by_name = {stage.name: stage for stage in own}
-    unknown = [
-        Issue(path=f"targets[{i}]", message=f"the pipeline has no stage named {name!r}", stage=name)
-        for i, name in enumerate(targets)
-        if name not in by_name
-    ]
+    selected: list[Any] = []
+    unknown: list[Issue] = []
+    for index, target in enumerate(targets):
+        try:
+            # DVC's own resolution of `dvc repro <file>:<target>`: a stage name, or a foreach/matrix group.
+            names = [stage.name for stage in repo.stage.collect(f"{file}:{target}")] if target else []
+        except DvcException:
+            names = []
+        if not names or any(name not in by_name for name in names):
+            unknown.append(
+                Issue(path=f"targets[{index}]", message=f"the pipeline has no stage named {target!r}", stage=target)
+            )
+            continue
+        selected.extend(by_name[name] for name in names)
     if unknown:
         raise InvalidInput(unknown)
-    return [by_name[name] for name in dict.fromkeys(targets)]
+    return list(dict.fromkeys(selected))
 
 
 def _classify(

@@ -36,7 +36,7 @@ async def init_project(ctx: dict[str, Any], project_id: str, repository_url: str
         try:
             discovered = await asyncio.to_thread(dvcops.discover_pipelines, root)
             for path, stages in discovered:
-                issues = await asyncio.to_thread(dvcops.check_pipeline, root, path, stages)
+                issues = await asyncio.to_thread(dvcops.check_pipeline_file, root, path)
                 await resources.pipelines.insert(
                     project_id=project_id,
                     name=pipeline_name_for(path),
