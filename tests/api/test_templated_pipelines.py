@@ -83,7 +83,11 @@ PIPELINES = """
 query($projectId: ID!) {
   pipelines(projectId: $projectId) {
     ... on PipelineConnection {
-      edges { node { id name path version stages { name command deps outs params } validation { valid issues { path message } } } }
+      edges {
+        node {
+          id name path version stages { name command deps outs params } validation { valid issues { path message } }
+        }
+      }
     }
   }
 }
@@ -105,7 +109,9 @@ query($id: ID!) {
 
 VALIDATE = """
 mutation($id: ID!) {
-  validatePipeline(id: $id) { __typename ... on ValidationReport { valid issues { path message } } ... on Error { message } }
+  validatePipeline(id: $id) {
+    __typename ... on ValidationReport { valid issues { path message } } ... on Error { message }
+  }
 }
 """
 
@@ -269,7 +275,10 @@ async def test_a_foreach_or_matrix_group_name_is_a_target_of_dry_runs_and_runs(
 async def test_a_templated_pipeline_is_not_expanded_by_an_update_and_can_be_replaced_whole(
     gql: GraphQLClient, make_project: MakeProject, stack: Stack, tmp_path: Path
 ) -> None:
-    vars_only = "vars:\n  - greeting: hello\nstages:\n  say:\n    cmd: echo ${greeting} > said.txt\n    outs:\n      - said.txt\n"
+    vars_only = (
+        "vars:\n  - greeting: hello\n"
+        "stages:\n  say:\n    cmd: echo ${greeting} > said.txt\n    outs:\n      - said.txt\n"
+    )
     source = git_repository(tmp_path / "upstream", {"dvc.yaml": vars_only})
     project_id, pipeline = await cloned(gql, make_project, source)
     root = workspace_of(stack, project_id)
@@ -329,8 +338,8 @@ async def test_a_templated_pipeline_is_not_expanded_by_an_update_and_can_be_repl
 async def test_status_names_an_out_of_date_stage_of_another_pipeline_as_dvc_status_with_deps_does(
     gql: GraphQLClient, make_project: MakeProject, stack: Stack, tmp_path: Path
 ) -> None:
-    producer = "stages:\n  make_out:\n    cmd: cp input.txt made.txt\n    deps:\n      - input.txt\n    outs:\n      - made.txt\n"
-    consumer = "stages:\n  use:\n    cmd: cp ../a/made.txt used.txt\n    deps:\n      - ../a/made.txt\n    outs:\n      - used.txt\n"
+    producer = "stages:\n  make_out:\n    cmd: cp input.txt made.txt\n    deps: [input.txt]\n    outs: [made.txt]\n"
+    consumer = "stages:\n  use:\n    cmd: cp ../a/made.txt used.txt\n    deps: [../a/made.txt]\n    outs: [used.txt]\n"
     files = {"a/dvc.yaml": producer, "a/input.txt": "1\n", "b/dvc.yaml": consumer}
     project = await make_project(repository_url=str(git_repository(tmp_path / "upstream", files)))
     root = workspace_of(stack, project["id"])
