@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from app.domain.known_state import plan_while_running, status_while_running
 from app.domain.pipelines import ChangeKind, Pipeline, PipelineSource, StageChange, StageSpec, StageStatus
 from app.domain.runs import Run, RunOptions, RunState, StageRun, StageRunState, Trigger
-from workers.jobs.known_state import plan_while_running, status_while_running
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -63,3 +63,30 @@ def test_another_pipelines_run_does_not_count() -> None:
     live = run({"a": StageRunState.SUCCEEDED}, pipeline_id="other")
     statuses = status_while_running(pipeline("a"), live, [status("a", False)])
     assert statuses[0].up_to_date is False
+
+
+def test_a_known_state_answer_is_dated_by_the_newest_fact_it_reports() -> None:
+    from datetime import timedelta
+
+    from app.domain.known_state import known_at
+
+    settled_at = NOW + timedelta(minutes=5)
+    live = run({"a": StageRunState.SUCCEEDED, "b": StageRunState.RUNNING})
+    live = Run(
+        live.id, live.project_id, live.pipeline_id, live.pipeline_name, live.state, live.options, live.triggered_by,
+        live.trigger, live.created_at,
+        [StageRun(name="a", command="", state=StageRunState.SUCCEEDED, finished_at=settled_at), live.stages[1]],
+    )  # fmt: skip
+    later = NOW + timedelta(hours=1)
+
+    assert known_at(pipeline("a", "b"), live, NOW, later) == settled_at
+    assert known_at(pipeline("a", "b"), run({"a": StageRunState.RUNNING}), NOW, later) == NOW
+    assert known_at(pipeline("a", "b"), None, None, later) == later
+
+
+def test_a_single_item_plan_while_running_lists_only_the_targets_and_their_group() -> None:
+    plan = plan_while_running(
+        pipeline("prep", "train@0", "train@1"), run({}), [], force=False, targets=("train",), single_item=True
+    )
+
+    assert [s.name for s in plan.stages] == ["train@0", "train@1"]

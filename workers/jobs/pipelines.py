@@ -14,13 +14,13 @@ from typing import Any
 from dvc.lock import LockError
 
 from app.domain.errors import Conflict, InvalidInput, Issue, NotFound, TemplatedPipeline, WorkspaceBusy
+from app.domain.known_state import known_at, plan_while_running, status_while_running
 from app.domain.pipelines import Pipeline, PipelineSource, StageOutcome, StageSpec
 from app.domain.runs import Run
 from app.jobs_protocol import JobPayload, ok
 from workers import dvcops
 from workers.context import WorkerResources, resources_of
 from workers.jobs.common import answers_domain_errors, report_from
-from workers.jobs.known_state import plan_while_running, status_while_running
 from workers.locks import workspace_lock, workspace_lock_name
 from workers.snapshots import FileSnapshot, WriteIntent, pending_intents
 
@@ -335,7 +335,7 @@ async def pipeline_status(ctx: dict[str, Any], pipeline_id: str) -> JobPayload:
         # Answer at once from what is known, rather than queue behind the run's stages for DVC's lock.
         known = await resources.pipelines.last_status(pipeline_id)
         stages = status_while_running(pipeline, run, known[0] if known else [])
-        checked_at = known[1] if known else datetime.now(UTC)
+        checked_at = known_at(pipeline, run, known[1] if known else None, datetime.now(UTC))
         return ok(stages=[s.to_dict() for s in stages], checked_at=checked_at, stale=True)
     try:
         async with workspace_lock(
@@ -364,7 +364,10 @@ async def dry_run_pipeline(
     run = await running_run(resources, pipeline.project_id)
     if run is not None:
         known = await resources.pipelines.last_status(pipeline_id)
-        return ok(plan=plan_while_running(pipeline, run, known[0] if known else [], force=force).to_dict())
+        plan = plan_while_running(
+            pipeline, run, known[0] if known else [], force=force, targets=tuple(targets), single_item=single_item
+        )
+        return ok(plan=plan.to_dict())
     async with workspace_lock(
         resources.redis, pipeline.project_id, wait_seconds=resources.settings.workspace_read_wait_seconds
     ):
