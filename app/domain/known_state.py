@@ -71,8 +71,10 @@ def plan_while_running(
         if single_item and not _named(stage.name, targets):
             continue
         before = by_name.get(stage.name)
-        unknown_or_changed = before is None or not before.up_to_date
-        if stage.frozen or not (force or live.get(stage.name) in _AHEAD or unknown_or_changed):
+        state = live.get(stage.name)
+        # A stage this run has just settled is up to date, whatever the status from before the run said.
+        changed = state not in _SETTLED and (state in _AHEAD or before is None or not before.up_to_date)
+        if stage.frozen or not (force or changed):
             up_to_date.append(stage.name)
             continue
         planned.append(
