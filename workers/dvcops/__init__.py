@@ -15,7 +15,7 @@ from workers.dvcops.reading import discover_pipelines, read_pipeline
 from workers.dvcops.replacing import params_path_problem, require_text_accepted, write_texts
 from workers.dvcops.status import pipeline_status
 from workers.dvcops.templating import templating_constructs
-from workers.dvcops.validation import check_pipeline, check_pipeline_file
+from workers.dvcops.validation import check_pipeline, check_pipeline_file, discover_checked_pipelines
 from workers.dvcops.warm import WarmRepos
 from workers.dvcops.workspace import init_workspace
 from workers.dvcops.writing import prune_lock_entries, remove_pipeline, write_pipeline
@@ -24,6 +24,7 @@ __all__ = [
     "WarmRepos",
     "check_pipeline",
     "check_pipeline_file",
+    "discover_checked_pipelines",
     "discover_pipelines",
     "dry_run_plan",
     "init_workspace",
