@@ -145,14 +145,16 @@ mutation($input: ReplacePipelineFileInput!) {{ replacePipelineFile(input: $input
 RUNNING_STAGE = re.compile(r"Running stage '(?:[^']*:)?([^':]+)'")
 
 
-def git_repository(folder: Path, files: dict[str, str]) -> Path:
-    """A real git repository with DVC initialised and ``files`` committed."""
+def git_repository(folder: Path, files: dict[str, str], before_commit: Callable[[Path], None] | None = None) -> Path:
+    """A real git repository with DVC initialised and ``files`` committed (after ``before_commit``, if given)."""
     folder.mkdir(parents=True)
     for relative, text in files.items():
         (folder / relative).parent.mkdir(parents=True, exist_ok=True)
         (folder / relative).write_text(text)
     subprocess.run(["git", "init", "-q"], cwd=folder, check=True)
     dvc(folder, "init", "-q")
+    if before_commit is not None:
+        before_commit(folder)
     subprocess.run(["git", "add", "-A"], cwd=folder, check=True)
     commit = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "pipelines"]
     subprocess.run(commit, cwd=folder, check=True)
@@ -179,14 +181,7 @@ def outputs_and_lock(root: Path) -> tuple[Any, dict[str, str], dict[str, set[str
     dvc.lock is compared as data and each .gitignore as a set: stages that run in parallel add their entries in
     the order they finish.
     """
-    lock = yaml.safe_load((root / "dvc.lock").read_text())
-    digest = {
-        path: value
-        for path, value in tree_digest(root).items()
-        if not path.startswith(".dvc") and Path(path).name not in {".gitignore", "dvc.lock"}
-    }
-    ignored = {str(p.relative_to(root)): set(p.read_text().splitlines()) for p in root.rglob(".gitignore")}
-    return lock, digest, ignored
+    return outputs_and_lock_in(root, ".")
 
 
 async def cloned(gql: GraphQLClient, make_project: MakeProject, source: Path) -> tuple[str, dict[str, Any]]:
@@ -373,3 +368,136 @@ async def test_status_names_an_out_of_date_stage_of_another_pipeline_as_dvc_stat
     assert set(with_deps) == {"a/dvc.yaml:make_out"}
     own = (await gql.execute(STATUS, {"id": pipelines["a/dvc.yaml"]}))["pipeline"]["status"]
     assert [(s["name"], [c["kind"] for c in s["changes"]]) for s in own["stages"]] == [("make_out", ["DEP"])]
+
+
+# The other shapes of a real repository: a dvc.yaml in a subfolder with stage-level wdir, params from YAML, JSON,
+# TOML and Python files and a whole file, a list cmd, persist, cache: false, frozen, always_changed, and the top-level
+# params/metrics/plots/artifacts sections.
+SHAPES = {
+    "project/conf.json": '{"train": {"epochs": 2}}\n',
+    "project/conf.toml": "[eval]\nthreshold = 0.5\n",
+    "project/conf.py": "SEED = 7\n",
+    "project/whole.yaml": "a: 1\nb: 2\n",
+    "project/data/input.txt": "hello\n",
+    "project/dvc.yaml": """\
+params:
+  - conf.json
+metrics:
+  - out/metrics.json
+plots:
+  - out/plot.csv
+artifacts:
+  model:
+    path: out/model.txt
+    type: model
+stages:
+  prepare:
+    wdir: data
+    cmd:
+      - mkdir -p ../out
+      - cp input.txt ../out/prepared.txt
+    deps:
+      - input.txt
+    outs:
+      - ../out/prepared.txt:
+          persist: true
+  train:
+    cmd: cat out/prepared.txt conf.json > out/model.txt
+    deps:
+      - out/prepared.txt
+    params:
+      - conf.json:
+          - train.epochs
+      - conf.toml:
+          - eval.threshold
+      - conf.py:
+          - SEED
+      - whole.yaml:
+    outs:
+      - out/model.txt
+  report:
+    cmd: >-
+      echo '{"acc": 1}' > out/metrics.json && echo 'x,y' > out/plot.csv
+    deps:
+      - out/model.txt
+    metrics:
+      - out/metrics.json:
+          cache: false
+    plots:
+      - out/plot.csv:
+          cache: false
+  stamp:
+    cmd: date +%s%N > out/stamp.txt
+    always_changed: true
+    outs:
+      - out/stamp.txt:
+          cache: false
+  legacy:
+    cmd: echo once > legacy.txt
+    frozen: true
+    outs:
+      - legacy.txt:
+          cache: false
+""",
+}
+
+
+def ran_legacy_once(folder: Path) -> None:
+    """A frozen stage as repositories have them: run once (dvc.lock entry, output in git), then frozen."""
+    pipeline = folder / "project" / "dvc.yaml"
+    frozen = pipeline.read_text()
+    pipeline.write_text(frozen.replace("    frozen: true\n", ""))
+    dvc(folder, "repro", "project/dvc.yaml:legacy")
+    pipeline.write_text(frozen)
+
+
+async def test_a_cloned_subfolder_pipeline_with_every_other_shape_validates_and_runs_as_dvc_repro_does(
+    gql: GraphQLClient, make_project: MakeProject, stack: Stack, tmp_path: Path
+) -> None:
+    source = git_repository(tmp_path / "upstream", SHAPES, ran_legacy_once)
+    project_id, pipeline = await cloned(gql, make_project, source)
+    root = workspace_of(stack, project_id)
+
+    assert pipeline["path"] == "project/dvc.yaml"
+    listed = [name.rpartition(":")[2] for name in dvc(root, "stage", "list", "--name-only", "-R", "project").split()]
+    assert [s["name"] for s in pipeline["stages"]] == listed
+    train = next(s for s in pipeline["stages"] if s["name"] == "train")
+    assert train["params"] == ["conf.json:train.epochs", "conf.toml:eval.threshold", "conf.py:SEED", "whole.yaml:"]
+    assert pipeline["validation"] == {"valid": True, "issues": []}
+    validated = (await gql.execute(VALIDATE, {"id": pipeline["id"]}))["validatePipeline"]
+    assert validated == {"__typename": "ValidationReport", "valid": True, "issues": []}
+
+    oracle = copy_of(root, tmp_path / "oracle")
+    status = (await gql.execute(STATUS, {"id": pipeline["id"]}))["pipeline"]["status"]
+    dvc_stale = {name.rpartition(":")[2] for name in json.loads(dvc(oracle, "status", "--json", "project/dvc.yaml"))}
+    assert {s["name"] for s in status["stages"] if not s["upToDate"]} == dvc_stale
+
+    plan = await plan_of(gql, pipeline["id"])
+    repro = RUNNING_STAGE.findall(dvc(oracle, "repro", "project/dvc.yaml"))
+    assert [s["name"] for s in plan["stages"]] == repro
+    assert "legacy" in plan["upToDate"]  # frozen: never run, as by dvc repro
+
+    run = await finished(gql, await execute(gql, pipeline["id"]))
+    assert run["state"] == "SUCCEEDED", run
+    ours, theirs = outputs_and_lock_in(root, "project"), outputs_and_lock_in(oracle, "project")
+    assert ours[0]["stages"].keys() == theirs[0]["stages"].keys()
+    # stamp is always_changed and writes the time: everything else is byte for byte what dvc repro wrote.
+    for lock in (ours[0], theirs[0]):
+        del lock["stages"]["stamp"]
+    assert ours[0] == theirs[0]
+    assert {p: d for p, d in ours[1].items() if "stamp" not in p} == {
+        p: d for p, d in theirs[1].items() if "stamp" not in p
+    }
+    assert ours[2] == theirs[2]
+
+
+def outputs_and_lock_in(root: Path, folder: str) -> tuple[Any, dict[str, str], dict[str, set[str]]]:
+    """outputs_and_lock with the dvc.lock of ``folder``."""
+    lock = yaml.safe_load((root / folder / "dvc.lock").read_text())
+    digest = {
+        path: value
+        for path, value in tree_digest(root).items()
+        if not path.startswith(".dvc") and Path(path).name not in {".gitignore", "dvc.lock"}
+    }
+    ignored = {str(p.relative_to(root)): set(p.read_text().splitlines()) for p in root.rglob(".gitignore")}
+    return lock, digest, ignored
