@@ -93,6 +93,10 @@ query($projectId: ID!) {
 }
 """
 
+DAG = """
+query($id: ID!) { pipeline(id: $id) { ... on Pipeline { dag { ... on Dag { nodes { name } edges { source target } } } } } }
+"""
+
 STATUS = """
 query($id: ID!) {
   pipeline(id: $id) {
@@ -214,6 +218,10 @@ async def test_a_cloned_templated_pipeline_lists_validates_and_runs_as_dvc_repro
     assert pipeline["validation"] == {"valid": True, "issues": []}
     validated = (await gql.execute(VALIDATE, {"id": pipeline["id"]}))["validatePipeline"]
     assert validated == {"__typename": "ValidationReport", "valid": True, "issues": []}
+
+    dag = (await gql.execute(DAG, {"id": pipeline["id"]}))["pipeline"]["dag"]
+    assert {n["name"] for n in dag["nodes"]} == set(listed)
+    assert {(e["source"], e["target"]) for e in dag["edges"]} == {("prep.v2", "train@0.1"), ("prep.v2", "train@0.2")}
 
     oracle = copy_of(root, tmp_path / "oracle")
     status = (await gql.execute(STATUS, {"id": pipeline["id"]}))["pipeline"]["status"]
