@@ -94,7 +94,9 @@ query($projectId: ID!) {
 """
 
 DAG = """
-query($id: ID!) { pipeline(id: $id) { ... on Pipeline { dag { ... on Dag { nodes { name } edges { source target } } } } } }
+query($id: ID!) {
+  pipeline(id: $id) { ... on Pipeline { dag { ... on Dag { nodes { name } edges { source target } } } } }
+}
 """
 
 STATUS = """
