@@ -50,6 +50,8 @@ def params_path_problem(root: Path, path: str) -> str | None:
     name = posixpath.basename(posixpath.normpath(path))
     if name in RESERVED_NAMES or name.endswith(".dvc"):
         return f"'{path}' is one of DVC's own files, not a params file"
+    if (root / path).is_dir():
+        return f"'{path}' is a folder"
     return None
 
 
