@@ -511,3 +511,46 @@ def outputs_and_lock_in(root: Path, folder: str) -> tuple[Any, dict[str, str], d
     }
     ignored = {str(p.relative_to(root)): set(p.read_text().splitlines()) for p in root.rglob(".gitignore")}
     return lock, digest, ignored
+
+
+def dvc_fails(root: Path, *args: str) -> str:
+    env = dict(os.environ, DVC_NO_ANALYTICS="1")
+    result = subprocess.run(
+        [sys.executable, "-m", "dvc", *args], cwd=root, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0, f"dvc {' '.join(args)} succeeded: {result.stdout}"
+    return result.stderr
+
+
+async def test_a_frozen_stage_that_never_ran_is_reproduced_as_dvc_repro_does(
+    gql: GraphQLClient, make_project: MakeProject, stack: Stack, tmp_path: Path
+) -> None:
+    frozen = (
+        "stages:\n  keep:\n    cmd: echo new > {out}\n    frozen: true\n"
+        "    outs:\n      - {out}:\n          cache: false\n"
+    )
+    files = {
+        "present/dvc.yaml": frozen.format(out="kept.txt"),
+        "present/kept.txt": "committed\n",
+        "missing/dvc.yaml": frozen.format(out="gone.txt"),
+    }
+    project = await make_project(repository_url=str(git_repository(tmp_path / "upstream", files)))
+    root = workspace_of(stack, project["id"])
+    edges = (await gql.execute(PIPELINES, {"projectId": project["id"]}))["pipelines"]["edges"]
+    pipelines = {e["node"]["path"]: e["node"]["id"] for e in edges}
+    oracle = copy_of(root, tmp_path / "oracle")
+
+    # DVC never runs a frozen stage's command, but records the outputs of one without a dvc.lock entry...
+    plan = await plan_of(gql, pipelines["present/dvc.yaml"])
+    assert [s["name"] for s in plan["stages"]] == ["keep"]
+    dvc(oracle, "repro", "present/dvc.yaml")
+    run = await finished(gql, await execute(gql, pipelines["present/dvc.yaml"]))
+    assert run["state"] == "SUCCEEDED", run
+    assert (root / "present/kept.txt").read_text() == "committed\n"
+    assert outputs_and_lock_in(root, "present") == outputs_and_lock_in(oracle, "present")
+
+    # ... and fails when they are missing.
+    assert "missing data" in dvc_fails(oracle, "repro", "missing/dvc.yaml")
+    failed = await finished(gql, await execute(gql, pipelines["missing/dvc.yaml"]))
+    assert failed["state"] == "FAILED", failed
+    assert not (root / "missing/dvc.lock").exists() and not (oracle / "missing/dvc.lock").exists()
