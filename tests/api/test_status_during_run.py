@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from redis.asyncio import Redis
+
 from tests.api.pipeline_fixtures import create_pipeline, write_file
 from tests.api.run_helpers import execute, finished, get_run, wait_for_run
 from tests.conftest import GraphQLClient, workspace_of
@@ -50,6 +52,16 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+async def workspace_jobs(redis: Redis) -> set[bytes]:
+    """Every job arq holds or answered lately, but the runs' own and the cron jobs'."""
+    keys = [key async for key in redis.scan_iter(match="arq:*")]
+    return {
+        key
+        for key in keys
+        if key.startswith((b"arq:job:", b"arq:result:")) and b":cron:" not in key and b":run:" not in key
+    }
+
+
 async def test_status_and_dry_run_during_a_run_answer_from_what_is_known_dated_by_its_newest_fact(
     gql: GraphQLClient, make_project: MakeProject, stack: Stack
 ) -> None:
@@ -70,12 +82,17 @@ async def test_status_and_dry_run_during_a_run_answer_from_what_is_known_dated_b
         quick = next(s for s in running["stages"] if s["name"] == "quick")
         assert quick["state"] == "SUCCEEDED"
 
+        redis = Redis.from_url(stack.env["REDIS_URL"])
+        jobs_before = await workspace_jobs(redis)
         statuses = await asyncio.gather(*(gql.execute(STATUS, {"id": pipeline_id}) for _ in range(10)))
         plan = (await gql.execute(DRY_RUN, {"id": pipeline_id, "options": {"targets": ["after"]}}))["dryRunPipeline"]
         single = (
             await gql.execute(DRY_RUN, {"id": pipeline_id, "options": {"targets": ["after"], "singleItem": True}})
         )["dryRunPipeline"]
         assert (await get_run(gql, run_id))["state"] == "RUNNING"  # every answer came while the run held on
+        # Answered by the API from what is known: no worker job was queued for them.
+        assert await workspace_jobs(redis) == jobs_before
+        await redis.aclose()
     finally:
         (workspace_of(stack, project["id"]) / "release").touch()
 
