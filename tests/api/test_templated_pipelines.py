@@ -437,10 +437,10 @@ stages:
       - out/plot.csv:
           cache: false
   stamp:
-    cmd: date +%s%N > out/stamp.txt
+    cmd: date +%s%N > stamp.txt
     always_changed: true
     outs:
-      - out/stamp.txt:
+      - stamp.txt:
           cache: false
   legacy:
     cmd: echo once > legacy.txt
