@@ -17,7 +17,8 @@ from workers.dvcops.status import pipeline_status
 from workers.dvcops.templating import templating_constructs
 from workers.dvcops.validation import check_pipeline, check_pipeline_file, discover_checked_pipelines
 from workers.dvcops.warm import WarmRepos
-from workers.dvcops.workspace import init_workspace, warm_up
+from workers.dvcops.warm_up import warm_up
+from workers.dvcops.workspace import init_workspace
 from workers.dvcops.writing import prune_lock_entries, remove_pipeline, write_pipeline
 
 __all__ = [

@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 from app.domain.errors import WorkspaceError
@@ -116,15 +115,3 @@ def _clean_up(root: Path, created: bool) -> None:
                 shutil.rmtree(child, ignore_errors=True)
             else:
                 child.unlink(missing_ok=True)
-
-
-def warm_up() -> None:
-    """Create, read and check a throwaway workspace, so a fresh worker's first request does not pay for DVC's
-    imports and first-use set-up (about 0.5 s idle, several times that on a loaded machine)."""
-    from workers.dvcops.validation import discover_checked_pipelines
-
-    with tempfile.TemporaryDirectory(prefix="dvc-warm-up-") as scratch:
-        root = Path(scratch) / "workspace"
-        init_workspace(root, None)
-        (root / "dvc.yaml").write_text("stages:\n  warm:\n    cmd: 'true'\n")
-        discover_checked_pipelines(root)
