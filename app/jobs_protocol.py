@@ -14,6 +14,7 @@ from app.domain.errors import (
     InvalidInput,
     Issue,
     NotFound,
+    TemplatedPipeline,
     WorkspaceBusy,
     WorkspaceError,
 )
@@ -31,6 +32,8 @@ def failure(error: DomainError) -> JobPayload:
         payload |= {"resource": error.resource, "identifier": error.identifier}
     if isinstance(error, InvalidInput):
         payload["issues"] = [i.to_dict() for i in error.issues]
+    if isinstance(error, TemplatedPipeline):
+        payload |= {"path": error.path, "constructs": list(error.constructs)}
     return {"ok": False, "error": payload}
 
 
@@ -46,6 +49,8 @@ def raise_for_failure(payload: JobPayload) -> JobPayload:
         raise InvalidInput([Issue.from_dict(i) for i in error["issues"]], message)
     if kind == "Conflict":
         raise Conflict(message)
+    if kind == "TemplatedPipeline":
+        raise TemplatedPipeline(error["path"], list(error["constructs"]))
     if kind == "WorkspaceBusy":
         raise WorkspaceBusy(message)
     raise WorkspaceError(message)

@@ -29,6 +29,7 @@ from app.services.rate_limit import RateLimiter
 from app.services.results import ResultsService
 from app.services.run_updates import RunFollower
 from app.services.runs import RunService
+from app.services.workspace_holder import WorkspaceHolder
 from app.settings import Settings
 from app.state import AppState, Services
 
@@ -49,11 +50,13 @@ def build_lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         access = Access(projects=ProjectRepository(db))
         users = UserRepository(db)
         jobs = JobDispatcher(redis, queue_name=settings.queue_name, wait_seconds=settings.job_wait_seconds)
-        pipeline_service = PipelineService(access=access, pipelines=PipelineRepository(db), jobs=jobs)
+        runs = RunRepository(db)
+        holder = WorkspaceHolder(redis=redis, runs=runs)
+        pipeline_service = PipelineService(access=access, pipelines=PipelineRepository(db), jobs=jobs, holder=holder)
         run_service = RunService(
             access=access,
             pipeline_service=pipeline_service,
-            runs=RunRepository(db),
+            runs=runs,
             events=EventRepository(db),
             jobs=jobs,
             redis=redis,

@@ -24,6 +24,15 @@ def run_lock_token(run_id: str) -> str:
     return f"run:{run_id}"
 
 
+def run_holding(lock_value: bytes | str | None) -> str | None:
+    """The id of the run whose token ``lock_value`` is, or None when the lock is free or held by something else."""
+    value = lock_value.decode() if isinstance(lock_value, bytes) else lock_value
+    prefix = run_lock_token("")
+    if not isinstance(value, str) or not value.startswith(prefix):
+        return None
+    return value.removeprefix(prefix)
+
+
 async def release_run_lock(redis: Redis, *, project_id: str, run_id: str) -> bool:
     """Free the workspace if its lock still names ``run_id``; False when the lock is gone or held by someone else."""
     released = await redis.eval(_RELEASE_IF_HELD, 1, workspace_lock_name(project_id), run_lock_token(run_id))  # type: ignore[misc]

@@ -20,7 +20,16 @@ from pathlib import Path
 
 import httpx
 
-from bench import credentials, execute_bench, fanout_bench, list_bench, results_bench, running_bench, status_bench
+from bench import (
+    busy_status_bench,
+    credentials,
+    execute_bench,
+    fanout_bench,
+    list_bench,
+    results_bench,
+    running_bench,
+    status_bench,
+)
 from bench.config import FULL, SMOKE
 from bench.context import Context
 from bench.gql import GraphQLClient
@@ -37,6 +46,7 @@ async def run_all(ctx: Context, idle_mb: float, only: list[str]) -> list[Row]:
         ("status", status_bench.run),
         ("execute", execute_bench.run),
         ("running", running_bench.run),
+        ("busy-status", busy_status_bench.run),
         ("fanout", fanout_bench.run),
         ("results", results_bench.run),
     ]
@@ -106,7 +116,7 @@ def parse() -> argparse.Namespace:
         "--only",
         action="append",
         default=[],
-        choices=["list", "status", "execute", "running", "fanout", "results"],
+        choices=["list", "status", "execute", "running", "busy-status", "fanout", "results"],
         help="run only this benchmark (repeatable; the report is then not written)",
     )
     parser.add_argument("--command", default="make bench", help="the command named in the report")

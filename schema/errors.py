@@ -71,6 +71,15 @@ class RateLimitedError(Error):
     retry_after_seconds: int = strawberry.field(description="When the next request will be accepted.")
 
 
+@strawberry.type(
+    description="The pipeline's dvc.yaml uses DVC templating (vars, foreach, matrix, ${...}); a stage-by-stage edit "
+    "would expand it, so it was refused and nothing changed. Replace the whole file with `replacePipelineFile`."
+)
+class TemplatedPipelineError(Error):
+    path: str = strawberry.field(description="The dvc.yaml, relative to the project root.")
+    constructs: list[str] = strawberry.field(description="The templating constructs that block the edit, each located.")
+
+
 class NotFoundHandler(strawberry.ExceptionHandler[domain.NotFound, NotFoundError]):
     def handle(self, exception: domain.NotFound, *, field: StrawberryField, info: Any) -> NotFoundError:
         return NotFoundError(message=exception.message, resource=exception.resource, identifier=exception.identifier)
@@ -140,7 +149,15 @@ class RateLimitedHandler(strawberry.ExceptionHandler[domain.RateLimited, RateLim
         return RateLimitedError(message=exception.message, retry_after_seconds=exception.retry_after_seconds)
 
 
+class TemplatedPipelineHandler(strawberry.ExceptionHandler[domain.TemplatedPipeline, TemplatedPipelineError]):
+    def handle(
+        self, exception: domain.TemplatedPipeline, *, field: StrawberryField, info: Any
+    ) -> TemplatedPipelineError:
+        return TemplatedPipelineError(message=exception.message, path=exception.path, constructs=exception.constructs)
+
+
 EXCEPTION_HANDLERS = (
+    TemplatedPipelineHandler(),
     ForbiddenHandler(),
     RateLimitedHandler(),
     NotFoundHandler(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from app.repositories.results import ResultsRepository
 from app.repositories.runs import RunRepository
 from app.repositories.users import UserRepository
 from app.settings import Settings
+from workers import dvcops
 
 RESOURCES_KEY = "resources"
 
@@ -43,6 +45,7 @@ async def open_resources(ctx: dict[str, Any]) -> None:
     mongo = create_client(settings.mongodb_url)
     db = mongo[settings.mongodb_database]
     await ensure_indexes(db)
+    await asyncio.to_thread(dvcops.warm_up)
     ctx[RESOURCES_KEY] = WorkerResources(
         settings=settings,
         mongo=mongo,

@@ -23,6 +23,7 @@ from workers.jobs.pipelines import (
     dry_run_pipeline,
     pipeline_dag,
     pipeline_status,
+    replace_pipeline_file,
     validate_pipeline,
 )
 from workers.jobs.projects import delete_project, init_project
@@ -33,6 +34,7 @@ WORKSPACE_FUNCTIONS: list[Any] = [
     init_project,
     delete_project,
     apply_pipeline,
+    replace_pipeline_file,
     delete_pipeline,
     validate_pipeline,
     pipeline_status,

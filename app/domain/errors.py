@@ -83,3 +83,15 @@ class PayloadTooLarge(DomainError):
 
 class WorkspaceError(DomainError):
     """The workspace could not be prepared (for example a repository failed to clone)."""
+
+
+class TemplatedPipeline(DomainError):
+    """A stage-by-stage edit of a dvc.yaml that uses DVC's templating would expand it; the edit was refused."""
+
+    def __init__(self, path: str, constructs: list[str]) -> None:
+        super().__init__(
+            f"{path} uses DVC templating ({'; '.join(constructs)}): editing its stages one by one would write "
+            "them expanded and lose the templates; replace the whole file with replacePipelineFile instead"
+        )
+        self.path = path
+        self.constructs = constructs

@@ -54,6 +54,23 @@ class StageSpec:
         )
 
 
+GROUP_JOIN = "@"
+"""DVC names the stages a ``foreach``/``matrix`` definition generates ``<group>@<key>`` (dvc.parsing.JOIN)."""
+
+
+def target_names(stages: list[StageSpec]) -> set[str]:
+    """The names `dvc repro <name>` may be given for these stages: each stage, and each foreach/matrix group.
+
+    Which prefixes really are groups only DVC knows (the worker resolves targets with DVC's own loader);
+    this is the cheap check that lets the API refuse a name that can match nothing.
+    """
+    names = {stage.name for stage in stages}
+    for stage in stages:
+        parts = stage.name.split(GROUP_JOIN)
+        names.update(GROUP_JOIN.join(parts[:end]) for end in range(1, len(parts)))
+    return names
+
+
 class PipelineSource(StrEnum):
     API = "api"
     REPOSITORY = "repository"
@@ -116,6 +133,8 @@ class ChangeKind(StrEnum):
     ALWAYS_CHANGED = "always_changed"
     NEVER_RUN = "never_run"
     """The stage has no entry in dvc.lock yet."""
+    UPSTREAM = "upstream"
+    """A stage of another pipeline that this one depends on is out of date (`dvc status --with-deps`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,20 +142,28 @@ class StageChange:
     """One reason DVC gives for a stage being out of date.
 
     ``path`` is the dep/out/params file, ``key`` the params key, ``state`` DVC's word for it
-    ("modified", "new", "deleted", "not in cache", ...).
+    ("modified", "new", "deleted", "not in cache", ...). For UPSTREAM, ``path`` is the other
+    pipeline's dvc.yaml and ``stage`` the out-of-date stage there.
     """
 
     kind: ChangeKind
     path: str | None = None
     key: str | None = None
     state: str | None = None
+    stage: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind.value, "path": self.path, "key": self.key, "state": self.state}
+        return {"kind": self.kind.value, "path": self.path, "key": self.key, "state": self.state, "stage": self.stage}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StageChange:
-        return cls(kind=ChangeKind(data["kind"]), path=data.get("path"), key=data.get("key"), state=data.get("state"))
+        return cls(
+            kind=ChangeKind(data["kind"]),
+            path=data.get("path"),
+            key=data.get("key"),
+            state=data.get("state"),
+            stage=data.get("stage"),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,13 @@ def _to_pipeline(doc: Document) -> Pipeline:
     )
 
 
+def _last_status(doc: Document) -> tuple[list[StageStatus], datetime] | None:
+    stored = doc.get("last_status")
+    if not stored:
+        return None
+    return [StageStatus.from_dict(s) for s in stored["stages"]], stored["checked_at"]
+
+
 class PipelineRepository:
     def __init__(self, db: Database) -> None:
         self._collection = db.pipelines
@@ -133,10 +140,16 @@ class PipelineRepository:
         doc = await self._collection.find_one(
             {"_id": parse_object_id(pipeline_id, resource="pipeline")}, {"last_status": 1}
         )
-        if doc is None or not doc.get("last_status"):
-            return None
-        stored = doc["last_status"]
-        return [StageStatus.from_dict(s) for s in stored["stages"]], stored["checked_at"]
+        return None if doc is None else _last_status(doc)
+
+    async def get_with_last_status(
+        self, pipeline_id: str
+    ) -> tuple[Pipeline, tuple[list[StageStatus], datetime] | None]:
+        """The pipeline and its last known status, in one read."""
+        doc = await self._collection.find_one({"_id": parse_object_id(pipeline_id, resource="pipeline")})
+        if doc is None:
+            raise NotFound("pipeline", pipeline_id)
+        return _to_pipeline(doc), _last_status(doc)
 
     async def record_run(self, run: Run) -> None:
         """The pipeline keeps its last run and execution metadata (seed 000's execute endpoint)."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from app.domain.errors import InvalidInput, Issue, NotFound
+from app.domain.known_state import known_at, plan_while_running, status_while_running
 from app.domain.names import check_name
 from app.domain.pages import Page
 from app.domain.pipelines import (
@@ -16,11 +18,14 @@ from app.domain.pipelines import (
     StageSpec,
     StageStatus,
     ValidationReport,
+    target_names,
 )
+from app.domain.runs import Run
 from app.domain.users import Role
 from app.jobs import JobDispatcher
 from app.repositories.pipelines import PipelineRepository
 from app.services.access import Access
+from app.services.workspace_holder import WorkspaceHolder
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +33,13 @@ class PipelineWrite:
     pipeline: Pipeline
     outcomes: list[StageOutcome]
     validation: ValidationReport
+
+
+@dataclass(frozen=True, slots=True)
+class ParamsFileText:
+    path: str
+    """Relative to the project root."""
+    content: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +61,29 @@ class PipelineStatusReport:
 
 @dataclass(frozen=True, slots=True)
 class DryRunOptions:
+    """A run's choice of stages (RunOptions without its limits): a dry run previews exactly that run."""
+
     force: bool = False
     targets: tuple[str, ...] = ()
     downstream: bool = False
+    single_item: bool = False
+    keep_going: bool = False
+    """Changes what a run does after a failure, not which stages it may execute."""
+
+
+def check_selection(
+    targets: tuple[str, ...], single_item: bool, stages: list[StageSpec], *, prefix: str = ""
+) -> list[Issue]:
+    """What executePipeline and dryRunPipeline refuse in their options' choice of stages."""
+    known = target_names(stages)
+    issues = [
+        Issue(path=f"{prefix}targets[{i}]", message=f"no stage or foreach/matrix group named {t!r} in this pipeline")
+        for i, t in enumerate(targets)
+        if t not in known
+    ]
+    if single_item and not targets:
+        issues.append(Issue(path=f"{prefix}singleItem", message="singleItem needs targets"))
+    return issues
 
 
 def _check_version(expected_version: int) -> None:
@@ -64,15 +96,20 @@ class PipelineService:
     access: Access
     pipelines: PipelineRepository
     jobs: JobDispatcher
+    holder: WorkspaceHolder | None = None
+    """When given, status and dry runs during a run are answered here, without a worker."""
 
     async def get(self, *, caller: str, pipeline_id: str, needs: Role = Role.VIEWER) -> Pipeline:
         pipeline = await self.pipelines.get(pipeline_id)
+        await self._check_access(caller, pipeline, needs)
+        return pipeline
+
+    async def _check_access(self, caller: str, pipeline: Pipeline, needs: Role = Role.VIEWER) -> None:
         # A pipeline of a project the caller is not a member of is reported exactly like a missing one.
         try:
             await self.access.project(caller=caller, project_id=pipeline.project_id, needs=needs)
         except NotFound:
-            raise NotFound("pipeline", pipeline_id) from None
-        return pipeline
+            raise NotFound("pipeline", pipeline.id) from None
 
     async def list_page(self, *, caller: str, project_id: str, first: int, after: str | None) -> Page[Pipeline]:
         await self.access.project(caller=caller, project_id=project_id, needs=Role.VIEWER)
@@ -126,6 +163,28 @@ class PipelineService:
         )
         return await self._written(payload)
 
+    async def replace_file(
+        self,
+        *,
+        caller: str,
+        pipeline_id: str,
+        expected_version: int,
+        dvc_yaml: str,
+        params: ParamsFileText | None,
+    ) -> PipelineWrite:
+        """Replace the pipeline's whole dvc.yaml (and a params file), checked by DVC, guarded by the version."""
+        _check_version(expected_version)
+        pipeline = await self.get(caller=caller, pipeline_id=pipeline_id, needs=Role.EDITOR)
+        payload = await self.jobs.call(
+            "replace_pipeline_file",
+            pipeline.id,
+            expected_version,
+            dvc_yaml,
+            None if params is None else params.path,
+            None if params is None else params.content,
+        )
+        return await self._written(payload)
+
     async def _written(self, payload: dict[str, object]) -> PipelineWrite:
         pipeline = await self.pipelines.get(str(payload["pipeline_id"]))
         outcomes = payload["outcomes"]
@@ -153,8 +212,30 @@ class PipelineService:
         payload = await self.jobs.call("validate_pipeline", pipeline.id)
         return ValidationReport.from_dict(payload["validation"])
 
+    async def _with_known_state(
+        self, caller: str, pipeline_id: str
+    ) -> tuple[Pipeline, Run | None, tuple[list[StageStatus], datetime] | None]:
+        """The pipeline (access checked), the run holding its workspace if any, and its last known status: the
+        reads of a status or dry run, in as few round trips as they allow."""
+        pipeline, known = await self.pipelines.get_with_last_status(pipeline_id)
+        if self.holder is None:
+            await self._check_access(caller, pipeline)
+            return pipeline, None, known
+        _, run = await asyncio.gather(
+            self._check_access(caller, pipeline), self.holder.running_run(pipeline.project_id)
+        )
+        return pipeline, run, known
+
     async def status(self, *, caller: str, pipeline_id: str) -> PipelineStatusReport:
-        pipeline = await self.get(caller=caller, pipeline_id=pipeline_id)
+        pipeline, run, known = await self._with_known_state(caller, pipeline_id)
+        if run is not None:
+            # At once, from what is known: DVC's lock is the run's until it ends.
+            return PipelineStatusReport(
+                pipeline_id=pipeline.id,
+                stages=status_while_running(pipeline, run, known[0] if known else []),
+                checked_at=known_at(pipeline, run, known[1] if known else None, datetime.now(UTC)),
+                stale=True,
+            )
         payload = await self.jobs.call("pipeline_status", pipeline.id)
         return PipelineStatusReport(
             pipeline_id=pipeline.id,
@@ -164,9 +245,26 @@ class PipelineService:
         )
 
     async def dry_run(self, *, caller: str, pipeline_id: str, options: DryRunOptions) -> DryRunPlan:
-        pipeline = await self.get(caller=caller, pipeline_id=pipeline_id)
+        pipeline, run, known = await self._with_known_state(caller, pipeline_id)
+        issues = check_selection(options.targets, options.single_item, pipeline.stages)
+        if issues:
+            raise InvalidInput(issues)
+        if run is not None:
+            return plan_while_running(
+                pipeline,
+                run,
+                known[0] if known else [],
+                force=options.force,
+                targets=options.targets,
+                single_item=options.single_item,
+            )
         payload = await self.jobs.call(
-            "dry_run_pipeline", pipeline.id, options.force, list(options.targets), options.downstream
+            "dry_run_pipeline",
+            pipeline.id,
+            options.force,
+            list(options.targets),
+            options.downstream,
+            options.single_item,
         )
         return DryRunPlan.from_dict(payload["plan"])
 

@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 
 from app.domain.errors import Conflict, InvalidInput, Issue, NotFound
 from app.domain.pages import Page
-from app.domain.pipelines import Pipeline
+from app.domain.pipelines import Pipeline, StageSpec
 from app.domain.runs import (
     CANCELLED_BY_REQUEST,
     EventType,
@@ -34,7 +34,7 @@ from app.jobs import JobDispatcher
 from app.repositories.events import EventRepository
 from app.repositories.runs import RunRepository
 from app.services.access import Access
-from app.services.pipelines import PipelineService
+from app.services.pipelines import PipelineService, check_selection
 from app.services.run_settlement import settle_run
 from app.services.workspace_changes import changed_since
 from app.settings import Settings
@@ -67,18 +67,12 @@ class LogPage:
     """True when the stage has finished and ``next_offset`` is the end of its log."""
 
 
-def _check_options(options: RunOptions, stage_names: list[str]) -> None:
-    issues = [
-        Issue(path=f"options.targets[{i}]", message=f"no stage named {t!r} in this pipeline")
-        for i, t in enumerate(options.targets)
-        if t not in stage_names
-    ]
+def _check_options(options: RunOptions, stages: list[StageSpec]) -> None:
+    issues = check_selection(options.targets, options.single_item, stages, prefix="options.")
     if not 0 < options.timeout_seconds <= MAX_TIMEOUT_SECONDS:
         issues.append(Issue(path="options.timeoutSeconds", message=f"must be between 1 and {MAX_TIMEOUT_SECONDS}"))
     if not 0 <= options.max_parallel <= MAX_PARALLEL:
         issues.append(Issue(path="options.maxParallel", message=f"must be between 0 (CPUs) and {MAX_PARALLEL}"))
-    if options.single_item and not options.targets:
-        issues.append(Issue(path="options.singleItem", message="singleItem needs targets"))
     if issues:
         raise InvalidInput(issues)
 
@@ -145,7 +139,7 @@ class RunService:
             raise allowed
         if isinstance(still_valid, BaseException):
             raise still_valid
-        _check_options(options, [s.name for s in pipeline.stages])
+        _check_options(options, pipeline.stages)
         if not still_valid:
             report = await self.pipeline_service.validate(caller=caller, pipeline_id=pipeline.id)
             if not report.valid:

@@ -63,10 +63,46 @@ class UpdatePipelineInput:
     allow_partial: bool = strawberry.field(default=False, description="As in createPipeline.")
 
 
-@strawberry.input(description="Options of a dry run; the same as a run's.")
-class DryRunInput:
-    force: bool = strawberry.field(default=False, description="Run selected stages even if up to date.")
-    targets: list[str] = strawberry.field(
-        default_factory=list, description="Stage names to run (with their upstream); empty for all."
+@strawberry.input(description="A params file to write together with a pipeline's dvc.yaml.")
+class ParamsFileInput:
+    path: str = strawberry.field(description="Relative to the project root, e.g. `params.yaml`.")
+    content: str = strawberry.field(description="The file's whole new text (YAML, JSON, TOML or Python).")
+
+
+@strawberry.input(
+    description="Replace a pipeline's whole dvc.yaml text (templates and all), checked by DVC before it is kept."
+)
+class ReplacePipelineFileInput:
+    id: strawberry.ID = strawberry.field(description="The pipeline.")
+    expected_version: int = strawberry.field(
+        description="The version you read; if someone changed it since, the request is refused with a conflict."
     )
-    downstream: bool = strawberry.field(default=False, description="Run the targets and everything after them.")
+    dvc_yaml: str = strawberry.field(description="The new dvc.yaml text: vars, foreach, matrix, ${...} are kept.")
+    params: ParamsFileInput | None = strawberry.field(
+        default=None, description="A params (or vars) file to write with it, in the same all-or-nothing step."
+    )
+
+
+@strawberry.input(
+    description="Which stages a run executes, with `dvc repro`'s options; the same for executePipeline and "
+    "dryRunPipeline, so a dry run previews exactly the run."
+)
+class RunSelectionInput:
+    force: bool = strawberry.field(default=False, description="Run selected stages even if up to date (`-f`).")
+    targets: list[str] = strawberry.field(
+        default_factory=list,
+        description="Stage names or foreach/matrix group names (`train` for `train@0`, `train@1`...) to run with "
+        "their upstream; empty for all.",
+    )
+    downstream: bool = strawberry.field(default=False, description="The targets and everything after them.")
+    single_item: bool = strawberry.field(default=False, description="Only the targets, not their upstream (`-s`).")
+    keep_going: bool = strawberry.field(
+        default=False,
+        description="After a failure, go on with branches that do not depend on it (`-k`). It does not change "
+        "which stages a run may execute, so the plan lists the same stages.",
+    )
+
+
+@strawberry.input(description="Options of a dry run: exactly a run's choice of stages, without its limits.")
+class DryRunInput(RunSelectionInput):
+    pass

@@ -6,18 +6,19 @@ from typing import Annotated
 
 import strawberry
 
-from app.services.pipelines import DryRunOptions, PipelineWrite
+from app.services.pipelines import DryRunOptions, ParamsFileText, PipelineWrite
 from schema.context import Info
 from schema.errors import (
     ConflictError,
     ForbiddenError,
     NotFoundError,
     RateLimitedError,
+    TemplatedPipelineError,
     ValidationError,
     WorkerUnavailableError,
     WorkspaceBusyError,
 )
-from schema.pipelines.inputs import CreatePipelineInput, DryRunInput, UpdatePipelineInput
+from schema.pipelines.inputs import CreatePipelineInput, DryRunInput, ReplacePipelineFileInput, UpdatePipelineInput
 from schema.pipelines.types import DryRunPlan, Pipeline, ValidationReport
 
 
@@ -61,6 +62,7 @@ PipelineWriteResult = Annotated[
     | ValidationError
     | NotFoundError
     | ConflictError
+    | TemplatedPipelineError
     | ForbiddenError
     | RateLimitedError
     | _WorkerErrors,
@@ -96,7 +98,10 @@ class PipelineMutations:
         )
         return PipelineWritten.from_domain(write)
 
-    @strawberry.mutation(description="Replace a pipeline's stages, guarded by its version.")
+    @strawberry.mutation(
+        description="Replace a pipeline's stages, guarded by its version. A templated dvc.yaml (foreach, matrix, "
+        "${...}) is refused with TemplatedPipelineError: use replacePipelineFile."
+    )
     async def update_pipeline(self, info: Info, input: UpdatePipelineInput) -> PipelineWriteResult:
         await info.context.spend_work()
         write = await info.context.services.pipelines.update(
@@ -106,6 +111,22 @@ class PipelineMutations:
             description=input.description,
             stages=[s.to_domain() for s in input.stages],
             allow_partial=input.allow_partial,
+        )
+        return PipelineWritten.from_domain(write)
+
+    @strawberry.mutation(
+        description="Replace a pipeline's whole dvc.yaml text (and optionally a params file), guarded by its version: "
+        "DVC checks it before it is kept, all or nothing; the stages are then listed again as DVC reads them. "
+        "The way to change a templated pipeline, which updatePipeline refuses."
+    )
+    async def replace_pipeline_file(self, info: Info, input: ReplacePipelineFileInput) -> PipelineWriteResult:
+        await info.context.spend_work()
+        write = await info.context.services.pipelines.replace_file(
+            caller=info.context.caller,
+            pipeline_id=input.id,
+            expected_version=input.expected_version,
+            dvc_yaml=input.dvc_yaml,
+            params=None if input.params is None else ParamsFileText(input.params.path, input.params.content),
         )
         return PipelineWritten.from_domain(write)
 
@@ -134,6 +155,12 @@ class PipelineMutations:
         plan = await info.context.services.pipelines.dry_run(
             caller=info.context.caller,
             pipeline_id=id,
-            options=DryRunOptions(force=chosen.force, targets=tuple(chosen.targets), downstream=chosen.downstream),
+            options=DryRunOptions(
+                force=chosen.force,
+                targets=tuple(chosen.targets),
+                downstream=chosen.downstream,
+                single_item=chosen.single_item,
+                keep_going=chosen.keep_going,
+            ),
         )
         return DryRunPlan.from_domain(plan)

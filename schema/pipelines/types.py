@@ -74,7 +74,9 @@ class ValidationReport:
         )
 
 
-@strawberry.enum(description="What kind of change makes a stage out of date.")
+@strawberry.enum(
+    description="What kind of change makes a stage out of date. UPSTREAM: a stage of another pipeline it depends on is."
+)
 class ChangeKind(Enum):
     DEP = domain.ChangeKind.DEP.value
     OUT = domain.ChangeKind.OUT.value
@@ -82,6 +84,7 @@ class ChangeKind(Enum):
     COMMAND = domain.ChangeKind.COMMAND.value
     ALWAYS_CHANGED = domain.ChangeKind.ALWAYS_CHANGED.value
     NEVER_RUN = domain.ChangeKind.NEVER_RUN.value
+    UPSTREAM = domain.ChangeKind.UPSTREAM.value
 
 
 @strawberry.type(description="One reason DVC gives for a stage being out of date.")
@@ -90,10 +93,16 @@ class StageChange:
     path: str | None = strawberry.field(description="The file concerned (for params, the params file).")
     key: str | None = strawberry.field(description="The parameter key, for parameter changes.")
     state: str | None = strawberry.field(description="DVC's word: modified, new, deleted, not in cache, ...")
+    stage: str | None = strawberry.field(
+        description="For UPSTREAM: the out-of-date stage of another pipeline (whose dvc.yaml is `path`) that this "
+        "stage depends on; a run executes it first, as `dvc status --with-deps` tells."
+    )
 
     @classmethod
     def from_domain(cls, change: domain.StageChange) -> StageChange:
-        return cls(kind=ChangeKind(change.kind.value), path=change.path, key=change.key, state=change.state)
+        return cls(
+            kind=ChangeKind(change.kind.value), path=change.path, key=change.key, state=change.state, stage=change.stage
+        )
 
 
 @strawberry.type(description="Whether one stage is up to date, and if not, why.")

@@ -17,20 +17,12 @@ from schema.errors import (
     WorkerUnavailableError,
     WorkspaceBusyError,
 )
+from schema.pipelines.inputs import RunSelectionInput
 from schema.runs.types import Run
 
 
 @strawberry.input(description="How to run a pipeline; the same options `dvc repro` knows, plus limits.")
-class ExecuteInput:
-    force: bool = strawberry.field(default=False, description="Run stages even if up to date (`-f`).")
-    targets: list[str] = strawberry.field(
-        default_factory=list, description="Stages to run with their upstream; empty for all."
-    )
-    downstream: bool = strawberry.field(default=False, description="The targets and everything after them.")
-    single_item: bool = strawberry.field(default=False, description="Only the targets, not their upstream (`-s`).")
-    keep_going: bool = strawberry.field(
-        default=False, description="After a failure, go on with branches that do not depend on it (`-k`)."
-    )
+class ExecuteInput(RunSelectionInput):
     timeout_seconds: float | None = strawberry.field(
         default=None, description="End the run TIMED_OUT after this long (default: the server's, 3600 s)."
     )

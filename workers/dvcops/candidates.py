@@ -9,7 +9,7 @@ from typing import Any
 
 from app.domain.errors import Issue
 from app.domain.pipelines import StageSpec
-from workers.dvcops.codec import to_dvc_stage
+from workers.dvcops.codec import from_dvc_stage, to_dvc_stage
 from workers.dvcops.locate import DEP_FIELDS, OUT_FIELDS, locate
 from workers.dvcops.paths import relative_to_root
 
@@ -53,6 +53,37 @@ def load_candidates(
             issues.append(problem)
         else:
             loaded.append(Candidate(index, spec, stage))
+    return loaded, issues
+
+
+def load_file_candidates(repo: Any, file: Path, pipeline_path: str) -> tuple[list[Candidate], list[Issue]]:
+    """The stages of the dvc.yaml on disk, loaded by DVC as `dvc stage list` loads them (schema, interpolation,
+    foreach/matrix expansion, paths), each with the StageSpec it reads as; ``index`` is the stage's position
+    in DVC's order of the file's (generated) stages.
+    """
+    from dvc.dvcfile import ProjectFile
+    from dvc.exceptions import DvcException
+
+    try:
+        loader = ProjectFile(repo, str(file)).stages
+        names = list(loader)
+    except DvcException as exc:
+        return [], [Issue(path="stages", message=f"DVC cannot load {pipeline_path}: {exc}")]
+    loaded: list[Candidate] = []
+    issues: list[Issue] = []
+    for index, name in enumerate(names):
+        try:
+            stage = loader[name]
+            spec = from_dvc_stage(name, loader.resolver.resolve_one(name)[name], pipeline_path)
+        except DvcException as exc:
+            issues.append(Issue(path=f"stages[{index}]", message=f"DVC cannot load this stage: {exc}", stage=name))
+            continue
+        candidate = Candidate(index, spec, stage)
+        problem = _own_paths_issue(repo.root_dir, candidate)
+        if problem:
+            issues.append(problem)
+        else:
+            loaded.append(candidate)
     return loaded, issues
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from app.domain.errors import InvalidInput, Issue
-from app.domain.pipelines import DryRunPlan, PlanCertainty, PlannedStage
+from app.domain.pipelines import ChangeKind, DryRunPlan, PlanCertainty, PlannedStage, StageChange
 from workers.dvcops.changes import LockedStages, stage_changes
 from workers.dvcops.repo import existing_pipeline_file, is_pipeline_stage, stage_label, stages_of
 from workers.dvcops.stage_locks import reading_stages
@@ -27,14 +27,19 @@ def dry_run_plan(
     force: bool,
     targets: list[str],
     downstream: bool,
+    single_item: bool = False,
     repos: WarmRepos | None = None,
 ) -> DryRunPlan:
-    """The plan of `dvc repro [-f] [--downstream] <pipeline_path>[:target ...]`.
+    """The plan of `dvc repro [-f] [--downstream] [-s] <pipeline_path>[:target ...]`.
 
-    ``targets`` are stage names of this pipeline (empty: all of them). Stages of other pipelines that
-    the run would visit (upstream, or downstream with ``downstream``) are named ``<dvc.yaml>:<stage>``.
-    Frozen stages never execute their command, so they are listed as skipped. With ``repos``, the
-    workspace's Repo and index are reused while its pipeline files are unchanged.
+    ``targets`` are stage names of this pipeline or foreach/matrix group names (``train`` for
+    ``train@0``, ``train@1``...), resolved by DVC's own loader as `dvc repro` resolves them; empty: all
+    of the pipeline's stages. With ``single_item`` only the targets are visited, not their upstream.
+    Stages of other pipelines that the run would visit (upstream, or downstream with ``downstream``)
+    are named ``<dvc.yaml>:<stage>``. Frozen stages never execute their command; one DVC sees unchanged
+    is skipped, one that never ran (or whose outputs or command changed, or that is forced) is planned,
+    as `dvc repro` reproduces it: by recording its outputs. With ``repos``, the workspace's Repo and
+    index are reused while its pipeline files are unchanged.
     """
     from dvc.repo.reproduce import get_active_graph
 
@@ -42,28 +47,41 @@ def dry_run_plan(
     with locked_repo(root, repos) as opened:
         repo = opened.repo
         graph = repo.index.graph
-        selected = _selected(stages_of(graph, file), targets)
+        selected = _selected(repo, file, stages_of(graph, file), targets)
         # Exactly what Repo.reproduce does: frozen stages cut off from their dependencies, then a
-        # post-order walk from the selected stages (over the reversed graph with --downstream).
+        # post-order walk from the selected stages (over the reversed graph with --downstream);
+        # with --single-item, the selected stages alone.
         active = get_active_graph(graph)
-        steps = repro_order(active, selected, downstream=downstream)
-        asked = [s for s in steps if is_pipeline_stage(s) and not s.frozen]
+        steps = selected if single_item else repro_order(active, selected, downstream=downstream)
+        asked = [s for s in steps if is_pipeline_stage(s)]
         with reading_stages(repo, asked):
             return _classify(Path(repo.root_dir), pipeline_path, active, steps, force=force, locked=opened.locked)
 
 
-def _selected(own: list[Any], targets: list[str]) -> list[Any]:
+def _selected(repo: Any, file: Path, own: list[Any], targets: list[str]) -> list[Any]:
+    """The pipeline's stages that ``targets`` name, in DVC's order (collect_stages: per target, no repeats)."""
+    from dvc.exceptions import DvcException
+
     if not targets:
         return own
     by_name = {stage.name: stage for stage in own}
-    unknown = [
-        Issue(path=f"targets[{i}]", message=f"the pipeline has no stage named {name!r}", stage=name)
-        for i, name in enumerate(targets)
-        if name not in by_name
-    ]
+    selected: list[Any] = []
+    unknown: list[Issue] = []
+    for index, target in enumerate(targets):
+        try:
+            # DVC's own resolution of `dvc repro <file>:<target>`: a stage name, or a foreach/matrix group.
+            names = [stage.name for stage in repo.stage.collect(f"{file}:{target}")] if target else []
+        except DvcException:
+            names = []
+        if not names or any(name not in by_name for name in names):
+            unknown.append(
+                Issue(path=f"targets[{index}]", message=f"the pipeline has no stage named {target!r}", stage=target)
+            )
+            continue
+        selected.extend(by_name[name] for name in names)
     if unknown:
         raise InvalidInput(unknown)
-    return [by_name[name] for name in dict.fromkeys(targets)]
+    return list(dict.fromkeys(selected))
 
 
 def _classify(
@@ -76,10 +94,10 @@ def _classify(
         if not is_pipeline_stage(stage):
             continue  # a .dvc data source: repro only re-hashes it, there is no command to run
         label = stage_label(root, stage, pipeline_path)
-        if stage.frozen:
+        changes = stage_changes(root, stage, locked)
+        if stage.frozen and not (force or _recorded_anew(changes)):
             up_to_date.append(label)
             continue
-        changes = stage_changes(root, stage, locked)
         # graph edges point from a stage to the stages producing its dependencies.
         upstream = [stage_label(root, s, pipeline_path) for s in graph.successors(stage) if s in planned_stages]
         # `changes` non-empty is Stage.reproduce's own test (stage.changed()) for a dvc.yaml stage;
@@ -103,6 +121,13 @@ def _classify(
             )
         )
     return DryRunPlan(stages=planned, up_to_date=up_to_date)
+
+
+def _recorded_anew(changes: list[StageChange]) -> bool:
+    """Whether `dvc repro` reproduces a frozen stage anyway: it never runs its command nor looks at its dependencies,
+    but one that never ran, whose command changed or whose outputs changed is reproduced (Stage.changed ignores only
+    deps for it): DVC records its outputs again, and fails when they are missing. A run does the same through DVC."""
+    return any(change.kind is not ChangeKind.ALWAYS_CHANGED for change in changes)
 
 
 def _command(cmd: Any) -> str:

@@ -25,10 +25,10 @@ def discover_pipelines(root: Path) -> list[tuple[str, list[StageSpec]]]:
     """
     found: list[tuple[str, list[StageSpec]]] = []
     with open_repo(root) as repo:
-        for file in _pipeline_files(root):
+        for file in pipeline_files(root):
             pipeline_path = relative_to_root(root, str(file))
             try:
-                found.append((pipeline_path, _load_specs(repo, file, pipeline_path)))
+                found.append((pipeline_path, load_specs(repo, file, pipeline_path)))
             except InvalidInput as exc:
                 logger.warning("skipping %s: %s", pipeline_path, exc.message)
     return found
@@ -38,10 +38,10 @@ def read_pipeline(root: Path, pipeline_path: str) -> list[StageSpec]:
     """The stages of one dvc.yaml, in file order; InvalidInput when DVC cannot load it."""
     file = existing_pipeline_file(root, pipeline_path)
     with open_repo(root) as repo:
-        return _load_specs(repo, file, pipeline_path)
+        return load_specs(repo, file, pipeline_path)
 
 
-def _pipeline_files(root: Path) -> list[Path]:
+def pipeline_files(root: Path) -> list[Path]:
     files: list[Path] = []
     for folder, dirs, names in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d not in FORBIDDEN_DIRS)
@@ -50,7 +50,7 @@ def _pipeline_files(root: Path) -> list[Path]:
     return sorted(files)
 
 
-def _load_specs(repo: Any, file: Path, pipeline_path: str) -> list[StageSpec]:
+def load_specs(repo: Any, file: Path, pipeline_path: str) -> list[StageSpec]:
     from dvc.dvcfile import ProjectFile
     from dvc.exceptions import DvcException
 

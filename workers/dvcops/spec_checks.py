@@ -19,7 +19,7 @@ def spec_issues(root: Path, stages: list[StageSpec]) -> list[Issue]:
         issues.append(Issue(path="stages", message="a pipeline needs at least one stage"))
     issues.extend(_name_issues(stages))
     for index, spec in enumerate(stages):
-        issues.extend(_stage_issues(root, index, spec))
+        issues.extend(stage_issues(root, index, spec))
     return issues
 
 
@@ -50,7 +50,8 @@ def _name_issues(stages: list[StageSpec]) -> list[Issue]:
     return issues
 
 
-def _stage_issues(root: Path, index: int, spec: StageSpec) -> list[Issue]:
+def stage_issues(root: Path, index: int, spec: StageSpec) -> list[Issue]:
+    """What one stage may not do whatever its name: an empty command, paths leaving the workspace, missing params."""
     stage = spec.name or None
     prefix = f"stages[{index}]"
     issues: list[Issue] = []

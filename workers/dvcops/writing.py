@@ -25,7 +25,7 @@ def write_pipeline(root: Path, pipeline_path: str, stages: list[StageSpec]) -> N
 
     file = pipeline_file(root, pipeline_path)
     file.parent.mkdir(parents=True, exist_ok=True)
-    data = _load_for_update(file)
+    data = load_for_update(file)
     data["stages"] = to_dvc_stages(stages, pipeline_path)
     write_atomically(file, dumps_yaml(data))
     _prune_lock(lock_file_for(file), {spec.name for spec in stages})
@@ -63,11 +63,11 @@ def _stages_for_removal(repo: Any, file: Path) -> tuple[list[str], list[Any]]:
     except DvcException as exc:
         # A file DVC cannot load is still removed; only the .gitignore clean-up is skipped.
         logger.warning("removing %s, which DVC cannot load: %s", file, exc)
-        raw = _load_for_update(file).get("stages") or {}
+        raw = load_for_update(file).get("stages") or {}
         return [str(name) for name in raw], []
 
 
-def _load_for_update(path: Path) -> Any:
+def load_for_update(path: Path) -> Any:
     """The YAML in ``path`` in round-trip form (comments and order survive), or {} if absent/unreadable."""
     from dvc.utils.serialize import parse_yaml_for_update
     from dvc.utils.serialize._common import ParseError
@@ -82,10 +82,15 @@ def _load_for_update(path: Path) -> Any:
     return data if isinstance(data, dict) else {}
 
 
+def prune_lock_entries(root: Path, pipeline_path: str, keep: set[str]) -> None:
+    """Drop the dvc.lock entries of stages of ``pipeline_path`` not in ``keep`` (as write_pipeline does)."""
+    _prune_lock(lock_file_for(pipeline_file(root, pipeline_path)), keep)
+
+
 def _prune_lock(lock: Path, keep: set[str]) -> None:
     from dvc.utils.serialize import dumps_yaml
 
-    data = _load_for_update(lock)
+    data = load_for_update(lock)
     entries = data.get("stages") or {}
     stale = [name for name in entries if name not in keep]
     if not stale:

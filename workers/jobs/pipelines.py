@@ -13,14 +13,15 @@ from typing import Any
 
 from dvc.lock import LockError
 
-from app.domain.errors import Conflict, InvalidInput, Issue, NotFound, WorkspaceBusy
+from app.domain.errors import Conflict, InvalidInput, Issue, NotFound, TemplatedPipeline, WorkspaceBusy
+from app.domain.known_state import known_at, plan_while_running, status_while_running
 from app.domain.pipelines import Pipeline, PipelineSource, StageOutcome, StageSpec
 from app.domain.runs import Run
 from app.jobs_protocol import JobPayload, ok
+from app.workspace_lock import run_holding
 from workers import dvcops
 from workers.context import WorkerResources, resources_of
 from workers.jobs.common import answers_domain_errors, report_from
-from workers.jobs.known_state import plan_while_running, status_while_running
 from workers.locks import workspace_lock, workspace_lock_name
 from workers.snapshots import FileSnapshot, WriteIntent, pending_intents
 
@@ -42,12 +43,11 @@ async def reading(resources: WorkerResources, project_id: str) -> AsyncIterator[
 
 async def running_run(resources: WorkerResources, project_id: str) -> Run | None:
     """The run holding the workspace, if one does (its id is the lock's value)."""
-    holder = await resources.redis.get(workspace_lock_name(project_id))
-    value = holder.decode() if isinstance(holder, bytes) else holder
-    if not isinstance(value, str) or not value.startswith("run:"):
+    run_id = run_holding(await resources.redis.get(workspace_lock_name(project_id)))
+    if run_id is None:
         return None
     try:
-        return await resources.runs.get(value.removeprefix("run:"))
+        return await resources.runs.get(run_id)
     except NotFound:
         return None
 
@@ -166,18 +166,21 @@ async def apply_pipeline(
         else:
             existing = await resources.pipelines.get(pipeline_id)
             path = existing.path
-            if expected_version is not None and existing.version != expected_version:
-                raise Conflict(
-                    f"pipeline {existing.name!r} is at version {existing.version}, not {expected_version}: "
-                    "it was changed by someone else; reload it and apply your change again"
-                )
+            _check_version(existing, expected_version)
+            # Written stage by stage, a templated file would come out expanded: refuse before anything else.
+            if (root / path).is_file():
+                constructs = await asyncio.to_thread(dvcops.templating_constructs, root / path)
+                if constructs:
+                    raise TemplatedPipeline(path, constructs)
 
         snapshot = await asyncio.to_thread(FileSnapshot.take, root, [path, lock_path_for(path)])
         intent = WriteIntent(name, 1 if existing is None else existing.version + 1, snapshot)
         journal = await asyncio.to_thread(intent.save)
         try:
             written, outcomes = await _write(resources, root, path, specs, allow_partial=allow_partial)
-            validation = report_from(await asyncio.to_thread(dvcops.check_pipeline, root, path, written))
+            # What was written is exactly the stage set _write had DVC check (with no issue left): checking the
+            # file again would load the workspace with DVC a second time to find the same answer.
+            validation = report_from([])
             if existing is None:
                 pipeline = await resources.pipelines.insert(
                     project_id=project_id,
@@ -209,6 +212,83 @@ async def apply_pipeline(
     )
 
 
+def _check_version(existing: Pipeline, expected_version: int | None) -> None:
+    if expected_version is not None and existing.version != expected_version:
+        raise Conflict(
+            f"pipeline {existing.name!r} is at version {existing.version}, not {expected_version}: "
+            "it was changed by someone else; reload it and apply your change again"
+        )
+
+
+@answers_domain_errors
+async def replace_pipeline_file(
+    ctx: dict[str, Any],
+    pipeline_id: str,
+    expected_version: int,
+    dvc_yaml: str,
+    params_path: str | None,
+    params_content: str | None,
+) -> JobPayload:
+    """Make ``dvc_yaml`` the pipeline's whole dvc.yaml (and ``params_content`` the file at ``params_path``).
+
+    All or nothing: DVC checks the text first; then the files are written (journaled, as any pipeline
+    write) and loaded by DVC with the rest of the workspace; if DVC finds an issue, or the document
+    changed meanwhile, the workspace goes back to what it was. The stages are then listed again as DVC
+    reads them, lock entries of stages that are gone are dropped, and the document gets the new version.
+    """
+    resources = resources_of(ctx)
+    existing = await resources.pipelines.get(pipeline_id)
+    root = resources.workspace(existing.project_id)
+    path = existing.path
+    files = {path: dvc_yaml}
+    if params_path is not None:
+        problem = dvcops.params_path_problem(root, params_path)
+        if problem:
+            raise InvalidInput([Issue(path="params.path", message=problem)])
+        files[params_path] = params_content or ""
+    await asyncio.to_thread(dvcops.require_text_accepted, path, dvc_yaml)
+    async with workspace_lock(
+        resources.redis, existing.project_id, wait_seconds=resources.settings.workspace_write_wait_seconds
+    ):
+        await settle_interrupted_writes(resources, existing.project_id, root)
+        existing = await resources.pipelines.get(pipeline_id)
+        _check_version(existing, expected_version)
+        snapshot = await asyncio.to_thread(FileSnapshot.take, root, [*dict.fromkeys([*files, lock_path_for(path)])])
+        intent = WriteIntent(existing.name, existing.version + 1, snapshot)
+        journal = await asyncio.to_thread(intent.save)
+        try:
+            await asyncio.to_thread(dvcops.write_texts, root, files)
+            issues = await asyncio.to_thread(dvcops.check_pipeline_file, root, path)
+            if issues:
+                raise InvalidInput(
+                    issues, f"DVC does not accept the new {path}; nothing was changed: " + _listed(issues)
+                )
+            stages = await asyncio.to_thread(dvcops.read_pipeline, root, path)
+            await asyncio.to_thread(dvcops.prune_lock_entries, root, path, {s.name for s in stages})
+            validation = report_from([])
+            pipeline = await resources.pipelines.replace_stages(
+                pipeline_id=existing.id,
+                expected_version=existing.version,
+                stages=stages,
+                description=existing.description,
+                validation=validation,
+            )
+        except BaseException:
+            await asyncio.to_thread(snapshot.restore)
+            raise
+        finally:
+            journal.unlink(missing_ok=True)
+    return ok(
+        pipeline_id=pipeline.id,
+        outcomes=[{"name": s.name, "ok": True, "error": None} for s in stages],
+        validation=validation.to_dict(),
+    )
+
+
+def _listed(issues: list[Issue]) -> str:
+    return "; ".join(f"{i.path}: {i.message}" for i in issues[:5])
+
+
 @answers_domain_errors
 async def delete_pipeline(ctx: dict[str, Any], pipeline_id: str) -> JobPayload:
     resources = resources_of(ctx)
@@ -235,10 +315,13 @@ async def validate_pipeline(ctx: dict[str, Any], pipeline_id: str) -> JobPayload
     if not (root / pipeline.path).exists():
         issues = [Issue(path="path", message=f"{pipeline.path} is missing from the workspace")]
     else:
-        on_disk = await asyncio.to_thread(dvcops.read_pipeline, root, pipeline.path)
-        issues = await asyncio.to_thread(dvcops.check_pipeline, root, pipeline.path, on_disk)
-        if [s.name for s in on_disk] != [s.name for s in pipeline.stages]:
-            issues.append(Issue(path="stages", message=f"{pipeline.path} no longer holds the stages stored for it"))
+        # The file as DVC loads it: the naming rule for stages typed into the API does not apply to names
+        # DVC generated (foreach/matrix) or wrote in a cloned repository.
+        issues = await asyncio.to_thread(dvcops.check_pipeline_file, root, pipeline.path)
+        if not issues:
+            on_disk = await asyncio.to_thread(dvcops.read_pipeline, root, pipeline.path)
+            if [s.name for s in on_disk] != [s.name for s in pipeline.stages]:
+                issues.append(Issue(path="stages", message=f"{pipeline.path} no longer holds the stages stored for it"))
     report = report_from(issues)
     await resources.pipelines.set_validation(pipeline_id, report)
     return ok(validation=report.to_dict())
@@ -254,7 +337,7 @@ async def pipeline_status(ctx: dict[str, Any], pipeline_id: str) -> JobPayload:
         # Answer at once from what is known, rather than queue behind the run's stages for DVC's lock.
         known = await resources.pipelines.last_status(pipeline_id)
         stages = status_while_running(pipeline, run, known[0] if known else [])
-        checked_at = known[1] if known else datetime.now(UTC)
+        checked_at = known_at(pipeline, run, known[1] if known else None, datetime.now(UTC))
         return ok(stages=[s.to_dict() for s in stages], checked_at=checked_at, stale=True)
     try:
         async with workspace_lock(
@@ -275,7 +358,7 @@ async def pipeline_status(ctx: dict[str, Any], pipeline_id: str) -> JobPayload:
 
 @answers_domain_errors
 async def dry_run_pipeline(
-    ctx: dict[str, Any], pipeline_id: str, force: bool, targets: list[str], downstream: bool
+    ctx: dict[str, Any], pipeline_id: str, force: bool, targets: list[str], downstream: bool, single_item: bool = False
 ) -> JobPayload:
     resources = resources_of(ctx)
     pipeline = await resources.pipelines.get(pipeline_id)
@@ -283,7 +366,10 @@ async def dry_run_pipeline(
     run = await running_run(resources, pipeline.project_id)
     if run is not None:
         known = await resources.pipelines.last_status(pipeline_id)
-        return ok(plan=plan_while_running(pipeline, run, known[0] if known else [], force=force).to_dict())
+        plan = plan_while_running(
+            pipeline, run, known[0] if known else [], force=force, targets=tuple(targets), single_item=single_item
+        )
+        return ok(plan=plan.to_dict())
     async with workspace_lock(
         resources.redis, pipeline.project_id, wait_seconds=resources.settings.workspace_read_wait_seconds
     ):
@@ -294,6 +380,7 @@ async def dry_run_pipeline(
             force=force,
             targets=targets,
             downstream=downstream,
+            single_item=single_item,
             repos=warm_repos(),
         )
     return ok(plan=plan.to_dict())

@@ -34,9 +34,8 @@ async def init_project(ctx: dict[str, Any], project_id: str, repository_url: str
         await resources.pipelines.delete_for_project(project_id)
         await asyncio.to_thread(dvcops.init_workspace, root, repository_url)
         try:
-            discovered = await asyncio.to_thread(dvcops.discover_pipelines, root)
-            for path, stages in discovered:
-                issues = await asyncio.to_thread(dvcops.check_pipeline, root, path, stages)
+            discovered = await asyncio.to_thread(dvcops.discover_checked_pipelines, root)
+            for path, stages, issues in discovered:
                 await resources.pipelines.insert(
                     project_id=project_id,
                     name=pipeline_name_for(path),
@@ -51,7 +50,7 @@ async def init_project(ctx: dict[str, Any], project_id: str, repository_url: str
             await asyncio.to_thread(shutil.rmtree, root, True)
             raise
         await resources.projects.mark_ready(project_id)
-    return ok(pipelines=[path for path, _ in discovered])
+    return ok(pipelines=[path for path, _, _ in discovered])
 
 
 @answers_domain_errors

@@ -33,13 +33,13 @@ def address(pipeline_path: str, name: str) -> str:
     return name if ":" in name else f"{pipeline_path}:{name}"
 
 
-def steps_from(pipeline_path: str, plan: DryRunPlan, options: RunOptions) -> RunPlan:
+def steps_from(pipeline_path: str, plan: DryRunPlan) -> RunPlan:
     """Steps in DVC's order; a step needs the planned stages whose outputs it consumes.
 
     Anything downstream of a planned stage is planned too (it runs if its inputs change), so a stage's direct
     producers among the planned ones are all it waits for: DVC's graph needs no second reading.
     """
-    planned = [s for s in plan.stages if not options.single_item or s.name in options.targets]
+    planned = plan.stages  # the plan already honours targets, downstream and single_item
     names = {s.name for s in planned}
     steps = [
         Step(
@@ -50,13 +50,17 @@ def steps_from(pipeline_path: str, plan: DryRunPlan, options: RunOptions) -> Run
         )
         for s in planned
     ]
-    up_to_date = [n for n in plan.up_to_date if not options.single_item or n in options.targets]
-    return RunPlan(steps=steps, up_to_date=up_to_date)
+    return RunPlan(steps=steps, up_to_date=list(plan.up_to_date))
 
 
 def plan_run(root: Path, pipeline_path: str, options: RunOptions) -> RunPlan:
     """Blocking: call through ``asyncio.to_thread``."""
     plan = dvcops.dry_run_plan(
-        root, pipeline_path, force=options.force, targets=list(options.targets), downstream=options.downstream
+        root,
+        pipeline_path,
+        force=options.force,
+        targets=list(options.targets),
+        downstream=options.downstream,
+        single_item=options.single_item,
     )
-    return steps_from(pipeline_path, plan, options)
+    return steps_from(pipeline_path, plan)
