@@ -15,6 +15,8 @@ import json
 from pathlib import Path
 
 ASSETS_PATH = "/graphiql"
+PAGE_SCRIPT = (Path(__file__).parent / "graphiql.js").read_text()
+"""The page's own script: GraphiQL with a fetcher that sends subscriptions over graphql-ws."""
 CDN = "https://unpkg.com"
 
 # name served -> (package path on the CDN, Subresource Integrity hash). Same versions as .ci/graphiql-assets.sh.
@@ -75,6 +77,7 @@ def page(*, local_assets: bool) -> str:
         ),
         graphiql_script=script("graphiql.min.js"),
         default_query=json.dumps(DEFAULT_QUERY),
+        page_script=PAGE_SCRIPT,
     )
 
 
@@ -83,6 +86,8 @@ _TEMPLATE = """<!doctype html>
   <head>
     <meta charset="utf-8">
     <title>GraphiQL - DVC pipelines service</title>
+    <!-- No favicon request: every path but /health and GraphiQL's would answer 401. -->
+    <link rel="icon" href="data:,">
     <!-- GraphiQL's assets come from {source}. -->
     <style>
       body {{ height: 100%; margin: 0; width: 100%; overflow: hidden; }}
@@ -94,81 +99,9 @@ _TEMPLATE = """<!doctype html>
   <body>
     <div id="graphiql">Loading GraphiQL...</div>
     {graphiql_script}
+    <script>window.GRAPHIQL_DEFAULT_QUERY = {default_query};</script>
     <script>
-      const parameters = new URLSearchParams(window.location.search);
-      const url = window.location.origin + window.location.pathname;
-      const subscriptionUrl = url.replace(/^http/, "ws");
-      const httpFetcher = GraphiQL.createFetcher({{ url }});
-
-      // One WebSocket client per Authorization value: a changed token opens a new connection.
-      const wsClients = new Map();
-      function wsClient(authorization) {{
-        const key = authorization || "";
-        if (!wsClients.has(key)) {{
-          wsClients.set(key, graphqlWs.createClient({{
-            url: subscriptionUrl,
-            connectionParams: authorization ? {{ Authorization: authorization }} : {{}},
-          }}));
-        }}
-        return wsClients.get(key);
-      }}
-
-      function header(headers, name) {{
-        for (const [key, value] of Object.entries(headers || {{}})) {{
-          if (key.toLowerCase() === name) return String(value);
-        }}
-        return undefined;
-      }}
-
-      function isSubscription(params, documentAST) {{
-        const operations = ((documentAST && documentAST.definitions) || []).filter(
-          (definition) => definition.kind === "OperationDefinition");
-        const chosen = params.operationName
-          ? operations.find((operation) => operation.name && operation.name.value === params.operationName)
-          : operations[0];
-        return Boolean(chosen && chosen.operation === "subscription");
-      }}
-
-      function readable(error) {{
-        if (error instanceof Error) return error;
-        if (error && typeof error.code === "number") {{
-          return new Error(`the WebSocket closed (${{error.code}}${{error.reason ? ": " + error.reason : ""}})`);
-        }}
-        if (Array.isArray(error)) return new Error(error.map((e) => e.message).join("; "));
-        return new Error(String(error));
-      }}
-
-      function fetcher(params, options) {{
-        if (!isSubscription(params, options && options.documentAST)) {{
-          return httpFetcher(params, options);
-        }}
-        const client = wsClient(header(options && options.headers, "authorization"));
-        return {{
-          subscribe(observer) {{
-            const dispose = client.subscribe(params, {{
-              next: (value) => observer.next && observer.next(value),
-              error: (error) => observer.error && observer.error(readable(error)),
-              complete: () => observer.complete && observer.complete(),
-            }});
-            return {{ unsubscribe: dispose }};
-          }},
-        }};
-      }}
-
-      const root = ReactDOM.createRoot(document.getElementById("graphiql"));
-      root.render(React.createElement(GraphiQL, {{
-        fetcher,
-        defaultQuery: {default_query},
-        query: parameters.get("q") || undefined,
-        variables: parameters.get("variables") || undefined,
-        headers: parameters.get("headers") || undefined,
-        defaultHeaders: '{{"Authorization": "Bearer "}}',
-        defaultEditorToolsVisibility: "headers",
-        isHeadersEditorEnabled: true,
-        shouldPersistHeaders: true,
-        inputValueDeprecation: true,
-      }}));
-    </script>
+{page_script}    </script>
   </body>
 </html>
 """
