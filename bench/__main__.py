@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from bench import credentials, execute_bench, fanout_bench, list_bench, running_bench, status_bench
+from bench import credentials, execute_bench, fanout_bench, growth_bench, list_bench, running_bench, status_bench
 from bench.config import FULL, SMOKE
 from bench.context import Context
 from bench.gql import GraphQLClient
@@ -38,6 +38,7 @@ async def run_all(ctx: Context, idle_mb: float, only: list[str]) -> list[Row]:
         ("execute", execute_bench.run),
         ("running", running_bench.run),
         ("fanout", fanout_bench.run),
+        ("growth", growth_bench.run),
     ]
     rows: list[Row] = []
     for name, benchmark in benchmarks:
@@ -105,7 +106,7 @@ def parse() -> argparse.Namespace:
         "--only",
         action="append",
         default=[],
-        choices=["list", "status", "execute", "running", "fanout"],
+        choices=["list", "status", "execute", "running", "fanout", "growth"],
         help="run only this benchmark (repeatable; the report is then not written)",
     )
     parser.add_argument("--command", default="make bench", help="the command named in the report")
