@@ -154,7 +154,10 @@ class PipelineService:
         return ValidationReport.from_dict(payload["validation"])
 
     async def status(self, *, caller: str, pipeline_id: str) -> PipelineStatusReport:
-        pipeline = await self.get(caller=caller, pipeline_id=pipeline_id)
+        return await self.status_of(await self.get(caller=caller, pipeline_id=pipeline_id))
+
+    async def status_of(self, pipeline: Pipeline) -> PipelineStatusReport:
+        """The status of a pipeline the caller has already been allowed to see (schema.loaders checks once)."""
         payload = await self.jobs.call("pipeline_status", pipeline.id)
         return PipelineStatusReport(
             pipeline_id=pipeline.id,
