@@ -13,6 +13,7 @@ name their index scans).
 
 from __future__ import annotations
 
+import asyncio
 import math
 import statistics
 import sys
@@ -22,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
-from pymongo import AsyncMongoClient, UpdateOne
+from pymongo import AsyncMongoClient
 
 from app.db import Database, Document
 from bench.context import Context
@@ -43,6 +44,7 @@ RATIO_TARGET = 2.0
 STAGES = ("prepare", "train", "evaluate")
 LONG_RUN_SHARE = 0.5
 INSERT_BATCH = 2_000
+UPDATE_CONCURRENCY = 20
 
 RUN = """
 query($id: ID!) {
@@ -142,18 +144,18 @@ class History:
                 batch = []
         if batch:
             await self.db.run_events.insert_many(batch, ordered=False)
-        await self.db.runs.bulk_write(
-            [
-                UpdateOne(
-                    {"_id": ObjectId(run_id)},
-                    {"$set": {"last_seq": self.last_seq[run_id], "stages.train.log_bytes": self.log_bytes[run_id]}},
-                )
-                for run_id in self.run_ids
-            ],
-            ordered=False,
-        )
+        # One update per run, not one bulk write: FerretDB v1.24.2's PostgreSQL handler never answers an `update`
+        # command carrying several updates (the service itself only ever sends one per command).
+        for start in range(0, len(self.run_ids), UPDATE_CONCURRENCY):
+            await asyncio.gather(*(self._settle(run_id) for run_id in self.run_ids[start : start + UPDATE_CONCURRENCY]))
         self.stored = total
         return time.perf_counter() - started
+
+    async def _settle(self, run_id: str) -> None:
+        await self.db.runs.update_one(
+            {"_id": ObjectId(run_id)},
+            {"$set": {"last_seq": self.last_seq[run_id], "stages.train.log_bytes": self.log_bytes[run_id]}},
+        )
 
     def _log_event(self, run_id: str) -> Document:
         seq = self.last_seq[run_id] + 1
@@ -235,7 +237,9 @@ async def _history(ctx: Context, db: Database, runs: int) -> History:
     if user is None:
         raise RuntimeError(f"the harness's user {ctx.gql.credentials.user!r} is not in the database")
     history = History(db, project_id, written["pipeline"]["id"], str(user["_id"]), runs)
+    started = time.perf_counter()
     await history.create_runs()
+    print(f"bench: growth: {runs:,} runs stored in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
     return history
 
 

@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -78,12 +79,18 @@ def alive(pid: int) -> bool:
 
 
 @pytest.fixture
-def data_dir() -> Iterator[Path]:
+def data_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     # Under the checkout (not /tmp/pytest-of-root, which is private): PostgreSQL runs as another user when root.
     path = ROOT / ".data" / f"test-make-run-{uuid.uuid4().hex[:8]}"
     path.mkdir(parents=True)
+    # Where with-services.sh puts the cluster when that user cannot reach the checkout (one under /root): a
+    # directory of this test's own, removed with it.
+    fallback = Path(tempfile.mkdtemp(prefix="make-run-pg-"))
+    fallback.chmod(0o755)
+    monkeypatch.setenv("TMPDIR", str(fallback))
     yield path
     shutil.rmtree(path, ignore_errors=True)
+    shutil.rmtree(fallback, ignore_errors=True)
 
 
 def start(data_dir: Path) -> MakeRun:
