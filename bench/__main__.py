@@ -24,7 +24,7 @@ from bench import credentials, execute_bench, fanout_bench, growth_bench, list_b
 from bench.config import FULL, SMOKE
 from bench.context import Context
 from bench.gql import GraphQLClient
-from bench.report import document, table
+from bench.report import document, notes, table
 from bench.results import Row
 from bench.stack import ROOT, rss_bytes, running_stack
 
@@ -71,6 +71,7 @@ async def main(args: argparse.Namespace) -> int:
         if not os.environ.get("KEEP_BENCH_DATA"):
             shutil.rmtree(base, ignore_errors=True)
     print(table(rows))
+    print("\n" + notes(rows))
     if not args.smoke and not args.only:
         text = document(rows, command=args.command, database=database, seconds=time.perf_counter() - started)
         print(f"\nwritten to {_write(Path(args.out), text)}", file=sys.stderr)
