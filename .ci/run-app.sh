@@ -32,9 +32,12 @@ cleanup() {
     exit "$status"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+# Each first ignores further signals, then exits into cleanup: a second signal arriving while the EXIT trap has
+# only begun (one to the whole process group reaches a script directly and forwarded) would otherwise run
+# `exit` inside it and abandon the clean-up.
+trap "trap '' INT TERM HUP; exit 130" INT
+trap "trap '' INT TERM HUP; exit 143" TERM
+trap "trap '' INT TERM HUP; exit 129" HUP
 
 if tcp_open "$API_PORT"; then
     die "port $API_PORT is already in use (another 'make run'?); set API_PORT=... to use another one"

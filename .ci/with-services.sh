@@ -81,9 +81,12 @@ cleanup() {
     exit "$status"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+# Each first ignores further signals, then exits into cleanup: a second signal arriving while the EXIT trap has
+# only begun (one to the whole process group reaches a script directly and forwarded) would otherwise run
+# `exit` inside it and abandon the clean-up.
+trap "trap '' INT TERM HUP; exit 130" INT
+trap "trap '' INT TERM HUP; exit 143" TERM
+trap "trap '' INT TERM HUP; exit 129" HUP
 
 # wait_ready NAME PID LOG CHECK...: poll CHECK until it succeeds, the process
 # dies, or the deadline passes (then show the log tail and fail).
