@@ -11,6 +11,11 @@ RUN apt-get update \
 COPY workers/execution/stage_shell.c /src/stage_shell.c
 RUN gcc -O2 -Wall -Werror -o /stage-shell /src/stage_shell.c
 
+# GraphiQL's browser assets (pinned npm packages), served by the API itself: no CDN needed at run time.
+FROM node:22-slim AS graphiql-assets
+COPY .ci/graphiql-assets.sh /graphiql-assets.sh
+RUN bash /graphiql-assets.sh /graphiql-assets && test -f /graphiql-assets/graphiql.min.js
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -19,7 +24,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DVC_NO_ANALYTICS=1 \
     WORKSPACE_ROOT=/workspaces \
-    STAGE_SHELL_BINARY=/usr/local/bin/stage-shell
+    STAGE_SHELL_BINARY=/usr/local/bin/stage-shell \
+    GRAPHIQL_ASSETS_DIR=/app/graphiql-assets
 
 # git: DVC workspaces are git repositories.
 RUN apt-get update \
@@ -43,6 +49,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
     && rm /tmp/requirements.txt
 
 COPY --from=stage-shell /stage-shell /usr/local/bin/stage-shell
+COPY --from=graphiql-assets /graphiql-assets ./graphiql-assets
 
 # ... then the project itself (no dev extras).
 COPY app ./app

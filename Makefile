@@ -1,6 +1,6 @@
 # Developer entry points.  The shell logic lives in .ci/ (see the scripts' headers).
 #
-#   make run    set up, start MongoDB (FerretDB) + Redis unless MONGODB_URL / REDIS_URL
+#   make run    set up, start MongoDB (FerretDB on PostgreSQL) + Redis unless MONGODB_URL / REDIS_URL
 #               are set, then run the API (http://127.0.0.1:8000/graphql) and one worker
 #   make test   set up, lint, then pytest against throwaway services
 #               (extra pytest arguments: make test PYTEST_ARGS='-k pipelines -x')
@@ -19,7 +19,7 @@ PYTEST_ARGS ?=
 # also for the processes the tests and workers spawn.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv tools lint test run bench bench-smoke clean clean-data
+.PHONY: help venv tools tools-browser lint test run bench bench-smoke clean clean-data
 
 help:
 	@echo "make run         API on http://127.0.0.1:8000/graphql + one worker (Ctrl-C stops all)"
@@ -28,7 +28,7 @@ help:
 	@echo "make bench       every benchmark against the real stack; writes docs/benchmarks.md"
 	@echo "make bench-smoke every benchmark once, tiny sizes (part of make test)"
 	@echo "make venv        create/refresh $(VENV) (pip install -e '.[dev]')"
-	@echo "make tools       build FerretDB into .data/bin, install redis-server if missing"
+	@echo "make tools       build FerretDB into .data/bin; install PostgreSQL, redis-server if missing; GraphiQL assets"
 	@echo "make clean       remove $(VENV), caches and leftover test data (keeps .data/ data)"
 	@echo "make clean-data  remove .data/ entirely (local databases, workspaces, FerretDB binary)"
 
@@ -42,11 +42,15 @@ $(VENV_STAMP): pyproject.toml
 tools:
 	.ci/tools.sh
 
+# make tools + Debian's chromium for the browser tests (tests/browser/).
+tools-browser:
+	.ci/tools.sh --browser
+
 lint: venv
 	$(VENV)/bin/ruff check app schema workers tests bench
 	$(VENV)/bin/mypy
 
-test: venv tools lint
+test: venv tools-browser lint
 	.ci/with-services.sh --ephemeral -- $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory bench-smoke
 

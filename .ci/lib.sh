@@ -3,15 +3,43 @@
 
 # Repository root (absolute), whatever the caller's working directory.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DATA_DIR="$ROOT/.data"
-BIN_DIR="$DATA_DIR/bin"
+# STACK_DATA_DIR moves the local services' data elsewhere (the tests of `make run` use a scratch one).
+DATA_DIR="${STACK_DATA_DIR:-$ROOT/.data}"
+BIN_DIR="$ROOT/.data/bin"
+# Where `make run` writes the URLs of the services it started; `python -m app` (app/settings.py) reads it.
+SERVICES_FILE="$DATA_DIR/services.env"
+# GraphiQL's pinned browser assets (.ci/graphiql-assets.sh), served by the API from here (app/graphiql.py).
+GRAPHIQL_ASSETS_DIR="$ROOT/.data/graphiql"
 
 FERRETDB_VERSION="v1.24.2"
 FERRETDB_MODULE="github.com/FerretDB/FerretDB"
 FERRETDB_BIN="$BIN_DIR/ferretdb"
 
-log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
+# Never fails: after a SIGHUP the terminal may be gone, and a failed write must not abort a clean-up.
+log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2 2>/dev/null || true; }
 die() { printf '[%s] ERROR: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
+
+# The directory of PostgreSQL's server programs (initdb, postgres): $PG_BIN, Debian's newest
+# /usr/lib/postgresql/*/bin, or the directory of `initdb` on PATH.
+find_pg_bin() {
+    local cand
+    if [[ -n "${PG_BIN:-}" && -x "$PG_BIN/initdb" ]]; then
+        printf '%s\n' "$PG_BIN"
+        return 0
+    fi
+    for cand in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4 -V -r); do
+        if [[ -x "$cand/initdb" && -x "$cand/postgres" ]]; then
+            printf '%s\n' "$cand"
+            return 0
+        fi
+    done
+    cand="$(command -v initdb 2>/dev/null || true)"
+    if [[ -n "$cand" && -x "$(dirname "$cand")/postgres" ]]; then
+        dirname "$cand"
+        return 0
+    fi
+    return 1
+}
 
 # The Go toolchain: $GO, `go` on PATH, or the standard tarball location.
 find_go() {
@@ -73,13 +101,13 @@ start_group() {
 
 alive() { kill -0 "$1" 2>/dev/null; }
 
-# stop_groups TIMEOUT PID...: SIGTERM each process group, wait up to TIMEOUT
+# stop_groups TIMEOUT PID...: $STOP_SIGNAL (default TERM) to each process group, wait up to TIMEOUT
 # seconds for the leaders to exit, then SIGKILL what is left; reap them.
 stop_groups() {
     local timeout="$1"; shift
     local pid left deadline=$((SECONDS + timeout))
     for pid in "$@"; do
-        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+        kill -"${STOP_SIGNAL:-TERM}" -- "-$pid" 2>/dev/null || kill -"${STOP_SIGNAL:-TERM}" "$pid" 2>/dev/null || true
     done
     while :; do
         left=0

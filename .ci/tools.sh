@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Make sure the binaries needed for local services exist:
 #   - FerretDB (built from source into .data/bin/ferretdb)  unless MONGODB_URL is set
+#   - PostgreSQL's server programs (Debian's postgresql, installed with apt-get)  unless MONGODB_URL or
+#     POSTGRESQL_URL is set: FerretDB stores its data there
+#   - GraphiQL's browser assets (npm packages at pinned versions, .ci/graphiql-assets.sh) into .data/graphiql
 #   - redis-server (from PATH, else installed with apt-get)  unless REDIS_URL is set
 #   - a C compiler for the worker's stage shell (cc, else gcc installed with apt-get; without one the worker
 #     falls back to the slower Python stage shell, and the test of the compiled one fails)
+# With --browser also Debian's chromium (the browser tests in tests/browser/ drive it through Playwright).
 # Idempotent and quick when everything is already there.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -62,6 +66,42 @@ ensure_redis() {
   Install it (e.g. 'sudo apt-get install redis-server'), or set REDIS_URL=redis://HOST:PORT/0 to use an existing Redis server."
 }
 
+# apt_install WHAT PACKAGE...: install Debian packages as root, non-interactively; or die saying what to do.
+apt_install() {
+    local what="$1"; shift
+    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+        log "$what not found; installing $* with apt-get"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >&2 &&
+            apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confold "$@" >&2 ||
+            die "apt-get install $* failed. Install $what yourself."
+        return 0
+    fi
+    return 1
+}
+
+ensure_postgresql() {
+    find_pg_bin >/dev/null && return 0
+    # Only this project's own cluster is needed (.ci/with-services.sh creates it under .data/): keep the
+    # package from creating and starting a system-wide one.
+    if [[ "$(id -u)" == 0 && ! -e /etc/postgresql-common/createcluster.conf ]]; then
+        mkdir -p /etc/postgresql-common
+        printf 'create_main_cluster = false\n' >/etc/postgresql-common/createcluster.conf
+    fi
+    apt_install "PostgreSQL (initdb, postgres)" postgresql ||
+        die "PostgreSQL's server (initdb and postgres) is needed for the local FerretDB but was not found, and apt-get cannot be used (not root or not Debian/Ubuntu).
+  Install it (e.g. 'sudo apt-get install postgresql'; or set PG_BIN=/path/to/bin), or set POSTGRESQL_URL=postgres://USER:PASSWORD@HOST:PORT/DB
+  to use an existing PostgreSQL server, or MONGODB_URL=mongodb://HOST:PORT to use an existing MongoDB server."
+    find_pg_bin >/dev/null || die "initdb/postgres still not found after apt-get install postgresql (looked in /usr/lib/postgresql/*/bin)"
+}
+
+ensure_chromium() {
+    [[ -x /usr/bin/chromium ]] && return 0
+    apt_install "chromium (for the browser tests)" chromium ||
+        die "/usr/bin/chromium is needed by the browser tests (tests/browser/) but was not found, and apt-get cannot be used. Install Debian's chromium package."
+    [[ -x /usr/bin/chromium ]] || die "/usr/bin/chromium still missing after apt-get install chromium"
+}
+
 ensure_c_compiler() {
     command -v "${CC:-cc}" >/dev/null && return 0
     if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
@@ -74,9 +114,15 @@ ensure_c_compiler() {
     log "warning: no C compiler (cc): the worker will use its Python stage shell, and its compiled one is not tested"
 }
 
+browser=0
+[[ "${1:-}" == --browser ]] && browser=1
+
 if [[ -z "${MONGODB_URL:-}" ]]; then
     ferretdb_ok || build_ferretdb
+    [[ -n "${POSTGRESQL_URL:-}" ]] || ensure_postgresql
 fi
+"$ROOT/.ci/graphiql-assets.sh" "$GRAPHIQL_ASSETS_DIR"
+if ((browser)); then ensure_chromium; fi
 ensure_c_compiler
 if [[ -z "${REDIS_URL:-}" ]]; then
     ensure_redis

@@ -1,4 +1,4 @@
-"""Every HTTP request but /health (and the static GraphiQL page) needs a valid bearer token.
+"""Every HTTP request but /health (and the static GraphiQL page and its assets) needs a valid bearer token.
 
 WebSockets authenticate in ``connection_init`` (see app.main), because browsers cannot set
 headers on a WebSocket handshake.
@@ -17,6 +17,8 @@ from app.services.auth import bearer_secret
 from app.state import AppState
 
 OPEN_PATHS = {"/health"}
+OPEN_PREFIXES = ("/graphiql/",)
+"""GraphiQL's static assets (app.graphiql): public npm packages, no data."""
 
 
 def _is_graphiql_page(scope: Scope, headers: Headers) -> bool:
@@ -32,7 +34,7 @@ class AuthMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or scope["path"].startswith(OPEN_PREFIXES):
             await self.app(scope, receive, send)
             return
         state: AppState = scope["state"]["app"]

@@ -1,4 +1,5 @@
-"""The ASGI application: GraphQL (HTTP and WebSocket) at /graphql, health at /health."""
+"""The ASGI application: GraphQL (HTTP and WebSocket) at /graphql (GraphiQL for browsers), health at /health,
+GraphiQL's own assets under /graphiql/."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -20,11 +22,12 @@ from strawberry.types.unset import UnsetType
 from app.auth_middleware import AuthMiddleware
 from app.body_limit import BodyLimitMiddleware
 from app.domain.errors import Unauthenticated
+from app.graphiql import ASSETS_PATH, assets_present, page
 from app.health import health
 from app.lifespan import build_lifespan
 from app.results_route import run_image
 from app.services.auth import bearer_secret
-from app.settings import Settings
+from app.settings import InvalidSettings, Settings
 from app.state import AppState
 from schema.context import Context
 from schema.schema import build_schema
@@ -40,6 +43,12 @@ def _dumps(data: object) -> str:
 
 
 class GraphQLApp(GraphQL[Context, None]):
+    graphiql_page = ""
+
+    @property
+    def graphql_ide_html(self) -> str:
+        return self.graphiql_page
+
     def encode_json(self, data: object) -> str:
         if isinstance(data, dict) and data.get("type") == "next":
             payload = data.get("payload")
@@ -76,13 +85,25 @@ def create_app(settings: Settings | None = None) -> Starlette:
         graphql_ide="graphiql" if settings.graphiql else None,
         multipart_uploads_enabled=True,
     )
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/runs/{run_id}/images/{index}", run_image, methods=["GET"]),
+        WebSocketRoute("/graphql", graphql),
+    ]
+    if settings.graphiql:
+        local = assets_present(settings.graphiql_assets_dir)
+        if not local:
+            logging.getLogger(__name__).warning(
+                "GraphiQL's assets are not in %s (run 'make tools'): the page loads them from a public CDN",
+                settings.graphiql_assets_dir,
+            )
+        graphql.graphiql_page = page(local_assets=local)
+        routes.append(
+            Mount(ASSETS_PATH, StaticFiles(directory=settings.graphiql_assets_dir, check_dir=False), name="graphiql")
+        )
     return Starlette(
-        routes=[
-            Route("/health", health, methods=["GET"]),
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            Route("/runs/{run_id}/images/{index}", run_image, methods=["GET"]),
-            WebSocketRoute("/graphql", graphql),
-        ],
+        routes=routes,
         middleware=[
             Middleware(BodyLimitMiddleware, limit=settings.max_request_bytes, upload_limit=settings.max_upload_bytes),
             Middleware(AuthMiddleware),
@@ -92,4 +113,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-app = create_app()
+try:
+    app = create_app()
+except InvalidSettings as error:
+    # One line naming the variable, instead of uvicorn's traceback of a failed import.
+    raise SystemExit(f"error: {error.message}") from None

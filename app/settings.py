@@ -1,91 +1,108 @@
-"""Settings, read once from the environment into one typed object."""
+"""Settings, read once from the environment into one typed, validated object (pydantic-settings).
+
+Each setting has one environment variable (its alias below). A value that does not parse stops start-up with
+:class:`InvalidSettings`, naming the variable. Variables that are unset (or empty) take the defaults; locally,
+MONGODB_URL / REDIS_URL / WORKSPACE_ROOT also come from ``.data/services.env``, which ``make run`` writes while it
+runs, so ``python -m app`` in another terminal finds the services it started.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+SERVICES_FILE = Path(os.environ.get("STACK_DATA_DIR") or REPOSITORY_ROOT / ".data") / "services.env"
+"""The URLs of the services ``make run`` started (see .ci/with-services.sh, which also honours STACK_DATA_DIR);
+absent anywhere else."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    return int(raw) if raw else default
+class InvalidSettings(SystemExit):
+    """A setting's value does not parse. A SystemExit, so every entry point (uvicorn importing app.main, the
+    worker, the CLI) stops with this one message instead of a traceback."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    return float(raw) if raw else default
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=SERVICES_FILE,
+        env_ignore_empty=True,
+        case_sensitive=True,
+        extra="ignore",
+        frozen=True,
+        use_attribute_docstrings=True,
+    )
 
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    return raw.strip().lower() in {"1", "true", "yes", "on"}
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    mongodb_url: str
-    mongodb_database: str
-    redis_url: str
-    workspace_root: Path
-    queue_name: str
+    mongodb_url: str = Field("mongodb://127.0.0.1:27017", validation_alias="MONGODB_URL")
+    mongodb_database: str = Field("dvc_pipelines", validation_alias="MONGODB_DATABASE")
+    redis_url: str = Field("redis://127.0.0.1:6379", validation_alias="REDIS_URL")
+    workspace_root: Path = Field(Path(".data/workspaces"), validation_alias="WORKSPACE_ROOT")
+    queue_name: str = Field("dvc:workspace", validation_alias="ARQ_QUEUE")
     """The arq queue for workspace operations (writes, validation, status, dry runs, DAG)."""
-    runs_queue_name: str
-    """The arq queue for pipeline runs, so long runs never delay quick operations."""
-    max_concurrent_pipelines: int
+    runs_queue_name: str = Field("", validation_alias="ARQ_RUNS_QUEUE")
+    """The arq queue for pipeline runs, so long runs never delay quick operations (default: ARQ_QUEUE + ":runs")."""
+    max_concurrent_pipelines: int = Field(5, validation_alias="MAX_CONCURRENT_PIPELINES", ge=1)
     """Runs one worker process executes at once; more wait in the queue."""
-    default_run_timeout_seconds: float
-    heartbeat_seconds: float
-    lost_after_seconds: float
+    default_run_timeout_seconds: float = Field(3600.0, validation_alias="RUN_TIMEOUT_SECONDS", gt=0)
+    heartbeat_seconds: float = Field(2.0, validation_alias="RUN_HEARTBEAT_SECONDS", gt=0)
+    lost_after_seconds: float = Field(30.0, validation_alias="RUN_LOST_AFTER_SECONDS", gt=0)
     """A RUNNING run whose worker has been silent this long is marked FAILED ("worker lost")."""
-    job_wait_seconds: float
+    job_wait_seconds: float = Field(30.0, validation_alias="JOB_WAIT_SECONDS", gt=0)
     """How long a request waits for a worker's answer before saying no worker answered."""
-    clone_wait_seconds: float
-    workspace_write_wait_seconds: float
+    clone_wait_seconds: float = Field(120.0, validation_alias="CLONE_WAIT_SECONDS", gt=0)
+    workspace_write_wait_seconds: float = Field(20.0, validation_alias="WORKSPACE_WRITE_WAIT_SECONDS", ge=0)
     """How long a write waits for the workspace lock before answering WorkspaceBusy."""
-    workspace_read_wait_seconds: float
+    workspace_read_wait_seconds: float = Field(5.0, validation_alias="WORKSPACE_READ_WAIT_SECONDS", ge=0)
     """How long a read (status, dry run, DAG) waits for the lock before answering from what is known."""
-    max_request_bytes: int
-    max_upload_bytes: int
-    max_text_file_bytes: int
-    max_page_size: int
-    graphiql: bool
-    introspection: bool
-    max_query_depth: int
-    max_aliases: int
-    max_tokens: int
-    work_requests_per_minute: int
+    max_request_bytes: int = Field(1024 * 1024, validation_alias="MAX_REQUEST_BYTES", ge=1)
+    max_upload_bytes: int = Field(50 * 1024 * 1024, validation_alias="MAX_UPLOAD_BYTES", ge=1)
+    max_text_file_bytes: int = Field(1024 * 1024, validation_alias="MAX_TEXT_FILE_BYTES", ge=1)
+    max_page_size: int = Field(100, validation_alias="MAX_PAGE_SIZE", ge=1)
+    graphiql: bool = Field(True, validation_alias="GRAPHIQL")
+    graphiql_assets_dir: Path = Field(REPOSITORY_ROOT / ".data" / "graphiql", validation_alias="GRAPHIQL_ASSETS_DIR")
+    """GraphiQL's pinned browser assets (.ci/graphiql-assets.sh); without them the page loads them from a CDN."""
+    introspection: bool = Field(True, validation_alias="GRAPHQL_INTROSPECTION")
+    max_query_depth: int = Field(12, validation_alias="GRAPHQL_MAX_DEPTH", ge=1)
+    max_aliases: int = Field(30, validation_alias="GRAPHQL_MAX_ALIASES", ge=1)
+    max_tokens: int = Field(3000, validation_alias="GRAPHQL_MAX_TOKENS", ge=1)
+    work_requests_per_minute: int = Field(120, validation_alias="WORK_REQUESTS_PER_MINUTE", ge=1)
     """Per API token: mutations that start work in a worker (runs, writes, validation, dry runs)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _runs_queue_follows_queue(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("ARQ_RUNS_QUEUE"):
+            data = {**data, "ARQ_RUNS_QUEUE": (data.get("ARQ_QUEUE") or "dvc:workspace") + ":runs"}
+        return data
+
+    @field_validator("workspace_root", "graphiql_assets_dir")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        return path.resolve()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        return cls(
-            mongodb_url=env.get("MONGODB_URL", "mongodb://127.0.0.1:27017"),
-            mongodb_database=env.get("MONGODB_DATABASE", "dvc_pipelines"),
-            redis_url=env.get("REDIS_URL", "redis://127.0.0.1:6379"),
-            workspace_root=Path(env.get("WORKSPACE_ROOT", ".data/workspaces")).resolve(),
-            queue_name=env.get("ARQ_QUEUE", "dvc:workspace"),
-            runs_queue_name=env.get("ARQ_RUNS_QUEUE", env.get("ARQ_QUEUE", "dvc:workspace") + ":runs"),
-            max_concurrent_pipelines=_int(env, "MAX_CONCURRENT_PIPELINES", 5),
-            default_run_timeout_seconds=_float(env, "RUN_TIMEOUT_SECONDS", 3600.0),
-            heartbeat_seconds=_float(env, "RUN_HEARTBEAT_SECONDS", 2.0),
-            lost_after_seconds=_float(env, "RUN_LOST_AFTER_SECONDS", 30.0),
-            job_wait_seconds=_float(env, "JOB_WAIT_SECONDS", 30.0),
-            clone_wait_seconds=_float(env, "CLONE_WAIT_SECONDS", 120.0),
-            workspace_write_wait_seconds=_float(env, "WORKSPACE_WRITE_WAIT_SECONDS", 20.0),
-            workspace_read_wait_seconds=_float(env, "WORKSPACE_READ_WAIT_SECONDS", 5.0),
-            max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 1024 * 1024),
-            max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 50 * 1024 * 1024),
-            max_text_file_bytes=_int(env, "MAX_TEXT_FILE_BYTES", 1024 * 1024),
-            max_page_size=_int(env, "MAX_PAGE_SIZE", 100),
-            graphiql=_bool(env, "GRAPHIQL", True),
-            introspection=_bool(env, "GRAPHQL_INTROSPECTION", True),
-            max_query_depth=_int(env, "GRAPHQL_MAX_DEPTH", 12),
-            max_aliases=_int(env, "GRAPHQL_MAX_ALIASES", 30),
-            max_tokens=_int(env, "GRAPHQL_MAX_TOKENS", 3000),
-            work_requests_per_minute=_int(env, "WORK_REQUESTS_PER_MINUTE", 120),
-        )
+        """The settings from the process environment (and .data/services.env), or from ``env`` alone."""
+        try:
+            if env is None:
+                return cls()
+            return cls.model_validate({name: value for name, value in env.items() if value != ""})
+        except ValidationError as error:
+            raise InvalidSettings(describe(error)) from None
+
+
+def describe(error: ValidationError) -> str:
+    """One line per bad setting, each naming its environment variable."""
+    problems = []
+    for issue in error.errors():
+        variable = ".".join(str(part) for part in issue["loc"]) or "settings"
+        problems.append(f"{variable}={issue.get('input')!r}: {issue['msg']}")
+    return "invalid setting " + "; ".join(problems)

@@ -25,6 +25,7 @@ from bench import (
     credentials,
     execute_bench,
     fanout_bench,
+    growth_bench,
     list_bench,
     results_bench,
     running_bench,
@@ -33,7 +34,7 @@ from bench import (
 from bench.config import FULL, SMOKE
 from bench.context import Context
 from bench.gql import GraphQLClient
-from bench.report import document, table
+from bench.report import document, notes, table
 from bench.results import Row
 from bench.stack import ROOT, rss_bytes, running_stack
 
@@ -49,6 +50,7 @@ async def run_all(ctx: Context, idle_mb: float, only: list[str]) -> list[Row]:
         ("busy-status", busy_status_bench.run),
         ("fanout", fanout_bench.run),
         ("results", results_bench.run),
+        ("growth", growth_bench.run),
     ]
     rows: list[Row] = []
     for name, benchmark in benchmarks:
@@ -81,6 +83,7 @@ async def main(args: argparse.Namespace) -> int:
         if not os.environ.get("KEEP_BENCH_DATA"):
             shutil.rmtree(base, ignore_errors=True)
     print(table(rows))
+    print("\n" + notes(rows))
     if not args.smoke and not args.only:
         text = document(rows, command=args.command, database=database, seconds=time.perf_counter() - started)
         print(f"\nwritten to {_write(Path(args.out), text)}", file=sys.stderr)
@@ -116,7 +119,7 @@ def parse() -> argparse.Namespace:
         "--only",
         action="append",
         default=[],
-        choices=["list", "status", "execute", "running", "busy-status", "fanout", "results"],
+        choices=["list", "status", "execute", "running", "busy-status", "fanout", "results", "growth"],
         help="run only this benchmark (repeatable; the report is then not written)",
     )
     parser.add_argument("--command", default="make bench", help="the command named in the report")

@@ -17,7 +17,7 @@ from bench.stack import ROOT, rss_bytes
 from bench.stats import Summary
 from bench.workspaces import list_project
 
-RATIO_TARGET = 0.15
+RATIO_TARGET = 0.3
 RSS_TARGET_MB = 120.0
 RSS_SAMPLE_SECONDS = 0.1
 MB = 1024 * 1024

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import strawberry
 from starlette.requests import Request
@@ -12,6 +13,7 @@ from starlette.websockets import WebSocket
 from app.domain.errors import Unauthenticated
 from app.domain.users import Principal
 from app.state import AppState, Services
+from schema.loaders import Loaders
 
 
 @dataclass
@@ -26,6 +28,12 @@ class Context:
     @property
     def services(self) -> Services:
         return self.state.services
+
+    @cached_property
+    def loaders(self) -> Loaders:
+        """This request's DataLoaders (schema.loaders). A WebSocket's context lasts as long as its connection:
+        there they batch but keep nothing."""
+        return Loaders(self.services, self.caller, cache=not isinstance(self.request, WebSocket))
 
     @property
     def caller(self) -> str:

@@ -228,6 +228,20 @@ class PipelineService:
 
     async def status(self, *, caller: str, pipeline_id: str) -> PipelineStatusReport:
         pipeline, run, known = await self._with_known_state(caller, pipeline_id)
+        return await self._status(pipeline, run, known)
+
+    async def status_of(self, pipeline: Pipeline) -> PipelineStatusReport:
+        """The status of a pipeline the caller has already been allowed to see (schema.loaders checks once)."""
+        if self.holder is None:
+            return await self._status(pipeline, None, None)
+        run, known = await asyncio.gather(
+            self.holder.running_run(pipeline.project_id), self.pipelines.last_status(pipeline.id)
+        )
+        return await self._status(pipeline, run, known)
+
+    async def _status(
+        self, pipeline: Pipeline, run: Run | None, known: tuple[list[StageStatus], datetime] | None
+    ) -> PipelineStatusReport:
         if run is not None:
             # At once, from what is known: DVC's lock is the run's until it ends.
             return PipelineStatusReport(

@@ -26,6 +26,7 @@ class PipelineQueries:
             first=info.context.page_size(first),
             after=decode_cursor(after),
         )
+        info.context.loaders.pipelines.prime_many({p.id: p for p in page.items})  # seen: each item's fields reuse it
         return PipelineConnection.from_page(page)
 
     @strawberry.field(description="One pipeline by id, with its stages, validation, status and DAG.")

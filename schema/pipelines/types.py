@@ -258,13 +258,11 @@ class Pipeline:
 
         if self.last_run_id is None:
             return None
-        return Run.from_domain(
-            await info.context.services.runs.get(caller=info.context.caller, run_id=self.last_run_id)
-        )
+        return Run.from_domain(await info.context.loaders.runs.load(self.last_run_id))
 
     @strawberry.field(description="DVC's status of each stage: up to date or changed, and why. Asks a worker.")
     async def status(self, info: Info) -> PipelineStatusResult:
-        report = await info.context.services.pipelines.status(caller=info.context.caller, pipeline_id=self.id)
+        report = await info.context.loaders.pipeline_status.load(self.id)
         stages = [StageStatus.from_domain(s) for s in report.stages]
         return PipelineStatus(
             up_to_date=all(s.up_to_date for s in stages),

@@ -16,6 +16,7 @@ class ProjectQueries:
         page = await info.context.services.projects.list_page(
             caller=info.context.caller, first=info.context.page_size(first), after=decode_cursor(after)
         )
+        info.context.loaders.projects.prime_many({p.id: p for p in page.items})  # the caller's own: access known
         return ProjectConnection.from_page(page)
 
     @strawberry.field(description="One project by id.")

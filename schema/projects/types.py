@@ -96,11 +96,8 @@ class Project:
     ) -> Annotated[PipelineConnection, strawberry.lazy("schema.pipelines.types")]:
         from schema.pipelines.types import PipelineConnection
 
-        page = await info.context.services.pipelines.list_page(
-            caller=info.context.caller,
-            project_id=self.id,
-            first=info.context.page_size(first),
-            after=decode_cursor(after),
+        page = await info.context.loaders.project_pipelines.load(
+            (self.id, info.context.page_size(first), decode_cursor(after))
         )
         return PipelineConnection.from_page(page)
 

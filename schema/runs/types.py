@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from app.domain import runs as domain
+from app.domain.errors import NotFound
 from app.domain.pages import Page
 from app.services.run_updates import RunUpdate as DomainRunUpdate
 from app.services.run_updates import RunUpdateBatch as DomainRunUpdateBatch
@@ -19,6 +20,8 @@ from schema.pagination import PageInfo, encode_cursor, page_info
 from schema.shared_results import IdentityMemo, RendersOnce
 
 if TYPE_CHECKING:
+    from schema.pipelines.types import Pipeline
+    from schema.projects.types import Project
     from schema.results.types import Plots, ResultEntries
 
 DEFAULT_LOG_PAGE_BYTES = 64 * 1024
@@ -245,6 +248,21 @@ class Run:
 
         results = await info.context.services.results.of_run(caller=info.context.caller, run_id=self.id)
         return None if results is None else Plots.from_domain(results)
+
+    @strawberry.field(description="Its pipeline; null once the pipeline has been deleted.")
+    async def pipeline(self, info: Info) -> Annotated[Pipeline, strawberry.lazy("schema.pipelines.types")] | None:
+        from schema.pipelines.types import Pipeline
+
+        try:
+            return Pipeline.from_domain(await info.context.loaders.pipelines.load(self.pipeline_id))
+        except NotFound:
+            return None
+
+    @strawberry.field(description="Its project.")
+    async def project(self, info: Info) -> Annotated[Project, strawberry.lazy("schema.projects.types")]:
+        from schema.projects.types import Project
+
+        return Project.from_domain(await info.context.loaders.projects.load(self.project_id))
 
 
 @strawberry.type(description="One run in a page of runs.")
