@@ -58,7 +58,9 @@ class Settings:
     max_aliases: int
     max_tokens: int
     work_requests_per_minute: int
-    """Per API token: mutations that start work in a worker (runs, writes, validation, dry runs)."""
+    """Per user (all their tokens together): mutations that start work in a worker (runs, writes, validation, ...)."""
+    max_tokens_per_user: int
+    """Live (unrevoked, unexpired) API tokens one user may hold."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -88,4 +90,5 @@ class Settings:
             max_aliases=_int(env, "GRAPHQL_MAX_ALIASES", 30),
             max_tokens=_int(env, "GRAPHQL_MAX_TOKENS", 3000),
             work_requests_per_minute=_int(env, "WORK_REQUESTS_PER_MINUTE", 120),
+            max_tokens_per_user=_int(env, "MAX_TOKENS_PER_USER", 50),
         )

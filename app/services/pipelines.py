@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.domain.errors import InvalidInput, Issue, NotFound
-from app.domain.names import check_name
+from app.domain.names import check_name, check_stage_specs
 from app.domain.pages import Page
 from app.domain.pipelines import (
     Dag,
@@ -89,6 +89,7 @@ class PipelineService:
         allow_partial: bool,
     ) -> PipelineWrite:
         check_name(name, field="name", what="pipeline")
+        check_stage_specs(stages)
         project = await self.access.project(caller=caller, project_id=project_id, needs=Role.EDITOR)
         payload = await self.jobs.call(
             "apply_pipeline",
@@ -113,6 +114,7 @@ class PipelineService:
         allow_partial: bool,
     ) -> PipelineWrite:
         _check_version(expected_version)
+        check_stage_specs(stages)
         pipeline = await self.get(caller=caller, pipeline_id=pipeline_id, needs=Role.EDITOR)
         payload = await self.jobs.call(
             "apply_pipeline",

@@ -1,8 +1,9 @@
-"""Per-token limits on requests that start work in a worker: a sliding one-minute window, counted in Redis.
+"""Per-user limits on requests that start work in a worker: a sliding one-minute window, counted in Redis.
 
 Fixed windows let a client spend its limit at the end of one minute and again at the start of the next (twice
 the limit within seconds). The sliding estimate weighs the previous minute's count by how much of it still lies
-within the last 60 s, as Cloudflare and Redis's own rate-limiting patterns do: two counters per token, no log.
+within the last 60 s, as Cloudflare and Redis's own rate-limiting patterns do: two counters per user, no log.
+Counting per user, not per token, keeps a user from multiplying the limit by minting tokens.
 """
 
 from __future__ import annotations
@@ -23,14 +24,14 @@ class RateLimiter:
     redis: Redis
     per_minute: int
 
-    async def spend(self, token_id: str) -> None:
-        """Count one request against the token; RateLimited once the last minute's estimate passes the limit.
+    async def spend(self, user_id: str) -> None:
+        """Count one request against the user; RateLimited once the last minute's estimate passes the limit.
 
         Refused requests count too, so a client that keeps hammering stays limited.
         """
         now = time.time()
         window = int(now // WINDOW_SECONDS)
-        current_key, previous_key = f"rate:{token_id}:{window}", f"rate:{token_id}:{window - 1}"
+        current_key, previous_key = f"rate:user:{user_id}:{window}", f"rate:user:{user_id}:{window - 1}"
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.incr(current_key)
             pipe.expire(current_key, WINDOW_SECONDS * 2)
