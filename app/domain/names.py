@@ -83,7 +83,7 @@ def check_stage_specs(stages: Sequence[StageSpec], *, field: str = "stages") -> 
                 Issue(path=f"{at}.cmd", message=f"a command is at most {MAX_STAGE_COMMAND_LENGTH} characters")
             )
         elif _has_control(stage.cmd, _COMMAND_WHITESPACE):
-            issues.append(Issue(path=f"{at}.cmd", message="a command may not contain NUL or control characters"))
+            issues.append(Issue(path=f"{at}.command", message="a command may not contain NUL or control characters"))
         lists = {"deps": stage.deps, "outs": stage.outs, "params": stage.params, "metrics": stage.metrics}
         for key, values in (lists | {"plots": stage.plots, "wdir": [stage.wdir]}).items():
             for position, value in enumerate(values):
