@@ -25,6 +25,7 @@ from app.lifespan import build_lifespan
 from app.services.auth import bearer_secret
 from app.settings import Settings
 from app.state import AppState
+from app.ws_sessions import WebSocketSession, attach
 from schema.context import Context
 from schema.schema import build_schema
 from schema.shared_results import IdentityMemo
@@ -61,6 +62,16 @@ class GraphQLApp(GraphQL[Context, None]):
         secret = bearer_secret(header) if header and " " in header else header
         try:
             context.principal = await context.state.services.auth.authenticate(secret)
+            assert secret is not None and isinstance(context.request, WebSocket)
+            attach(
+                WebSocketSession(
+                    websocket=context.request,
+                    auth=context.state.services.auth,
+                    secret=secret,
+                    principal=context.principal,
+                    check_seconds=context.state.settings.ws_token_check_seconds,
+                )
+            )
         except Unauthenticated as error:
             raise ConnectionRejectionError({"message": error.message}) from error
         except ConnectionFailure as error:
@@ -74,6 +85,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         build_schema(settings),
         graphql_ide="graphiql" if settings.graphiql else None,
         multipart_uploads_enabled=True,
+        max_subscriptions_per_connection=settings.ws_max_operations_per_connection,
     )
     return Starlette(
         routes=[

@@ -61,6 +61,12 @@ class Settings:
     """Per user (all their tokens together): mutations that start work in a worker (runs, writes, validation, ...)."""
     max_tokens_per_user: int
     """Live (unrevoked, unexpired) API tokens one user may hold."""
+    ws_token_check_seconds: float
+    """How often an open WebSocket's token is checked again (it is also checked on every new operation)."""
+    ws_max_operations_per_connection: int
+    """Open operations (subscriptions, queries, mutations) one WebSocket may hold at once."""
+    ws_max_operations_per_user: int
+    """Open WebSocket operations one user may hold at once in one API process, across all their sockets."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -91,4 +97,7 @@ class Settings:
             max_tokens=_int(env, "GRAPHQL_MAX_TOKENS", 3000),
             work_requests_per_minute=_int(env, "WORK_REQUESTS_PER_MINUTE", 120),
             max_tokens_per_user=_int(env, "MAX_TOKENS_PER_USER", 50),
+            ws_token_check_seconds=_float(env, "WS_TOKEN_CHECK_SECONDS", 60.0),
+            ws_max_operations_per_connection=_int(env, "WS_MAX_OPERATIONS_PER_CONNECTION", 50),
+            ws_max_operations_per_user=_int(env, "WS_MAX_OPERATIONS_PER_USER", 500),
         )

@@ -83,6 +83,7 @@ async def execute_run(ctx: dict[str, Any], run_id: str, project_id: str | None =
         if recorder is None:
             return "run is no longer queued (cancelled, or started elsewhere); nothing to do"
         recorder.log_limit = project.limits.log_bytes
+        recorder.server_root = str(resources.settings.workspace_root)
         heartbeat = asyncio.create_task(_heartbeat(resources, run_id, lock))
         try:
             final = await _execute(resources, recorder, project.limits)
