@@ -61,6 +61,12 @@ class Settings:
     """Per user (all their tokens together): mutations that start work in a worker (runs, writes, validation, ...)."""
     max_tokens_per_user: int
     """Live (unrevoked, unexpired) API tokens one user may hold."""
+    repository_url_schemes: tuple[str, ...]
+    """Remote URL schemes a project may be cloned from (REPOSITORY_URL_SCHEMES, comma-separated; add ssh to allow
+    ssh:// and user@host:path)."""
+    allowed_local_repository_roots: tuple[Path, ...]
+    """Folders whose local repositories may be cloned (ALLOWED_LOCAL_REPOSITORY_ROOTS, os.pathsep-separated); none
+    by default. WORKSPACE_ROOT and the service's own install are refused even under them."""
     ws_token_check_seconds: float
     """How often an open WebSocket's token is checked again (it is also checked on every new operation)."""
     ws_max_operations_per_connection: int
@@ -97,6 +103,12 @@ class Settings:
             max_tokens=_int(env, "GRAPHQL_MAX_TOKENS", 3000),
             work_requests_per_minute=_int(env, "WORK_REQUESTS_PER_MINUTE", 120),
             max_tokens_per_user=_int(env, "MAX_TOKENS_PER_USER", 50),
+            repository_url_schemes=tuple(
+                s.strip().lower() for s in env.get("REPOSITORY_URL_SCHEMES", "https").split(",") if s.strip()
+            ),
+            allowed_local_repository_roots=tuple(
+                Path(p).resolve() for p in env.get("ALLOWED_LOCAL_REPOSITORY_ROOTS", "").split(os.pathsep) if p
+            ),
             ws_token_check_seconds=_float(env, "WS_TOKEN_CHECK_SECONDS", 60.0),
             ws_max_operations_per_connection=_int(env, "WS_MAX_OPERATIONS_PER_CONNECTION", 50),
             ws_max_operations_per_user=_int(env, "WS_MAX_OPERATIONS_PER_USER", 500),

@@ -42,6 +42,7 @@ def session_env(workspace_root: Path, **overrides: str) -> dict[str, str]:
         "WORKSPACE_ROOT": str(workspace_root),
         "DVC_NO_ANALYTICS": "1",
         "LOG_LEVEL": "INFO",
+        "ALLOWED_LOCAL_REPOSITORY_ROOTS": os.environ.get("TMPDIR", "/tmp"),  # the tests' local repositories
     }
     env |= overrides
     return env
