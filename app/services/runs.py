@@ -170,6 +170,10 @@ class RunService:
         )
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
+                if isinstance(outcomes[0], BaseException):
+                    # No job was queued: a run left QUEUED would be picked up later although the caller was told
+                    # that nothing was changed.
+                    await self.runs.withdraw(run.id)
                 raise outcome
         return run
 
