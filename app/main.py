@@ -13,13 +13,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UnsetType
 
 from app.auth_middleware import AuthMiddleware
 from app.body_limit import BodyLimitMiddleware
 from app.domain.errors import Unauthenticated
+from app.graphql_http import GraphQLShapedErrors
 from app.health import health
 from app.lifespan import build_lifespan
 from app.services.auth import bearer_secret
@@ -39,7 +39,7 @@ def _dumps(data: object) -> str:
     return json.dumps(data, separators=(",", ":"))
 
 
-class GraphQLApp(GraphQL[Context, None]):
+class GraphQLApp(GraphQLShapedErrors):
     def encode_json(self, data: object) -> str:
         if isinstance(data, dict) and data.get("type") == "next":
             payload = data.get("payload")

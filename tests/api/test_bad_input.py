@@ -176,6 +176,26 @@ async def test_malformed_request_bodies_answer_400_with_a_graphql_error(
     )
 
 
+MALFORMED_MULTIPART = {
+    "operations a JSON string": {"operations": '"x"', "map": "{}"},
+    "operations a JSON array": {"operations": "[1]", "map": "{}"},
+    "operations not JSON": {"operations": "{bad", "map": "{}"},
+    "map a JSON string": {"operations": '{"query": "{ __typename }"}', "map": '"x"'},
+    "map pointing nowhere": {"operations": '{"query": "{ __typename }"}', "map": '{"0": ["variables.nope.deeper"]}'},
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED_MULTIPART))
+async def test_malformed_multipart_requests_answer_400_with_a_graphql_error(case: str, gql: GraphQLClient) -> None:
+    response = await gql.http.post(
+        "/graphql", data=MALFORMED_MULTIPART[case], files={"0": ("a.bin", b"x")}, headers=gql.headers
+    )
+
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/json"), response.text
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+
 async def test_oversized_requests_are_refused_before_parsing(gql: GraphQLClient) -> None:
     huge = "x" * (2 * 1024 * 1024)
     response = await gql.post("query { projects { edges { cursor } } }", {"padding": huge})
