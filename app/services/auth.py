@@ -72,8 +72,9 @@ class AuthService:
         ``made_with`` is the id of the token the request came with (None from the operator's command line): the new
         token never outlives it, so a short-lived or leaked token cannot mint a longer-lived one.
         """
-        if not name.strip() or len(name) > 100:
-            raise InvalidInput([Issue(path="name", message="a token name is 1-100 characters")])
+        if not name.strip() or len(name) > 100 or not name.isprintable():
+            message = "a token name is 1-100 printable characters (no NUL or other control characters)"
+            raise InvalidInput([Issue(path="name", message=message)])
         if expires_in_days is not None and not 1 <= expires_in_days <= MAX_TOKEN_DAYS:
             raise InvalidInput([Issue(path="expiresInDays", message=f"between 1 and {MAX_TOKEN_DAYS} days")])
         now = datetime.now(UTC)

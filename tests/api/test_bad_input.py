@@ -201,3 +201,17 @@ async def test_oversized_requests_are_refused_before_parsing(gql: GraphQLClient)
     response = await gql.post("query { projects { edges { cursor } } }", {"padding": huge})
     assert response.status_code == 413
     assert "exceeds" in response.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("name", ["a\0b", "tab\there", "x" * 101, "   "])
+async def test_token_names_with_control_characters_or_too_long_are_refused(name: str, gql: GraphQLClient) -> None:
+    before = (await gql.execute("query { apiTokens { id } }"))["apiTokens"]
+    result = (
+        await gql.execute(
+            "mutation($n: String!) { createApiToken(name: $n) { "
+            "__typename ... on ValidationError { issues { path } } } }",
+            {"n": name},
+        )
+    )["createApiToken"]
+    assert result == {"__typename": "ValidationError", "issues": [{"path": "name"}]}
+    assert (await gql.execute("query { apiTokens { id } }"))["apiTokens"] == before
