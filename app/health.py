@@ -1,4 +1,8 @@
-"""GET /health: is MongoDB reachable, is Redis reachable, is a worker alive."""
+"""GET /health: is MongoDB reachable, is Redis reachable, is a worker alive.
+
+Without a valid token it answers only ok or not (``{"status": "ok"}`` or ``"degraded"``, 200 or 503): the details
+(component errors, latencies, the worker's queue figures) tell an outsider too much about the service.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from arq.constants import health_check_key_suffix
+from pymongo.errors import PyMongoError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from app.domain.errors import Unauthenticated
+from app.services.auth import bearer_secret
 from app.state import AppState
 
 CHECK_TIMEOUT_SECONDS = 2.0
@@ -55,4 +62,18 @@ async def health(request: Request) -> JSONResponse:
         )
     )
     healthy = all(c["ok"] for c in checks.values())
-    return JSONResponse({"status": "ok" if healthy else "degraded", **checks}, status_code=200 if healthy else 503)
+    body: dict[str, Any] = {"status": "ok" if healthy else "degraded"}
+    if await _may_see_details(request, state):
+        body |= checks
+    return JSONResponse(body, status_code=200 if healthy else 503)
+
+
+async def _may_see_details(request: Request, state: AppState) -> bool:
+    secret = bearer_secret(request.headers.get("authorization"))
+    if secret is None:
+        return False
+    try:
+        await asyncio.wait_for(state.services.auth.authenticate(secret), CHECK_TIMEOUT_SECONDS)
+    except (Unauthenticated, PyMongoError, TimeoutError):
+        return False  # without MongoDB nobody can be authenticated; the status alone still answers
+    return True

@@ -63,7 +63,7 @@ def build_lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             settings=settings,
         )
         services = Services(
-            auth=AuthService(users=users),
+            auth=AuthService(users=users, max_tokens_per_user=settings.max_tokens_per_user),
             rate_limit=RateLimiter(redis=redis, per_minute=settings.work_requests_per_minute),
             projects=ProjectService(access=access, users=users, jobs=jobs, settings=settings),
             pipelines=pipeline_service,

@@ -15,7 +15,6 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UnsetType
 
@@ -23,12 +22,14 @@ from app.auth_middleware import AuthMiddleware
 from app.body_limit import BodyLimitMiddleware
 from app.domain.errors import Unauthenticated
 from app.graphiql import ASSETS_PATH, assets_present, page
+from app.graphql_http import GraphQLShapedErrors
 from app.health import health
 from app.lifespan import build_lifespan
 from app.results_route import run_image
 from app.services.auth import bearer_secret
 from app.settings import InvalidSettings, Settings
 from app.state import AppState
+from app.ws_sessions import WebSocketSession, attach
 from schema.context import Context
 from schema.schema import build_schema
 from schema.shared_results import IdentityMemo
@@ -42,7 +43,7 @@ def _dumps(data: object) -> str:
     return json.dumps(data, separators=(",", ":"))
 
 
-class GraphQLApp(GraphQL[Context, None]):
+class GraphQLApp(GraphQLShapedErrors):
     graphiql_page = ""
 
     @property
@@ -71,6 +72,16 @@ class GraphQLApp(GraphQL[Context, None]):
         secret = bearer_secret(header) if header and " " in header else header
         try:
             context.principal = await context.state.services.auth.authenticate(secret)
+            assert secret is not None and isinstance(context.request, WebSocket)
+            attach(
+                WebSocketSession(
+                    websocket=context.request,
+                    auth=context.state.services.auth,
+                    secret=secret,
+                    principal=context.principal,
+                    check_seconds=context.state.settings.ws_token_check_seconds,
+                )
+            )
         except Unauthenticated as error:
             raise ConnectionRejectionError({"message": error.message}) from error
         except ConnectionFailure as error:
@@ -84,6 +95,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         build_schema(settings),
         graphql_ide="graphiql" if settings.graphiql else None,
         multipart_uploads_enabled=True,
+        max_subscriptions_per_connection=settings.ws_max_operations_per_connection,
     )
     routes = [
         Route("/health", health, methods=["GET"]),

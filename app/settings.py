@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 SERVICES_FILE = Path(os.environ.get("STACK_DATA_DIR") or REPOSITORY_ROOT / ".data") / "services.env"
@@ -74,7 +74,24 @@ class Settings(BaseSettings):
     max_aliases: int = Field(30, validation_alias="GRAPHQL_MAX_ALIASES", ge=1)
     max_tokens: int = Field(3000, validation_alias="GRAPHQL_MAX_TOKENS", ge=1)
     work_requests_per_minute: int = Field(120, validation_alias="WORK_REQUESTS_PER_MINUTE", ge=1)
-    """Per API token: mutations that start work in a worker (runs, writes, validation, dry runs)."""
+    """Per user (all their tokens together): mutations that start work in a worker (runs, writes, validation, ...)."""
+    max_tokens_per_user: int = Field(50, validation_alias="MAX_TOKENS_PER_USER", ge=1)
+    """Live (unrevoked, unexpired) API tokens one user may hold."""
+    repository_url_schemes: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("https",), validation_alias="REPOSITORY_URL_SCHEMES"
+    )
+    """Remote URL schemes a project may be cloned from (comma-separated; add ssh to allow ssh:// and user@host:path)."""
+    allowed_local_repository_roots: Annotated[tuple[Path, ...], NoDecode] = Field(
+        (), validation_alias="ALLOWED_LOCAL_REPOSITORY_ROOTS"
+    )
+    """Folders whose local repositories may be cloned (os.pathsep-separated); none by default. WORKSPACE_ROOT and the
+    service's own install are refused even under them."""
+    ws_token_check_seconds: float = Field(60.0, validation_alias="WS_TOKEN_CHECK_SECONDS", gt=0)
+    """How often an open WebSocket's token is checked again (it is also checked on every new operation)."""
+    ws_max_operations_per_connection: int = Field(50, validation_alias="WS_MAX_OPERATIONS_PER_CONNECTION", ge=1)
+    """Open operations (subscriptions, queries, mutations) one WebSocket may hold at once."""
+    ws_max_operations_per_user: int = Field(500, validation_alias="WS_MAX_OPERATIONS_PER_USER", ge=1)
+    """Open WebSocket operations one user may hold at once in one API process, across all their sockets."""
 
     @model_validator(mode="before")
     @classmethod
@@ -82,6 +99,20 @@ class Settings(BaseSettings):
         if isinstance(data, dict) and not data.get("ARQ_RUNS_QUEUE"):
             data = {**data, "ARQ_RUNS_QUEUE": (data.get("ARQ_QUEUE") or "dvc:workspace") + ":runs"}
         return data
+
+    @field_validator("repository_url_schemes", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip().lower() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("allowed_local_repository_roots", mode="before")
+    @classmethod
+    def _path_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(Path(part).resolve() for part in value.split(os.pathsep) if part)
+        return value
 
     @field_validator("workspace_root", "graphiql_assets_dir")
     @classmethod

@@ -43,10 +43,10 @@ class Context:
         return self.principal.user.id
 
     async def spend_work(self) -> None:
-        """Count a request that starts work against the caller's token (rate limit)."""
+        """Count a request that starts work against the caller (rate limit per user, whatever token they use)."""
         if self.principal is None:
             raise Unauthenticated("an API token is required")
-        await self.services.rate_limit.spend(self.principal.token_id)
+        await self.services.rate_limit.spend(self.principal.user.id)
 
     def page_size(self, first: int) -> int:
         return max(1, min(first, self.state.settings.max_page_size))

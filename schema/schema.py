@@ -34,6 +34,7 @@ from schema.runs.subscriptions import RunSubscriptions
 from schema.shared_results import SharedResultExecutor
 from schema.users.mutations import UserMutations
 from schema.users.queries import UserQueries
+from schema.ws_guard import WebSocketGuard
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         max_aliases_rule(settings.max_aliases),
     ]
     extensions: list[Callable[[], SchemaExtension]] = [
+        lambda: WebSocketGuard(max_operations_per_user=settings.ws_max_operations_per_user),
         lambda: AddValidationRules(limits),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         PublicErrors,

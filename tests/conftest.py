@@ -23,9 +23,19 @@ from tests.stack import ROOT, Stack, running_stack
 RELIABILITY = ReliabilityLog()
 
 
-@pytest.fixture(scope="session")
-def reliability() -> ReliabilityLog:
+@pytest.fixture
+def reliability(request: pytest.FixtureRequest) -> ReliabilityLog:
+    RELIABILITY.current_test = request.node.nodeid
     return RELIABILITY
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # A test's rows count only when all of it passed: set-up, call and tear-down.
+    if report.failed:
+        RELIABILITY.failed.add(report.nodeid)
+        RELIABILITY.passed.discard(report.nodeid)
+    elif report.when == "call" and report.passed and report.nodeid not in RELIABILITY.failed:
+        RELIABILITY.passed.add(report.nodeid)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -94,8 +94,10 @@ def test_compose_api_is_built_configured_and_waits_for_healthy_stores() -> None:
     assert _build_context(api) == "."
     assert any(str(port).endswith("8000") for port in api["ports"])
     env = _env(api)
-    assert env["MONGODB_URL"] == "mongodb://mongo:27017"
-    assert env["REDIS_URL"] == "redis://redis:6379"
+    assert env["MONGODB_URL"] == (
+        "mongodb://${MONGO_USER:-dvc}:${MONGO_PASSWORD:-change-me-mongo}@mongo:27017/?authSource=admin"
+    )
+    assert env["REDIS_URL"] == "redis://:${REDIS_PASSWORD:-change-me-redis}@redis:6379"
     assert env["WORKSPACE_ROOT"] == "/workspaces"
     for dependency in ("mongo", "redis"):
         assert api["depends_on"][dependency]["condition"] == "service_healthy"
@@ -115,6 +117,48 @@ def test_compose_worker_uses_the_api_image_and_is_scalable() -> None:
     assert _env(worker) == _env(api)
     for dependency in ("mongo", "redis"):
         assert worker["depends_on"][dependency]["condition"] == "service_healthy"
+
+
+def _credential(value: str, variable: str) -> bool:
+    """A compose interpolation of ``variable`` with a default: ``${VARIABLE:-default}``."""
+    return re.fullmatch(r"\$\{" + variable + r":-[^}]+\}", value) is not None
+
+
+def test_compose_mongo_and_redis_require_the_credentials_the_apps_use() -> None:
+    services = _services()
+    mongo_env = _env(services["mongo"])
+    assert _credential(mongo_env["MONGO_INITDB_ROOT_USERNAME"], "MONGO_USER")
+    assert _credential(mongo_env["MONGO_INITDB_ROOT_PASSWORD"], "MONGO_PASSWORD")
+    command = _command(services["redis"].get("command"))
+    password = command[command.index("--requirepass") + 1]
+    assert _credential(password, "REDIS_PASSWORD")
+    assert _env(services["redis"])["REDISCLI_AUTH"] == password  # the healthcheck authenticates too
+    app_env = _env(services["api"])
+    assert (
+        f"{mongo_env['MONGO_INITDB_ROOT_USERNAME']}:{mongo_env['MONGO_INITDB_ROOT_PASSWORD']}@mongo:"
+        in (app_env["MONGODB_URL"])
+    )
+    assert f":{password}@redis:" in app_env["REDIS_URL"]
+    header = (ROOT / "compose.yaml").read_text(encoding="utf-8").split("x-app:")[0]
+    for variable in ("MONGO_USER", "MONGO_PASSWORD", "REDIS_PASSWORD"):
+        assert variable in header, f"{variable} is not documented at the top of compose.yaml"
+
+
+def test_compose_stores_sit_on_an_internal_network_only() -> None:
+    services = _services()
+    networks = _compose().get("networks") or {}
+    for store in ("mongo", "redis"):
+        joined = services[store].get("networks") or []
+        assert joined, f"{store} is on the default network"
+        assert all((networks.get(n) or {}).get("internal") is True for n in joined), (store, joined)
+        assert not services[store].get("ports"), f"{store} publishes a port"
+    for app in ("api", "worker"):
+        assert "backend" in services[app]["networks"], app
+    assert (networks["backend"] or {}).get("internal") is True
+    # The API is reachable from outside; the workers can clone; neither network holds a store.
+    outside = {n for app in ("api", "worker") for n in services[app]["networks"]} - {"backend"}
+    assert outside and not any((networks.get(n) or {}).get("internal") for n in outside)
+    assert not outside & {n for s in ("mongo", "redis") for n in services[s]["networks"]}
 
 
 def test_compose_api_and_worker_share_the_workspaces_volume() -> None:

@@ -104,25 +104,32 @@ class EventRepository:
         docs = await self._collection.find({"run_id": run_id}, {"seq": 1}).sort("seq", -1).limit(1).to_list()
         return int(docs[0]["seq"]) if docs else 0
 
-    async def log(self, run_id: str, *, stage: str, offset: int, limit_bytes: int) -> tuple[list[LogChunk], bool]:
-        """The stage's log from byte ``offset``: whole chunks, at least one, until ``limit_bytes`` is reached.
+    async def log_window(self, run_id: str, *, stage: str, offset: int, limit_bytes: int) -> tuple[list[LogChunk], int]:
+        """The stage's stored chunks that cover bytes ``offset`` to ``offset + limit_bytes`` (plus a few bytes, so the
+        caller can finish a character), starting with the chunk that holds ``offset``; and where the stored log ends.
 
-        The flag tells whether more chunks follow.
+        Chunks are contiguous (each starts where the one before ended), so the chunk holding ``offset`` is the last
+        one starting at or before it.
         """
-        query: Document = {"run_id": run_id, "type": EventType.LOG.value, "stage": stage, "offset": {"$gte": offset}}
-        chunks: list[LogChunk] = []
-        size = 0
-        more = False
-        cursor = self._collection.find(query).sort("seq", 1)
-        async for doc in cursor:
-            chunk = LogChunk(stage=stage, offset=int(doc["offset"]), text=doc["text"])
-            if chunks and size + len(chunk.text.encode()) > limit_bytes:
-                more = True
-                break
-            chunks.append(chunk)
-            size += len(chunk.text.encode())
-        await cursor.close()
-        return chunks, more
+        base: Document = {"run_id": run_id, "type": EventType.LOG.value, "stage": stage}
+        last = await self._collection.find(base).sort("offset", -1).limit(1).to_list()
+        end = int(last[0]["offset"]) + len(last[0]["text"].encode()) if last else 0
+        if offset >= end:
+            return [], end
+        holding = await self._collection.find(base | {"offset": {"$lte": offset}}).sort("offset", -1).limit(1).to_list()
+        chunks = [LogChunk(stage=stage, offset=int(d["offset"]), text=d["text"]) for d in holding]
+        covered = chunks[-1].offset + len(chunks[-1].text.encode()) if chunks else offset
+        wanted = offset + limit_bytes + 4  # a UTF-8 character has at most 4 bytes
+        if covered < wanted:
+            cursor = self._collection.find(base | {"offset": {"$gt": offset}}).sort("offset", 1)
+            async for doc in cursor:
+                chunk = LogChunk(stage=stage, offset=int(doc["offset"]), text=doc["text"])
+                chunks.append(chunk)
+                covered = chunk.offset + len(chunk.text.encode())
+                if covered >= wanted:
+                    break
+            await cursor.close()
+        return chunks, end
 
     async def delete_for_runs(self, run_ids: list[str]) -> None:
         await self._collection.delete_many({"run_id": {"$in": run_ids}})

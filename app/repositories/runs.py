@@ -245,6 +245,12 @@ class RunRepository:
         ).to_list()
         return [str(d["_id"]) for d in docs]
 
+    async def withdraw(self, run_id: str) -> bool:
+        """Delete a run no worker has taken (QUEUED, no event yet): its job could not be queued."""
+        query = {"_id": parse_object_id(run_id, resource="run"), "state": RunState.QUEUED.value, "last_seq": 0}
+        result = await self._collection.delete_one(query)
+        return bool(result.deleted_count)
+
     async def delete_for_project(self, project_id: str) -> int:
         result = await self._collection.delete_many({"project_id": project_id})
         return result.deleted_count

@@ -32,9 +32,14 @@ def bearer_secret(authorization: str | None) -> str | None:
     return secret.strip() or None if scheme.lower() == "bearer" else None
 
 
+DEFAULT_MAX_TOKENS_PER_USER = 50
+
+
 @dataclass(frozen=True, slots=True)
 class AuthService:
     users: UserRepository
+    max_tokens_per_user: int = DEFAULT_MAX_TOKENS_PER_USER
+    """Live (unrevoked, unexpired) tokens one user may hold; creating one more answers ValidationError."""
 
     async def authenticate(self, secret: str | None) -> Principal:
         if not secret:
@@ -59,14 +64,30 @@ class AuthService:
             raise NotFound("user", name)
         return user
 
-    async def create_token(self, *, user_id: str, name: str, expires_in_days: int | None) -> tuple[ApiToken, str]:
-        """The token and its secret: the only time the secret exists outside the caller's hands."""
-        if not name.strip() or len(name) > 100:
-            raise InvalidInput([Issue(path="name", message="a token name is 1-100 characters")])
+    async def create_token(
+        self, *, user_id: str, name: str, expires_in_days: int | None, made_with: str | None = None
+    ) -> tuple[ApiToken, str]:
+        """The token and its secret: the only time the secret exists outside the caller's hands.
+
+        ``made_with`` is the id of the token the request came with (None from the operator's command line): the new
+        token never outlives it, so a short-lived or leaked token cannot mint a longer-lived one.
+        """
+        if not name.strip() or len(name) > 100 or not name.isprintable():
+            message = "a token name is 1-100 printable characters (no NUL or other control characters)"
+            raise InvalidInput([Issue(path="name", message=message)])
         if expires_in_days is not None and not 1 <= expires_in_days <= MAX_TOKEN_DAYS:
             raise InvalidInput([Issue(path="expiresInDays", message=f"between 1 and {MAX_TOKEN_DAYS} days")])
+        now = datetime.now(UTC)
+        existing = await self.users.tokens_of(user_id)
+        live = [t for t in existing if t.revoked_at is None and (t.expires_at is None or t.expires_at > now)]
+        if len(live) >= self.max_tokens_per_user:
+            message = f"a user holds at most {self.max_tokens_per_user} live tokens; revoke one first"
+            raise InvalidInput([Issue(path="name", message=message)])
+        expires_at = now + timedelta(days=expires_in_days) if expires_in_days else None
+        parent = next((t for t in existing if t.id == made_with), None) if made_with else None
+        if parent is not None and parent.expires_at is not None:
+            expires_at = parent.expires_at if expires_at is None else min(expires_at, parent.expires_at)
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        expires_at = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
         token = await self.users.create_token(
             user_id=user_id,
             name=name,

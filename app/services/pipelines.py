@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from app.domain.errors import InvalidInput, Issue, NotFound
 from app.domain.known_state import known_at, plan_while_running, status_while_running
-from app.domain.names import check_name
+from app.domain.names import check_name, check_stage_specs
 from app.domain.pages import Page
 from app.domain.pipelines import (
     Dag,
@@ -126,6 +126,7 @@ class PipelineService:
         allow_partial: bool,
     ) -> PipelineWrite:
         check_name(name, field="name", what="pipeline")
+        check_stage_specs(stages)
         project = await self.access.project(caller=caller, project_id=project_id, needs=Role.EDITOR)
         payload = await self.jobs.call(
             "apply_pipeline",
@@ -150,6 +151,7 @@ class PipelineService:
         allow_partial: bool,
     ) -> PipelineWrite:
         _check_version(expected_version)
+        check_stage_specs(stages)
         pipeline = await self.get(caller=caller, pipeline_id=pipeline_id, needs=Role.EDITOR)
         payload = await self.jobs.call(
             "apply_pipeline",

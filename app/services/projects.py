@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import sys
 from dataclasses import dataclass, replace
+from pathlib import Path
 
-from app.domain.errors import Conflict, InvalidInput, Issue, NotFound
-from app.domain.names import check_name, check_repository_url
+from app.domain.errors import Conflict, InvalidInput, Issue, NotFound, WorkspaceError
+from app.domain.names import RepositoryPolicy, check_name, check_repository_url, redact_repository_url
 from app.domain.pages import Page
 from app.domain.projects import LIMIT_RANGES, Project, ResourceLimits
 from app.domain.users import Member, Role
@@ -14,6 +17,30 @@ from app.repositories.projects import ProjectRepository
 from app.repositories.users import UserRepository
 from app.services.access import Access
 from app.settings import Settings
+
+# The service's own files (source and interpreter): never a repository to clone, whatever the allowed roots.
+SERVICE_INSTALL = (Path(__file__).resolve().parents[2], Path(sys.prefix).resolve())
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[\w.@+-]+/)*[\w.@+-]+")
+MAX_CLONE_ERROR_CHARACTERS = 300
+
+
+def repository_policy(settings: Settings) -> RepositoryPolicy:
+    return RepositoryPolicy(
+        schemes=frozenset(settings.repository_url_schemes),
+        local_roots=tuple(settings.allowed_local_repository_roots),
+        forbidden_roots=(settings.workspace_root, *SERVICE_INSTALL),
+    )
+
+
+def summarise_clone_error(message: str, *, workspace_root: Path, repository_url: str) -> str:
+    """The worker's clone error as a user may see it: no credentials, no absolute server paths, one short line."""
+    text = message.replace(repository_url, redact_repository_url(repository_url))
+    text = text.replace(str(workspace_root), ".")
+    for root in SERVICE_INSTALL:
+        text = text.replace(str(root), "<service>")
+    text = _ABSOLUTE_PATH.sub(lambda m: m.group(0) if repository_url.startswith(m.group(0)) else "<path>", text)
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_CLONE_ERROR_CHARACTERS else text[: MAX_CLONE_ERROR_CHARACTERS - 3] + "..."
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,17 +57,26 @@ class ProjectService:
     async def create(self, *, owner: str, name: str, description: str | None, repository_url: str | None) -> Project:
         check_name(name, field="name", what="project")
         if repository_url is not None:
-            check_repository_url(repository_url, field="repositoryUrl")
-        # The unique index reserves the name atomically; the workspace is made by a worker.
+            check_repository_url(repository_url, field="repositoryUrl", policy=repository_policy(self.settings))
+        # The unique index reserves the name atomically; the workspace is made by a worker. Credentials in the URL
+        # go to the clone job only: the stored (and shown) URL has them as ***.
         project = await self.projects.create(
-            owner=owner, name=name, description=description, repository_url=repository_url
+            owner=owner,
+            name=name,
+            description=description,
+            repository_url=redact_repository_url(repository_url) if repository_url else None,
         )
         wait = self.settings.clone_wait_seconds if repository_url else self.settings.job_wait_seconds
         try:
             await self.jobs.call("init_project", project.id, repository_url, wait_seconds=wait)
-        except BaseException:
+        except BaseException as error:
             # Whatever failed (a bad clone, no worker, Redis down), the name is free again.
             await self.projects.delete(project.id)
+            if isinstance(error, WorkspaceError) and repository_url:
+                summary = summarise_clone_error(
+                    error.message, workspace_root=self.settings.workspace_root, repository_url=repository_url
+                )
+                raise WorkspaceError(summary) from None
             raise
         return await self.projects.get(project.id)
 

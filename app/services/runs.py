@@ -170,6 +170,10 @@ class RunService:
         )
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
+                if isinstance(outcomes[0], BaseException):
+                    # No job was queued: a run left QUEUED would be picked up later although the caller was told
+                    # that nothing was changed.
+                    await self.runs.withdraw(run.id)
                 raise outcome
         return run
 
@@ -276,8 +280,8 @@ class RunService:
             raise InvalidInput([Issue(path="stage", message=f"the run has no stage named {stage!r}")])
         if offset < 0:
             raise InvalidInput([Issue(path="offset", message="offset cannot be negative")])
-        chunks, more = await self.events.log(run.id, stage=stage, offset=offset, limit_bytes=limit_bytes)
-        return _log_page(stage, offset, chunks, complete=stage_run.state.finished and not more)
+        chunks, end = await self.events.log_window(run.id, stage=stage, offset=offset, limit_bytes=limit_bytes)
+        return log_page(stage, offset, limit_bytes, chunks, end=end, finished=stage_run.state.finished)
 
     async def events_after(self, run_id: str, seq: int) -> list[RunEvent]:
         """Every stored event after ``seq``: from the run's recent messages in Redis when they hold them all
@@ -295,9 +299,38 @@ class RunService:
             seq = page[-1].seq
 
 
-def _log_page(stage: str, offset: int, chunks: list[LogChunk], *, complete: bool) -> LogPage:
-    text = "".join(c.text for c in chunks)
-    # Offsets count bytes, so a client can resume exactly where its last page ended.
-    start = chunks[0].offset if chunks else offset
-    next_offset = start + len(text.encode()) if chunks else offset
-    return LogPage(stage=stage, offset=start, text=text, next_offset=next_offset, complete=complete)
+def _is_continuation(byte: int) -> bool:
+    return byte & 0xC0 == 0x80
+
+
+def log_page(stage: str, offset: int, limit_bytes: int, chunks: list[LogChunk], *, end: int, finished: bool) -> LogPage:
+    """The bytes of the log from ``offset``, at most ``limit_bytes`` of them, cut at UTF-8 character boundaries.
+
+    Offsets count bytes, so a client resumes exactly where its last page ended (``next_offset``). The text is
+    characters, so a page never splits one: an ``offset`` inside a multi-byte character starts the page at that
+    character's first byte (the page's ``offset`` says where it starts), and a page ends before a character that
+    would not fit, unless that character is the first, which then comes whole (a page always makes progress).
+    ``complete`` only when the stage has finished and the page reaches the end of its log.
+    """
+    if not chunks:
+        return LogPage(stage=stage, offset=offset, text="", next_offset=offset, complete=finished and offset >= end)
+    base = chunks[0].offset
+    data = b"".join(c.text.encode() for c in chunks)
+    begin = max(0, offset - base)
+    while begin > 0 and begin < len(data) and _is_continuation(data[begin]):
+        begin -= 1
+    stop = min(begin + max(1, limit_bytes), len(data))
+    while begin < stop < len(data) and _is_continuation(data[stop]):
+        stop -= 1
+    if stop == begin and begin < len(data):  # the first character is longer than the limit
+        stop = begin + 1
+        while stop < len(data) and _is_continuation(data[stop]):
+            stop += 1
+    next_offset = base + stop
+    return LogPage(
+        stage=stage,
+        offset=base + begin,
+        text=data[begin:stop].decode(),
+        next_offset=next_offset,
+        complete=finished and next_offset >= end,
+    )

@@ -91,7 +91,10 @@ class RunOptions:
 @strawberry.type(description="A page of a stage's log (stdout and stderr interleaved, as printed).")
 class StageLog:
     stage: str = strawberry.field(description="The stage.")
-    offset: int = strawberry.field(description="Byte offset where this page starts.")
+    offset: int = strawberry.field(
+        description="Byte offset where this page starts: the requested one, or the first byte of the multi-byte "
+        "character it falls inside (a page never splits a character)."
+    )
     text: str = strawberry.field(description="The log text.")
     next_offset: int = strawberry.field(description="Pass as `offset` for the next page, or to tail.")
     complete: bool = strawberry.field(description="The stage has finished and this page reaches its end.")
@@ -144,7 +147,10 @@ class StageRun:
             skip_reason=stage.skip_reason,
         )
 
-    @strawberry.field(description="The stage's log from a byte offset: page through it or tail it.")
+    @strawberry.field(
+        description="The stage's log from a byte offset, at most `limitBytes` bytes of it (ending before a character "
+        "that would not fit, unless it is the first): page through it with `nextOffset`, or tail it."
+    )
     async def log(self, info: Info, offset: int = 0, limit_bytes: int = DEFAULT_LOG_PAGE_BYTES) -> StageLogResult:
         page = await info.context.services.runs.stage_log(
             caller=info.context.caller,

@@ -16,10 +16,17 @@ RevokeTokenResult = Annotated[ApiToken | NotFoundError, strawberry.union("Revoke
 
 @strawberry.type
 class UserMutations:
-    @strawberry.mutation(description="Create another API token for yourself; its secret is shown only here.")
+    @strawberry.mutation(
+        description="Create another API token for yourself; its secret is shown only here. It expires no later than "
+        "the token you call with, and a user holds a limited number of live tokens."
+    )
     async def create_api_token(self, info: Info, name: str, expires_in_days: int | None = None) -> CreateTokenResult:
+        principal = info.context.principal
         token, secret = await info.context.services.auth.create_token(
-            user_id=info.context.caller, name=name, expires_in_days=expires_in_days
+            user_id=info.context.caller,
+            name=name,
+            expires_in_days=expires_in_days,
+            made_with=principal.token_id if principal is not None else None,
         )
         return ApiTokenCreated(token=ApiToken.from_domain(token), secret=secret)
 

@@ -1,7 +1,10 @@
 """Every query, mutation and subscription, called by a non-member, a viewer, an editor and the owner.
 
 A non-member is told "not found" (another tenant's project cannot even be confirmed to exist); a
-member whose role is too low is told "forbidden"; everyone else gets the operation's own answer.
+member whose role is too low is told "forbidden"; everyone else gets the operation's own answer, the
+success type listed next to each operation (an answer of nothing at all, or any other type, fails).
+Token mutations are per user, not per project: each user manages their own, and another user's token
+is "not found".
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import pytest
 from app.services.auth import AuthService
 from tests.api.pipeline_fixtures import create_pipeline, write_example_files
 from tests.api.run_helpers import execute, finished
+from tests.api.test_files import upload
 from tests.conftest import CREATE_PROJECT, GraphQLClient
 from tests.stack import Stack
 from tests.ws import subscribe
@@ -86,9 +90,26 @@ async def typename(client: GraphQLClient, query: str, variables: dict[str, Any],
 # --- reads: any member -------------------------------------------------------------------------
 
 
+async def inner(client: GraphQLClient, query: str, variables: dict[str, Any], field: str, *path: str) -> str:
+    """The typename at ``path`` inside ``field`` when ``field`` answered its success type, else ``field``'s own."""
+    value = (await client.execute(query, variables))[field]
+    for key in path:
+        if key not in value:
+            break
+        value = value[key]
+        value = value[0] if isinstance(value, list) else value
+    name: str = value["__typename"]
+    return name
+
+
 async def read_project(w: World, role: str) -> str:
     query = 'query($p: ID!) { project(id: $p) { __typename ... on Project { files(path: ".") { __typename } } } }'
-    return await typename(w.as_(role), query, {"p": w.project_id}, "project")
+    return await inner(w.as_(role), query, {"p": w.project_id}, "project", "files")
+
+
+async def read_project_file(w: World, role: str) -> str:
+    query = 'query($p: ID!) { project(id: $p) { __typename ... on Project { file(path: "data.csv") { __typename } } } }'
+    return await inner(w.as_(role), query, {"p": w.project_id}, "project", "file")
 
 
 async def read_pipelines(w: World, role: str) -> str:
@@ -102,7 +123,9 @@ async def read_pipeline_status_and_dag(w: World, role: str) -> str:
         "query($id: ID!) { pipeline(id: $id) { __typename "
         "... on Pipeline { status { __typename } dag { __typename } } } }"
     )
-    return await typename(w.as_(role), query, {"id": w.pipeline_id}, "pipeline")
+    status = await inner(w.as_(role), query, {"id": w.pipeline_id}, "pipeline", "status")
+    dag = await inner(w.as_(role), query, {"id": w.pipeline_id}, "pipeline", "dag")
+    return status if status == dag else f"{status}/{dag}"
 
 
 async def read_runs(w: World, role: str) -> str:
@@ -113,7 +136,7 @@ async def read_runs(w: World, role: str) -> str:
 
 async def read_run_and_log(w: World, role: str) -> str:
     query = "query($r: ID!) { run(id: $r) { __typename ... on Run { stages { log { __typename } } } } }"
-    return await typename(w.as_(role), query, {"r": w.run_id}, "run")
+    return await inner(w.as_(role), query, {"r": w.run_id}, "run", "stages", "log")
 
 
 async def dry_run(w: World, role: str) -> str:
@@ -134,11 +157,30 @@ async def follow_run(w: World, role: str) -> str:
     return "allowed" if updates and updates[0]["runUpdates"]["type"] == "SNAPSHOT" else "nothing"
 
 
+async def follow_run_batches(w: World, role: str) -> str:
+    query = "subscription($r: ID!) { runUpdateBatches(runId: $r) { lastSeq updates { type } } }"
+    try:
+        batches = [b async for b in subscribe(w.stack.base_url, query, {"r": w.run_id}, token=w.as_(role).token)]
+    except AssertionError as error:
+        return "NotFoundError" if "not found" in str(error) else f"error: {error}"
+    first = batches[0]["runUpdateBatches"] if batches else {}
+    return "allowed" if first.get("updates") and first["updates"][0]["type"] == "SNAPSHOT" else "nothing"
+
+
 async def watch_pipeline_runs(w: World, role: str) -> str:
-    query = "subscription($p: ID!) { pipelineRuns(pipelineId: $p) { id state } }"
+    return await _watch_new_runs(w, role, "subscription($p: ID!) { pipelineRuns(pipelineId: $p) { id state } }")
+
+
+async def watch_project_runs(w: World, role: str) -> str:
+    return await _watch_new_runs(w, role, "subscription($p: ID!) { projectRuns(projectId: $p) { id state } }")
+
+
+async def _watch_new_runs(w: World, role: str, query: str) -> str:
+    field = "pipelineRuns" if "pipelineRuns" in query else "projectRuns"
+    variables = {"p": w.pipeline_id if field == "pipelineRuns" else w.project_id}
 
     async def first() -> dict[str, Any]:
-        async for data in subscribe(w.stack.base_url, query, {"p": w.pipeline_id}, token=w.as_(role).token):
+        async for data in subscribe(w.stack.base_url, query, variables, token=w.as_(role).token):
             return data
         return {}
 
@@ -150,7 +192,7 @@ async def watch_pipeline_runs(w: World, role: str) -> str:
         data = await asyncio.wait_for(waiting, 30)
     except AssertionError as error:
         return "NotFoundError" if "not found" in str(error) else f"error: {error}"
-    return "allowed" if data.get("pipelineRuns", {}).get("id") else "nothing"
+    return "allowed" if data.get(field, {}).get("id") else "nothing"
 
 
 # --- editor and above --------------------------------------------------------------------------
@@ -159,6 +201,13 @@ async def watch_pipeline_runs(w: World, role: str) -> str:
 async def write_file(w: World, role: str) -> str:
     query = 'mutation($p: ID!) { writeFile(input: {projectId: $p, path: "notes.txt", content: "x"}) { __typename } }'
     return await typename(w.as_(role), query, {"p": w.project_id}, "writeFile")
+
+
+async def upload_a_file(w: World, role: str) -> str:
+    body = await upload(w.as_(role), w.project_id, f"uploads/{role}.bin", b"\x00\x01data")
+    assert not body.get("errors"), body
+    name: str = body["data"]["uploadFile"]["__typename"]
+    return name
 
 
 async def create_a_pipeline(w: World, role: str) -> str:
@@ -264,59 +313,80 @@ async def delete_project(w: World, role: str) -> str:
 
 
 READ, EDIT, OWN = "viewer", "editor", "owner"
-OPERATIONS: list[tuple[Operation, str]] = [
-    (read_project, READ),
-    (read_pipelines, READ),
-    (read_pipeline_status_and_dag, READ),
-    (read_runs, READ),
-    (read_run_and_log, READ),
-    (dry_run, READ),
-    (follow_run, READ),
-    (watch_pipeline_runs, READ),
-    (write_file, EDIT),
-    (create_a_pipeline, EDIT),
-    (update_pipeline, EDIT),
-    (validate, EDIT),
-    (execute_pipeline, EDIT),
-    (retry_run, EDIT),
-    (cancel_finished_run, EDIT),
-    (delete_a_pipeline, EDIT),
-    (set_member, OWN),
-    (remove_member, OWN),
-    (set_limits, OWN),
-    (delete_project, OWN),
+# (operation, the lowest role allowed, its success type). cancelRun on a finished run answers a conflict.
+OPERATIONS: list[tuple[Operation, str, str]] = [
+    (read_project, READ, "Folder"),
+    (read_project_file, READ, "TextFile"),
+    (read_pipelines, READ, "PipelineConnection"),
+    (read_pipeline_status_and_dag, READ, "PipelineStatus/Dag"),
+    (read_runs, READ, "RunConnection"),
+    (read_run_and_log, READ, "StageLog"),
+    (dry_run, READ, "DryRunPlan"),
+    (follow_run, READ, "allowed"),
+    (follow_run_batches, READ, "allowed"),
+    (watch_pipeline_runs, READ, "allowed"),
+    (watch_project_runs, READ, "allowed"),
+    (write_file, EDIT, "FileWritten"),
+    (upload_a_file, EDIT, "FileWritten"),
+    (create_a_pipeline, EDIT, "PipelineWritten"),
+    (update_pipeline, EDIT, "PipelineWritten"),
+    (validate, EDIT, "ValidationReport"),
+    (execute_pipeline, EDIT, "RunQueued"),
+    (retry_run, EDIT, "RunQueued"),
+    (cancel_finished_run, EDIT, "ConflictError"),
+    (delete_a_pipeline, EDIT, "PipelineDeleted"),
+    (set_member, OWN, "MembersChanged"),
+    (remove_member, OWN, "MembersChanged"),
+    (set_limits, OWN, "LimitsChanged"),
+    (delete_project, OWN, "ProjectDeleted"),
 ]
 RANK = {"viewer": 1, "editor": 2, "owner": 3}
-# The operations' own answers when they are allowed (cancelRun on a finished run answers a conflict).
-ALLOWED = {
-    "Project",
-    "PipelineConnection",
-    "Pipeline",
-    "RunConnection",
-    "Run",
-    "DryRunPlan",
-    "allowed",
-    "FileWritten",
-    "PipelineWritten",
-    "ValidationReport",
-    "RunQueued",
-    "ConflictError",
-    "PipelineDeleted",
-    "MembersChanged",
-    "LimitsChanged",
-    "ProjectDeleted",
-}
+ALLOWED = {operation.__name__: success for operation, _, success in OPERATIONS}
 
 
-@pytest.mark.parametrize(("operation", "needs"), OPERATIONS, ids=[op.__name__ for op, _ in OPERATIONS])
+@pytest.mark.parametrize(("operation", "needs"), [(o, n) for o, n, _ in OPERATIONS], ids=list(ALLOWED))
 async def test_each_role_gets_exactly_what_it_may(world: World, operation: Operation, needs: str) -> None:
     outcomes = {role: await operation(world, role) for role in ROLES}
 
-    assert outcomes["stranger"] == "NotFoundError", outcomes
-    for role in ("viewer", "editor", "owner"):
-        if RANK[role] >= RANK[needs]:
-            assert outcomes[role] not in ("NotFoundError", "ForbiddenError") and not outcomes[role].startswith(
-                "error"
-            ), outcomes
-        else:
-            assert outcomes[role] == "ForbiddenError", outcomes
+    expected = {
+        role: "NotFoundError"
+        if role == "stranger"
+        else ALLOWED[operation.__name__]
+        if RANK[role] >= RANK[needs]
+        else "ForbiddenError"
+        for role in ROLES
+    }
+    assert outcomes == expected
+
+
+TOKENS = "query { apiTokens { id name revokedAt } }"
+CREATE_TOKEN = """
+mutation($name: String!) {
+  createApiToken(name: $name, expiresInDays: 1) { __typename ... on ApiTokenCreated { secret token { id } } }
+}
+"""
+REVOKE_TOKEN = "mutation($id: ID!) { revokeApiToken(id: $id) { __typename } }"
+
+
+async def test_token_mutations_reach_only_the_callers_own_tokens(world: World) -> None:
+    created = {}
+    for role in ROLES:
+        result = (await world.as_(role).execute(CREATE_TOKEN, {"name": f"own-{role}"}))["createApiToken"]
+        assert result["__typename"] == "ApiTokenCreated", result
+        created[role] = result
+    for role in ROLES:
+        for other in ROLES:
+            if other == role:
+                continue
+            victim = created[other]["token"]["id"]
+            answer = (await world.as_(role).execute(REVOKE_TOKEN, {"id": victim}))["revokeApiToken"]
+            assert answer["__typename"] == "NotFoundError", (role, other, answer)
+        listed = {t["id"] for t in (await world.as_(role).execute(TOKENS))["apiTokens"]}
+        assert created[role]["token"]["id"] in listed
+        assert not listed & {created[o]["token"]["id"] for o in ROLES if o != role}
+    for role in ROLES:  # nobody's token was revoked by another user; each user can revoke their own
+        own = GraphQLClient(world.as_(role).http, created[role]["secret"], world.as_(role).name)
+        assert (await own.post("query { me { name } }")).status_code == 200
+        answer = (await world.as_(role).execute(REVOKE_TOKEN, {"id": created[role]["token"]["id"]}))["revokeApiToken"]
+        assert answer["__typename"] == "ApiToken"
+        assert (await own.post("query { me { name } }")).status_code == 401

@@ -42,6 +42,15 @@ BAD_STAGE_SETS: dict[str, tuple[list[dict[str, Any]], str]] = {
     "symlink leading out": ([stage(deps=["outside/secret"])], "stages[0].deps[0]"),
     "params file missing": ([stage(params=["missing.yaml:lr"])], "stages[0].params[0]"),
     "params key missing": ([stage(params=["train.momentum"])], "stages[0].params[0]"),
+    "NUL in a stage name": ([stage(name="a\0b")], "stages[0].name"),
+    "control character in a stage name": ([stage(name="a\x1bb")], "stages[0].name"),
+    "100,000-character stage name": ([stage(name="s" * 100_000)], "stages[0].name"),
+    "201-character stage name": ([stage(name="s" * 201)], "stages[0].name"),
+    "NUL in a command": ([stage(command="echo a\0b")], "stages[0].command"),
+    "NUL in an output path": ([stage(outs=["a\0b"])], "stages[0].outs[0]"),
+    "5,000-character dependency path": ([stage(deps=["d" * 5000])], "stages[0].deps[0]"),
+    "10,000 stages": ([stage(name=f"s{i}", outs=[f"o{i}"]) for i in range(10_000)], "stages"),
+    "501 stages": ([stage(name=f"s{i}", outs=[f"o{i}"]) for i in range(501)], "stages"),
 }
 
 
@@ -136,8 +145,73 @@ async def test_malformed_graphql_is_a_clear_error_not_a_crash(gql: GraphQLClient
     assert "Cannot query field 'noSuchField'" in response.json()["errors"][0]["message"]
 
 
+MALFORMED_BODIES = {
+    "invalid UTF-8": b'{"query": "{ __typename }", "x": "\xff\xfe"}',
+    "a JSON string": b'"{ __typename }"',
+    "a JSON array": b'[{"query": "{ __typename }"}]',
+    "a JSON number": b"42",
+    "JSON null": b"null",
+    "not JSON": b"{ __typename }",
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED_BODIES))
+async def test_malformed_request_bodies_answer_400_with_a_graphql_error(
+    case: str, gql: GraphQLClient, reliability: ReliabilityLog
+) -> None:
+    headers = {**gql.headers, "content-type": "application/json"}
+    response = await gql.http.post("/graphql", content=MALFORMED_BODIES[case], headers=headers)
+
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    errors = response.json()["errors"]
+    assert errors[0]["message"] and errors[0]["extensions"]["code"] == "BAD_REQUEST", errors
+    still_fine = await gql.post("{ __typename }")
+    assert still_fine.status_code == 200 and still_fine.json()["data"] == {"__typename": "Query"}
+    reliability.record(
+        "Bad input: malformed requests",
+        case,
+        tried=f"POST /graphql with a body that is {case}",
+        observed=f"HTTP {response.status_code} with a GraphQL error: {errors[0]['message'][:120]}",
+    )
+
+
+MALFORMED_MULTIPART = {
+    "operations a JSON string": {"operations": '"x"', "map": "{}"},
+    "operations a JSON array": {"operations": "[1]", "map": "{}"},
+    "operations not JSON": {"operations": "{bad", "map": "{}"},
+    "map a JSON string": {"operations": '{"query": "{ __typename }"}', "map": '"x"'},
+    "map pointing nowhere": {"operations": '{"query": "{ __typename }"}', "map": '{"0": ["variables.nope.deeper"]}'},
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED_MULTIPART))
+async def test_malformed_multipart_requests_answer_400_with_a_graphql_error(case: str, gql: GraphQLClient) -> None:
+    response = await gql.http.post(
+        "/graphql", data=MALFORMED_MULTIPART[case], files={"0": ("a.bin", b"x")}, headers=gql.headers
+    )
+
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/json"), response.text
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+
 async def test_oversized_requests_are_refused_before_parsing(gql: GraphQLClient) -> None:
     huge = "x" * (2 * 1024 * 1024)
     response = await gql.post("query { projects { edges { cursor } } }", {"padding": huge})
     assert response.status_code == 413
     assert "exceeds" in response.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("name", ["a\0b", "tab\there", "x" * 101, "   "])
+async def test_token_names_with_control_characters_or_too_long_are_refused(name: str, gql: GraphQLClient) -> None:
+    before = (await gql.execute("query { apiTokens { id } }"))["apiTokens"]
+    result = (
+        await gql.execute(
+            "mutation($n: String!) { createApiToken(name: $n) { "
+            "__typename ... on ValidationError { issues { path } } } }",
+            {"n": name},
+        )
+    )["createApiToken"]
+    assert result == {"__typename": "ValidationError", "issues": [{"path": "name"}]}
+    assert (await gql.execute("query { apiTokens { id } }"))["apiTokens"] == before

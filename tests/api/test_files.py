@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.api.pipeline_fixtures import WRITE_FILE, write_file
-from tests.conftest import GraphQLClient, tree_digest, workspace_of
+from tests.conftest import CREATE_PROJECT, GraphQLClient, create_user_with_cli, tree_digest, workspace_of
 from tests.reliability import ReliabilityLog
-from tests.stack import Stack
+from tests.stack import Stack, running_stack
 
 MakeProject = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -177,3 +179,36 @@ async def test_a_file_on_the_way_is_a_clear_error(gql: GraphQLClient, make_proje
 
     assert result["__typename"] == "ValidationError"
     assert "is a file, not a folder" in result["message"]
+
+
+async def test_the_text_file_limit_is_reached_below_the_body_limit(tmp_path: Path, reliability: ReliabilityLog) -> None:
+    # MAX_TEXT_FILE_BYTES (1000 here) well under MAX_REQUEST_BYTES (1 MiB): the service's own limit answers, typed.
+    with running_stack(tmp_path / "workspaces", tmp_path, MAX_TEXT_FILE_BYTES="1000") as small:
+        async with httpx.AsyncClient(base_url=small.base_url, timeout=60) as http:
+            user = GraphQLClient(http, create_user_with_cli(small, "texts"), "texts")
+            project = (await user.execute(CREATE_PROJECT, {"input": {"name": "texts"}}))["createProject"]["project"]
+            root = workspace_of(small, project["id"])
+            at_limit = await user.post(
+                WRITE_FILE, {"input": {"projectId": project["id"], "path": "ok.txt", "content": "é" * 500}}
+            )
+            over = await user.post(
+                WRITE_FILE, {"input": {"projectId": project["id"], "path": "big.txt", "content": "é" * 500 + "x"}}
+            )
+            (root / "large.txt").write_text("z" * 1001)
+            read = (await user.execute(LIST_AND_READ, {"id": project["id"], "folder": ".", "file": "large.txt"}))[
+                "project"
+            ]["file"]
+
+    assert at_limit.status_code == 200 and at_limit.json()["data"]["writeFile"]["__typename"] == "FileWritten"
+    assert over.status_code == 200, "the body limit must not be what answers"
+    refused = over.json()["data"]["writeFile"]
+    assert refused["__typename"] == "PayloadTooLargeError" and "1000" in refused["message"], refused
+    assert not (root / "big.txt").exists()
+    assert read["__typename"] == "PayloadTooLargeError", read
+    reliability.record(
+        "Bad input: file sizes",
+        "text file over MAX_TEXT_FILE_BYTES, request under the body limit",
+        tried="writeFile of 1,001 UTF-8 bytes and a read of a 1,001-byte file with MAX_TEXT_FILE_BYTES=1000",
+        observed=f"HTTP {over.status_code} {refused['__typename']}: {refused['message']}; nothing written; "
+        f"the read answers {read['__typename']}",
+    )

@@ -1,8 +1,9 @@
-"""The GraphQL surface's limits, per-token rate limits, settings that close the surface, and stage isolation."""
+"""The GraphQL surface's limits, per-user rate limits, token caps, settings that close the surface, stage isolation."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +38,30 @@ async def test_query_depth_alias_and_token_limits(gql: GraphQLClient) -> None:
     assert "token" in first_error(await gql.post(tokens)).lower()
 
 
-async def test_page_sizes_are_capped(gql: GraphQLClient, make_project: MakeProject) -> None:
-    for _ in range(3):
-        await make_project()
-    data = await gql.execute("query { projects(first: 100000) { edges { cursor } } }")
-    assert len(data["projects"]["edges"]) == 3
+async def test_page_sizes_are_capped(tmp_path: Path) -> None:
+    # More items than the cap (MAX_PAGE_SIZE=2 here; 100 by default): the cap, not the data, bounds the page.
+    with running_stack(tmp_path / "workspaces", tmp_path, MAX_PAGE_SIZE="2") as stack:
+        async with httpx.AsyncClient(base_url=stack.base_url, timeout=60) as http:
+            user = GraphQLClient(http, create_user_with_cli(stack, "pager"), "pager")
+            for i in range(5):
+                created = (await user.execute(CREATE_PROJECT, {"input": {"name": f"p{i}"}}))["createProject"]
+                assert created["__typename"] == "ProjectCreated", created
+            seen: list[str] = []
+            after = None
+            while True:
+                page = (
+                    await user.execute(
+                        "query($after: String) { projects(first: 100000, after: $after) { "
+                        "edges { cursor node { name } } pageInfo { hasNextPage endCursor } } }",
+                        {"after": after},
+                    )
+                )["projects"]
+                assert len(page["edges"]) <= 2, page
+                seen += [e["node"]["name"] for e in page["edges"]]
+                if not page["pageInfo"]["hasNextPage"]:
+                    break
+                after = page["pageInfo"]["endCursor"]
+    assert sorted(seen) == [f"p{i}" for i in range(5)]
 
 
 async def test_stage_commands_do_not_see_the_workers_secrets(
@@ -59,11 +79,29 @@ async def test_stage_commands_do_not_see_the_workers_secrets(
     assert stack.env["MONGODB_URL"] not in seen
 
 
-async def test_rate_limit_introspection_and_graphiql_settings(tmp_path: Path) -> None:
+def same_instant(stored: str, created: str) -> bool:
+    """MongoDB keeps milliseconds: a stored time is the created one, cut to the millisecond."""
+    difference = datetime.fromisoformat(created) - datetime.fromisoformat(stored)
+    return timedelta(0) <= difference < timedelta(milliseconds=1)
+
+
+TOKEN = """
+mutation($name: String!, $days: Int) {
+  createApiToken(name: $name, expiresInDays: $days) {
+    __typename
+    ... on ApiTokenCreated { secret token { id expiresAt } }
+    ... on ValidationError { message }
+  }
+}
+"""
+
+
+async def test_rate_limits_token_caps_introspection_and_graphiql_settings(tmp_path: Path) -> None:
     with running_stack(
         tmp_path / "workspaces",
         tmp_path,
         WORK_REQUESTS_PER_MINUTE="2",
+        MAX_TOKENS_PER_USER="4",
         GRAPHQL_INTROSPECTION="false",
         GRAPHIQL="false",
     ) as stack:
@@ -76,14 +114,33 @@ async def test_rate_limit_introspection_and_graphiql_settings(tmp_path: Path) ->
             assert answers == ["ProjectCreated", "ProjectCreated", "RateLimitedError"]
             limited = (await user.execute(CREATE_PROJECT, {"input": {"name": "r9"}}))["createProject"]
             assert limited["__typename"] == "RateLimitedError"
-            # Reads are not limited, and the limit counts per token.
+            # Reads are not limited; the limit counts per user, so another token of the same user is limited too.
             assert (await user.execute("query { me { name } }"))["me"]["name"] == "limited"
-            another = (
-                await user.execute('mutation { createApiToken(name: "ci") { ... on ApiTokenCreated { secret } } }')
-            )["createApiToken"]["secret"]
+            another = (await user.execute(TOKEN, {"name": "ci"}))["createApiToken"]["secret"]
             fresh = GraphQLClient(http, another, "limited")
             again = (await fresh.execute(CREATE_PROJECT, {"input": {"name": "r10"}}))["createProject"]
-            assert again["__typename"] == "ProjectCreated"
+            assert again["__typename"] == "RateLimitedError"
+            other = GraphQLClient(http, create_user_with_cli(stack, "other"), "other")
+            assert (await other.execute(CREATE_PROJECT, {"input": {"name": "o1"}}))["createProject"]["__typename"] == (
+                "ProjectCreated"
+            )
+
+            # A token never outlives the token that made it.
+            short = (await user.execute(TOKEN, {"name": "short", "days": 1}))["createApiToken"]
+            from_short = GraphQLClient(http, short["secret"], "limited")
+            child = (await from_short.execute(TOKEN, {"name": "child", "days": 30}))["createApiToken"]
+            assert child["__typename"] == "ApiTokenCreated", child
+            assert same_instant(child["token"]["expiresAt"], short["token"]["expiresAt"])
+            # Four live tokens now (command line, ci, short, child): the cap.
+            capped = (await user.execute(TOKEN, {"name": "fifth"}))["createApiToken"]
+            assert capped["__typename"] == "ValidationError" and "at most 4" in capped["message"], capped
+            revoke = "mutation($id: ID!) { revokeApiToken(id: $id) { __typename } }"
+            assert (await user.execute(revoke, {"id": child["token"]["id"]}))["revokeApiToken"]["__typename"] == (
+                "ApiToken"
+            )
+            unbounded = (await from_short.execute(TOKEN, {"name": "no-expiry-asked"}))["createApiToken"]
+            assert unbounded["__typename"] == "ApiTokenCreated", unbounded
+            assert same_instant(unbounded["token"]["expiresAt"], short["token"]["expiresAt"])
 
             introspection = await user.post("query { __schema { types { name } } }")
             assert "introspection" in first_error(introspection).lower()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -10,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import websockets
+from pymongo import MongoClient
 
 from tests.api.pipeline_fixtures import create_pipeline
 from tests.api.run_helpers import execute, finished, stage_states, wait_for_run
@@ -77,7 +81,17 @@ async def test_mongodb_stopped_and_restarted(tmp_path: Path, reliability: Reliab
                 "PipelineWritten"
             )
 
-            services.mongo.stop()
+            # A socket authenticated before the outage: its query reaches the resolver, which meets the outage itself
+            # (an HTTP request is answered by the authentication middleware first, below).
+            url = stack.base_url.replace("http://", "ws://") + "/graphql"
+            async with websockets.connect(url, subprotocols=[websockets.Subprotocol("graphql-transport-ws")]) as ws:
+                await ws.send(
+                    json.dumps({"type": "connection_init", "payload": {"Authorization": user.headers["authorization"]}})
+                )
+                assert json.loads(await ws.recv())["type"] == "connection_ack"
+                services.mongo.stop()
+                await ws.send(json.dumps({"id": "q", "type": "subscribe", "payload": {"query": PROJECTS}}))
+                resolved = json.loads(await asyncio.wait_for(ws.recv(), 60))
             during = await user.post(PROJECTS)
             write = await user.post(
                 'mutation($p: ID!) { createPipeline(input: {projectId: $p, name: "during", stages: '
@@ -86,10 +100,14 @@ async def test_mongodb_stopped_and_restarted(tmp_path: Path, reliability: Reliab
             )
             health = await http.get("/health")
 
+            assert resolved["type"] == "next", resolved
+            assert resolved["payload"]["data"] is None
+            outage = resolved["payload"]["errors"][0]
+            assert outage["path"] == ["projects"] and "MongoDB" in outage["message"], resolved
             assert during.status_code == 503 and "MongoDB" in error_of(during)["message"]
             assert error_of(during)["extensions"]["code"] == "SERVICE_UNAVAILABLE"
             assert write.status_code == 503
-            assert health.status_code == 503 and health.json()["mongodb"]["ok"] is False
+            assert health.status_code == 503 and health.json() == {"status": "degraded"}
 
             services.restart_mongo()
 
@@ -118,8 +136,11 @@ async def test_mongodb_stopped_and_restarted(tmp_path: Path, reliability: Reliab
         "MongoDB stopped and restarted",
         tried="FerretDB stopped while the API serves; a query and a createPipeline during the outage; "
         "FerretDB restarted",
-        observed="during: HTTP 503 'the database (MongoDB) is unavailable' (code SERVICE_UNAVAILABLE), /health 503 "
-        "with mongodb down; after: same data, no half-written pipeline (no document, no dvc.yaml), new writes work",
+        observed=f"during: a query over an authenticated WebSocket reaches its resolver and answers "
+        f"{outage['message']!r} at {outage['path']}; HTTP {during.status_code} {error_of(during)['message']!r} "
+        f"({error_of(during)['extensions']['code']}); createPipeline HTTP {write.status_code}; /health "
+        f"{health.status_code} {health.json()}; after: same data ({names}), no half-written pipeline (no document, "
+        "no dvc.yaml), new writes work",
     )
 
 
@@ -142,14 +163,20 @@ async def test_redis_stopped_and_restarted_empty(tmp_path: Path, reliability: Re
 
             stack.worker.kill()
             services.redis.stop()
+            api_log = (stack.log_dir / "api.log").read_text()
             refused = await user.post(
                 "mutation($id: ID!) { executePipeline(id: $id) { __typename } }", {"id": quick["pipeline"]["id"]}
             )
             reads = await user.post(RUNS)
+            stored = _runs_in_mongodb(stack, project["id"])
+            log_during = (stack.log_dir / "api.log").read_text()[len(api_log) :]
 
             assert refused.status_code == 200
             assert "Redis" in error_of(refused)["message"]
             assert error_of(refused)["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+            # Past the rate limiter (it lets requests through without Redis) to where the run is stored: not kept.
+            assert "rate limit not counted" in log_during, log_during[-2000:]
+            assert stored == 2, f"{stored} runs stored; the refused executePipeline left one behind"
             assert reads.status_code == 200 and len(reads.json()["data"]["runs"]["edges"]) == runs_before
 
             services.restart_redis()
@@ -161,13 +188,24 @@ async def test_redis_stopped_and_restarted_empty(tmp_path: Path, reliability: Re
                 replacement.stop()
             assert lost["state"] == "FAILED" and lost["error"] == "worker lost"
             assert done["state"] == "SUCCEEDED", done
+            runs_after = len((await user.execute(RUNS))["runs"]["edges"])
+            assert runs_after == runs_before and _runs_in_mongodb(stack, project["id"]) == 2
 
     reliability.record(
         "Faults",
         "Redis stopped and restarted empty",
         tried="worker killed and Redis stopped while one run executes and another waits in the queue; "
         "executePipeline during the outage; Redis restarted with no data, a new worker started",
-        observed="during: executePipeline answers 'the job queue (Redis) is unavailable' (SERVICE_UNAVAILABLE) and "
-        "stores no run, reads still answer; after: the running run is FAILED 'worker lost', the queued run is "
-        "re-queued from MongoDB and SUCCEEDED",
+        observed=f"during: executePipeline passes the rate limiter and answers {error_of(refused)['message']!r} "
+        f"({error_of(refused)['extensions']['code']}) with {stored} runs stored (the two from before), reads still "
+        f"answer; after: the running run is {lost['state']} {lost['error']!r}, the queued run is re-queued from "
+        f"MongoDB and {done['state']}; {runs_after} runs in all",
     )
+
+
+def _runs_in_mongodb(stack: Stack, project_id: str) -> int:
+    client: MongoClient[dict[str, Any]] = MongoClient(stack.env["MONGODB_URL"], serverSelectionTimeoutMS=5000)
+    try:
+        return client[stack.env["MONGODB_DATABASE"]].runs.count_documents({"project_id": project_id})
+    finally:
+        client.close()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 from app.domain.errors import DomainError
+from app.domain.names import redact_repository_url
 from app.domain.pipelines import PipelineSource
 from app.jobs_protocol import JobPayload, ok
 from workers import dvcops
@@ -21,6 +24,12 @@ def pipeline_name_for(path: str) -> str:
     return folder.replace("/", "-") if folder else "root"
 
 
+def _forget_credentials(root: Path, shown_url: str) -> None:
+    subprocess.run(
+        ["git", "remote", "set-url", "origin", shown_url], cwd=root, check=True, capture_output=True, timeout=30
+    )
+
+
 @answers_domain_errors
 async def init_project(ctx: dict[str, Any], project_id: str, repository_url: str | None) -> JobPayload:
     resources = resources_of(ctx)
@@ -33,6 +42,9 @@ async def init_project(ctx: dict[str, Any], project_id: str, repository_url: str
             await asyncio.to_thread(shutil.rmtree, root)
         await resources.pipelines.delete_for_project(project_id)
         await asyncio.to_thread(dvcops.init_workspace, root, repository_url)
+        if repository_url and redact_repository_url(repository_url) != repository_url:
+            # The clone keeps its URL in .git/config, where stage commands can read it: keep no credentials there.
+            await asyncio.to_thread(_forget_credentials, root, redact_repository_url(repository_url))
         try:
             discovered = await asyncio.to_thread(dvcops.discover_checked_pipelines, root)
             for path, stages, issues in discovered:

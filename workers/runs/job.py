@@ -102,6 +102,7 @@ async def execute_run(ctx: dict[str, Any], run_id: str, project_id: str | None =
         if recorder is None:
             return "run is no longer queued (cancelled, or started elsewhere); nothing to do"
         recorder.log_limit = project.limits.log_bytes
+        recorder.server_root = str(resources.settings.workspace_root)
         heartbeat = asyncio.create_task(_heartbeat(resources, run_id, lock))
         try:
             final = await _run_to_the_end(resources, recorder, project.limits)
@@ -146,7 +147,7 @@ async def _settle_failed(resources: WorkerResources, recorder: RunRecorder, erro
         redis=resources.redis,
         run=run,
         state=RunState.FAILED,
-        error=error,
+        error=recorder.without_server_paths(error) or error,
         numbered_through=run.last_seq,
     )
     if settled is not None:

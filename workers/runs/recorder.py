@@ -23,6 +23,14 @@ from app.repositories.runs import RunRepository
 from workers.runs import faults
 
 
+def without_server_paths(message: str | None, *, server_root: str, project_id: str) -> str | None:
+    """``message`` with the project's workspace path shown as '.', and WORKSPACE_ROOT itself as '..'."""
+    root = server_root.rstrip("/")
+    if not message or not root:
+        return message
+    return message.replace(f"{root}/{project_id}", ".").replace(root, "..")
+
+
 @dataclass
 class RunRecorder:
     run: Run
@@ -35,6 +43,8 @@ class RunRecorder:
     log_offsets: dict[str, int] = field(default_factory=dict)
     log_limit: int = 20 * 1024**2
     """Bytes of log kept per stage; past it one notice says the log was cut."""
+    server_root: str = ""
+    """The worker's WORKSPACE_ROOT: stored error messages show paths relative to the workspace, never this."""
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Held while an event is numbered (and its run document change stored)."""
     _send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -135,7 +145,12 @@ class RunRecorder:
             # Not stored when the run was settled meanwhile (cancelled by the API, declared lost): nothing to number.
             await self.runs.set_stages(self.run.id, stages, seq=self.seq)
 
+    def without_server_paths(self, message: str | None) -> str | None:
+        return without_server_paths(message, server_root=self.server_root, project_id=self.run.project_id)
+
     async def stage(self, name: str, state: StageRunState, **fields: Any) -> StageRun:
+        if "error" in fields:
+            fields["error"] = self.without_server_paths(fields["error"])
         stage = replace(self.stages[name], state=state, log_bytes=self.log_offsets.get(name, 0), **fields)
         self.stages[name] = stage
         position = self._positions[name]
@@ -177,6 +192,7 @@ class RunRecorder:
     async def finish(self, state: RunState, *, error: str | None, outputs_changed: list[str]) -> Run | None:
         """RUNNING -> ``state`` with the stages as recorded, in one write, then its event; None when the run was no
         longer RUNNING (someone else settled it: its final state stands)."""
+        error = self.without_server_paths(error)
         stages = self._stages_now()
 
         async def store(seq: int) -> Run | None:
