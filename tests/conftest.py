@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -51,6 +52,31 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     base = tmp_path_factory.mktemp("stack")
     with running_stack(base / "workspaces", base) as started:
         yield started
+        assert_every_run_final(started)
+
+
+# Every run reaches a final state: whatever the tests did to them, none may still be QUEUED or RUNNING once the
+# stack has had this long to settle them (cancel, timeout, the reaper's own delay included).
+SETTLE_DEADLINE_SECONDS = 60.0
+
+
+def assert_every_run_final(stack: Stack) -> None:
+    """Fails the session (at the stack's teardown) when a run of its database never reached a final state."""
+    client: MongoClient[dict[str, Any]] = MongoClient(stack.env["MONGODB_URL"])
+    try:
+        runs = client[stack.env["MONGODB_DATABASE"]].runs
+        unfinished: list[dict[str, Any]] = []
+        deadline = time.monotonic() + SETTLE_DEADLINE_SECONDS
+        while time.monotonic() < deadline:
+            unfinished = runs.find(
+                {"state": {"$in": ["queued", "running"]}}, {"pipeline_name": 1, "state": 1, "created_at": 1}
+            ).to_list()
+            if not unfinished:
+                return
+            time.sleep(0.5)  # polling interval of a deadline-bounded wait
+        raise AssertionError(f"runs left unfinished by the test session: {unfinished}")
+    finally:
+        client.close()
 
 
 class GraphQLClient:

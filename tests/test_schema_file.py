@@ -36,7 +36,7 @@ def test_the_checked_in_schema_is_the_one_the_code_builds() -> None:
 
 async def test_the_running_api_serves_the_checked_in_schema(gql: GraphQLClient) -> None:
     # Both through graphql-core, in one order: the SDL's own order and introspection's differ.
-    introspection = await gql.execute(get_introspection_query(descriptions=True))
+    introspection = await gql.execute(get_introspection_query(descriptions=True, specified_by_url=True))
     served = print_schema(lexicographic_sort_schema(build_client_schema(introspection)))  # type: ignore[arg-type]
     checked_in = print_schema(lexicographic_sort_schema(build_schema(SCHEMA_FILE.read_text())))
     assert checked_in == served, _differences(checked_in, served)
