@@ -38,7 +38,9 @@ def dvc_status(root: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("content", list(BROKEN.values()), ids=list(BROKEN))
-def test_a_broken_rwlock_bricks_dvc_and_is_repaired_before_status(ran_chain: Path, tmp_path: Path, content: str) -> None:
+def test_a_broken_rwlock_bricks_dvc_and_is_repaired_before_status(
+    ran_chain: Path, tmp_path: Path, content: str
+) -> None:
     rwlock_of(ran_chain).write_text(content)
     copy = tmp_path / "oracle"
     shutil.copytree(ran_chain, copy, symlinks=True)
