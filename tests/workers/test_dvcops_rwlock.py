@@ -4,6 +4,7 @@ or one whose workspace a live DVC process holds, is left alone. DVC's CLI is the
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import CHAIN, run_dvc
 
-from workers.dvcops import pipeline_status
+from workers.dvcops import WarmRepos, pipeline_status
 from workers.dvcops.repo import open_repo
 from workers.dvcops.rwlock_file import dvc_version_checked, rwlock_problem
 
@@ -39,7 +40,7 @@ def dvc_status(root: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("content", list(BROKEN.values()), ids=list(BROKEN))
 def test_a_broken_rwlock_bricks_dvc_and_is_repaired_before_status(
-    ran_chain: Path, tmp_path: Path, content: str
+    ran_chain: Path, tmp_path: Path, content: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     rwlock_of(ran_chain).write_text(content)
     copy = tmp_path / "oracle"
@@ -55,6 +56,8 @@ def test_a_broken_rwlock_bricks_dvc_and_is_repaired_before_status(
     assert rwlock_problem(rwlock_of(ran_chain)) is None
     json.loads(rwlock_of(ran_chain).read_text())
     assert "Data and pipelines are up to date." in run_dvc(ran_chain, "status", CHAIN)
+    repaired = [r for r in caplog.records if r.name == "workers.dvcops.rwlock_file" and r.levelno == logging.WARNING]
+    assert len(repaired) == 1 and f"project {ran_chain.name}:" in repaired[0].getMessage()
 
 
 def test_a_rwlock_of_another_shape_is_repaired(ran_chain: Path) -> None:
@@ -116,3 +119,17 @@ def test_the_repair_is_checked_for_dvc_3_only() -> None:
     assert dvc_version_checked("3.67.1")
     assert not dvc_version_checked("4.0.0")
     assert not dvc_version_checked("dev")
+
+
+def test_a_warm_repo_reused_after_the_rwlock_broke_repairs_it(ran_chain: Path) -> None:
+    repos = WarmRepos(settle_seconds=0)
+    try:
+        pipeline_status(ran_chain, CHAIN, repos)  # the workspace's Repo stays open, its index built
+        rwlock_of(ran_chain).write_text(BROKEN["half a JSON document"])
+
+        statuses = pipeline_status(ran_chain, CHAIN, repos)
+    finally:
+        repos.close()
+
+    assert all(s.up_to_date for s in statuses)
+    assert rwlock_problem(rwlock_of(ran_chain)) is None
