@@ -10,6 +10,7 @@ from typing import Any
 
 from app.domain.errors import NotFound, WorkspaceError
 from workers.dvcops.paths import pipeline_file, relative_to_root
+from workers.dvcops.rwlock_file import repair_if_broken
 
 
 @contextmanager
@@ -20,14 +21,24 @@ def open_repo(root: Path) -> Iterator[Any]:
 
 
 def open_dvc_repo(root: Path) -> Any:
-    """DVC's Repo for the workspace; the caller closes it."""
+    """DVC's Repo for the workspace; the caller closes it.
+
+    Every DVC Repo a worker uses is opened here, so this is where a rwlock file that a killed DVC process left
+    unreadable is repaired, before anything reads it (rwlock_file.py).
+    """
     from dvc.exceptions import NotDvcRepoError
     from dvc.repo import Repo
 
     try:
-        return Repo(str(root))
+        repo = Repo(str(root))
     except NotDvcRepoError as exc:
         raise WorkspaceError(f"{root} is not a DVC workspace: {exc}") from exc
+    try:
+        repair_if_broken(repo, project=root.name)
+    except BaseException:
+        repo.close()
+        raise
+    return repo
 
 
 def existing_pipeline_file(root: Path, pipeline_path: str) -> Path:

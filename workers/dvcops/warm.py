@@ -22,6 +22,7 @@ from app.domain.errors import DomainError
 from workers.dvcops.changes import LockedStages
 from workers.dvcops.fingerprint import Fingerprint, take_fingerprint
 from workers.dvcops.repo import open_dvc_repo, open_repo
+from workers.dvcops.rwlock_file import repair_locked
 
 # Git's "racy clean" margin (see Fingerprint.settled), wide enough for file systems with 1 s timestamps.
 SETTLE_SECONDS = 2.0
@@ -111,6 +112,8 @@ class WarmRepos:
                 # Under the lock: a DVC process writes dvc.lock only while holding it, so what the
                 # fingerprint saw stays true until we release it.
                 if slot.fingerprint is not None and take_fingerprint(root) == slot.fingerprint:
+                    # A DVC process killed since this Repo was opened may have left the rwlock unreadable.
+                    repair_locked(slot.opened.repo, project=root.name)
                     return slot.opened
             except BaseException:
                 slot.opened.repo.lock.unlock()
