@@ -138,9 +138,19 @@ def tree(root: Path) -> dict[str, Any]:
 
 
 def tree_difference(service: dict[str, Any], dvc: dict[str, Any]) -> dict[str, Any]:
-    """Files that differ: {path: {"service": ..., "dvc": ...}} (None where one side has no such file)."""
-    return {
-        path: {"service": service.get(path), "dvc": dvc.get(path)}
-        for path in sorted(set(service) | set(dvc))
-        if service.get(path) != dvc.get(path)
-    }
+    """Files that differ: {path: {"service": ..., "dvc": ...}} (None where one side has no such file).
+
+    For a dvc.lock on both sides, only the stage entries that differ are shown.
+    """
+    difference: dict[str, Any] = {}
+    for path in sorted(set(service) | set(dvc)):
+        ours, theirs = service.get(path), dvc.get(path)
+        if ours == theirs:
+            continue
+        if path.endswith("dvc.lock") and isinstance(ours, dict) and isinstance(theirs, dict):
+            ours_stages, their_stages = ours.get("stages") or {}, theirs.get("stages") or {}
+            names = sorted(set(ours_stages) | set(their_stages))
+            ours = {n: ours_stages.get(n) for n in names if ours_stages.get(n) != their_stages.get(n)}
+            theirs = {n: their_stages.get(n) for n in names if ours_stages.get(n) != their_stages.get(n)}
+        difference[path] = {"service": ours, "dvc": theirs}
+    return difference

@@ -37,6 +37,10 @@ class Shape:
     """Files `dvc add`ed before the commit. A clone has no DVC cache, so they are written again through
     the API after cloning, with the same bytes."""
     variations: tuple[Variation, ...] = ()
+    reproduced: bool = False
+    """`dvc repro` ran before the commit: dvc.lock and every output not in DVC's cache (cache: false) are in git."""
+    after_repro: dict[str, Any] = field(default_factory=dict)
+    """Files written after that repro, before the commit (a stage frozen once it has run, say)."""
 
 
 def text_of(content: Any) -> str:
@@ -56,6 +60,10 @@ def build_repository(shape: Shape, source: Path, oracle: Oracle) -> Path:
         target.write_text(text_of(content))
     for path in shape.tracked:
         oracle.add(source, path)
+    if shape.reproduced:
+        oracle.repro(source, targets=[])
+    for path, content in shape.after_repro.items():
+        (source / path).write_text(text_of(content))
     subprocess.run(["git", "add", "--all"], cwd=source, check=True)
     subprocess.run(["git", *GIT_IDENTITY, "commit", "--quiet", "-m", shape.name], cwd=source, check=True)
     return source

@@ -207,9 +207,10 @@ class Exercise:
                 mismatch(problems)
 
 
-async def exercise(
+async def setup_exercise(
     shape: Shape, report: Report, gql: GraphQLClient, oracle: Oracle, workspaces: Path, scratch: Path
-) -> None:
+) -> Exercise | None:
+    """The shape's repository, cloned into a project, its listing checked; None (report blocked) if that failed."""
     try:
         source = build_repository(shape, scratch / "source", oracle)
         project_id = await service.create_project(gql, str(source))
@@ -218,12 +219,21 @@ async def exercise(
         listed = await service.pipelines(gql, project_id)
     except Exception as exc:
         report.blocked = f"setting up the project failed: {type(exc).__name__}: {exc}"
-        return
-    run = Exercise(shape, gql, oracle, workspaces / project_id, scratch, project_id, listed, report)
-    first = run.copy()
-    run.check_listing(first, "cloned")
+        return None
+    exercise = Exercise(shape, gql, oracle, workspaces / project_id, scratch, project_id, listed, report)
+    exercise.check_listing(exercise.copy(), "cloned")
     if shape.main not in listed:
         report.blocked = f"the service lists no pipeline {shape.main}: {sorted(listed)}"
+        return None
+    return exercise
+
+
+async def exercise(
+    shape: Shape, report: Report, gql: GraphQLClient, oracle: Oracle, workspaces: Path, scratch: Path
+) -> None:
+    """Every check of one shape: listing, validation, status, plan, a run, its rerun, each variation."""
+    run = await setup_exercise(shape, report, gql, oracle, workspaces, scratch)
+    if run is None:
         return
     await run.check_run("run", "first run", {}, pipeline_path=shape.main, edits={})
     await run.check_run("rerun", "second run", {}, pipeline_path=shape.main, edits={})

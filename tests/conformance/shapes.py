@@ -6,6 +6,8 @@ are the same whoever runs them. Each shape names the variations (edits + run opt
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.conformance.repos import Shape, Variation
 
 METRICS_CMD = (
@@ -463,6 +465,39 @@ def frozen() -> Shape:
     )
 
 
+def frozen_with_outputs() -> Shape:
+    """The usual frozen stage: run once, then frozen; its output (cache: false) and dvc.lock are in git."""
+
+    def pipeline(frozen: bool) -> dict[str, Any]:
+        return {
+            "stages": {
+                "fetch": {
+                    "cmd": "cat source.txt > fetched.txt",
+                    "deps": ["source.txt"],
+                    "outs": [{"fetched.txt": {"cache": False}}],
+                    "frozen": frozen,
+                },
+                "use": {
+                    "cmd": "cat fetched.txt > used.txt",
+                    "deps": ["fetched.txt"],
+                    "outs": [{"used.txt": {"cache": False}}],
+                },
+            }
+        }
+
+    return Shape(
+        name="frozen-with-outputs",
+        reproduced=True,
+        files={"source.txt": "seed\n", "dvc.yaml": pipeline(frozen=False)},
+        after_repro={"dvc.yaml": pipeline(frozen=True)},
+        variations=(
+            Variation("frozen-dep-edit", {}, edits={"source.txt": "other\n"}),
+            Variation("force", {"force": True}),
+            Variation("frozen-target-force", {"targets": ["fetch"], "force": True, "singleItem": True}),
+        ),
+    )
+
+
 def always_changed() -> Shape:
     return Shape(
         name="always-changed",
@@ -589,6 +624,7 @@ SHAPES = [
     persist,
     cache_false,
     frozen,
+    frozen_with_outputs,
     always_changed,
     top_level_sections,
     punctuated_names,
