@@ -95,12 +95,37 @@ def dvc_changes(entries: list[Any], record: dict[str, Any]) -> list[tuple[str, s
     return sorted(changes, key=repr)
 
 
+# Not in `dvc status <stage>`'s own entries: a missing dvc.lock entry, and (with --with-deps) another pipeline's
+# out-of-date stage upstream. Both are checked on their own (NEVER_RUN against dvc.lock, UPSTREAM against
+# `dvc status --with-deps`).
+BEYOND_OWN_ENTRIES = {"NEVER_RUN", "UPSTREAM"}
+
+
 def api_changes(stage_status: dict[str, Any]) -> list[tuple[str, str | None, str | None, str | None]]:
-    """The API's changes of one stage, but NEVER_RUN, which `dvc status` has no word for."""
+    """The API's changes of one stage that `dvc status` reports among the stage's own entries."""
     return sorted(
-        ((c["kind"], c["path"], c["key"], c["state"]) for c in stage_status["changes"] if c["kind"] != "NEVER_RUN"),
+        (
+            (c["kind"], c["path"], c["key"], c["state"])
+            for c in stage_status["changes"]
+            if c["kind"] not in BEYOND_OWN_ENTRIES
+        ),
         key=repr,
     )
+
+
+def upstream_causes(status: dict[str, Any]) -> list[str]:
+    """Every other pipeline's stage the API names as an UPSTREAM cause, as ``<dvc.yaml>:<name>``."""
+    causes = {
+        f"{c['path']}:{c.get('stage')}" for s in status["stages"] for c in s["changes"] if c["kind"] == "UPSTREAM"
+    }
+    return sorted(causes)
+
+
+def locked_stages(root: Path, pipeline_path: str) -> set[str]:
+    """The stage names dvc.lock next to ``pipeline_path`` has an entry for."""
+    lock = root / posixpath.dirname(pipeline_path) / "dvc.lock"
+    data = yaml.safe_load(lock.read_text()) if lock.exists() else None
+    return set((data or {}).get("stages") or {})
 
 
 def snapshot(workspace: Path, destination: Path) -> Path:

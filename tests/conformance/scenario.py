@@ -10,7 +10,6 @@ one broken check (a refused dry run, say) does not hide the others; a step whose
 from __future__ import annotations
 
 import itertools
-import json
 import pprint
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,9 +25,11 @@ from tests.conformance.compare import (
     dvc_address,
     dvc_changes,
     dvc_stage,
+    locked_stages,
     snapshot,
     tree,
     tree_difference,
+    upstream_causes,
 )
 from tests.conformance.oracle import Oracle, OracleError
 from tests.conformance.repos import Shape, build_repository, text_of
@@ -112,6 +113,8 @@ class Exercise:
             )
 
     async def check_status(self, copy: Path, label: str) -> None:
+        """Each pipeline's status against `dvc status --json` (each stage's own entries) and `dvc status
+        --with-deps <dvc.yaml>` (the pipeline's upToDate, and other pipelines' stages named as UPSTREAM)."""
         with self.report.check("status", label):
             everything = self.oracle.status(copy)
             problems: dict[str, Any] = {}
@@ -119,29 +122,37 @@ class Exercise:
                 answer = await service.status(self.gql, pipeline["id"])
                 by_name = {s["name"]: s for s in answer["stages"]}
                 own = [r for r in self.records if r["file"] == path]
+                locked = locked_stages(copy, path)
                 for record in own:
                     entries = everything.get(record["address"])
                     stage = by_name.get(record["name"])
                     if stage is None:
                         problems[f"{path}:{record['name']}"] = "DVC has this stage; the service's status has not"
                         continue
-                    dvc = {"upToDate": entries is None, "changes": dvc_changes(entries or [], record)}
-                    ours = {"upToDate": stage["upToDate"], "changes": api_changes(stage)}
-                    if ours != dvc:
-                        problems[f"{path}:{record['name']}"] = {"service": ours, "dvc": dvc, "dvc raw": entries}
+                    never_run = any(c["kind"] == "NEVER_RUN" for c in stage["changes"])
+                    dvc = {"changes": dvc_changes(entries or [], record), "never run": record["name"] not in locked}
+                    ours = {"changes": api_changes(stage), "never run": never_run}
+                    if ours != dvc or (entries and stage["upToDate"]) or (stage["upToDate"] and never_run):
+                        problems[f"{path}:{record['name']}"] = {
+                            "service": ours | {"upToDate": stage["upToDate"]},
+                            "dvc": dvc | {"raw": entries},
+                        }
                 for name in sorted(set(by_name) - {r["name"] for r in own}):
                     problems[f"{path}:{name}"] = "in the service's status, not a stage of this dvc.yaml for DVC"
-                # `dvc status --with-deps <dvc.yaml>`: the pipeline is up to date when nothing upstream changed either.
+                # `dvc status --with-deps <dvc.yaml>`: up to date only when nothing upstream changed either.
                 with_deps = self.oracle.status(copy, targets=[path], with_deps=True)
                 if answer["upToDate"] != (not with_deps):
                     problems[f"{path} upToDate"] = {"service": answer["upToDate"], "dvc --with-deps": with_deps}
-                foreign = [dvc_address(a) for a in with_deps if not dvc_address(a).startswith(f"{path}:")]
-                for other in foreign:
-                    if ":" in other and other not in json.dumps(answer):
-                        problems[f"{path} upstream {other}"] = {
-                            "dvc --with-deps": with_deps[next(a for a in with_deps if dvc_address(a) == other)],
-                            "service": "says nothing about this changed upstream stage of another pipeline",
-                        }
+                foreign = sorted(
+                    dvc_address(a)
+                    for a in with_deps
+                    if ":" in dvc_address(a) and not dvc_address(a).startswith(f"{path}:")
+                )
+                if upstream_causes(answer) != foreign:
+                    problems[f"{path} UPSTREAM causes"] = {
+                        "service": upstream_causes(answer),
+                        "dvc --with-deps (other pipelines' stages)": foreign,
+                    }
             mismatch(problems)
 
     async def check_run(
