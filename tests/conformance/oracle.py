@@ -14,6 +14,7 @@ Requests and replies are one JSON object per line: ``{"op": ..., "root": ..., ..
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -60,6 +61,27 @@ def _stage_record(repo: Any, stage: Any) -> dict[str, Any]:
     }
 
 
+class _StartedStages(logging.Handler):
+    """Collects the addresses in DVC's "Running stage '<address>':" and "Stage '<address>' is cached" lines."""
+
+    PATTERNS = ("Running stage '%s':", "Stage '%s' is cached - skipping run, checking out outputs")
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.addresses: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg in self.PATTERNS and record.args:
+            self.addresses.append(str(record.args[0]))  # type: ignore[index]
+
+
+def _explained(exc: BaseException) -> str:
+    causes = [exc]
+    while causes[-1].__cause__ is not None:
+        causes.append(causes[-1].__cause__)  # type: ignore[arg-type]
+    return " <- ".join(f"{type(e).__name__}: {e}" for e in causes)
+
+
 def _serve_one(request: dict[str, Any]) -> Any:
     from dvc.repo import Repo
     from dvc.stage import PipelineStage
@@ -79,26 +101,35 @@ def _serve_one(request: dict[str, Any]) -> Any:
         if op == "status":
             return repo.status(targets=request.get("targets") or None, with_deps=bool(request.get("with_deps")))
         if op == "repro":
-            # The keyword arguments `dvc repro` passes (dvc/commands/repro.py), at the CLI's defaults but the flags.
-            ran = repo.reproduce(
-                targets=request.get("targets") or None,
-                single_item=bool(request.get("single_item")),
-                force=bool(request.get("force")),
-                dry=False,
-                interactive=False,
-                pipeline=False,
-                all_pipelines=False,
-                downstream=bool(request.get("downstream")),
-                recursive=False,
-                force_downstream=False,
-                pull=False,
-                allow_missing=False,
-                on_error="keep-going" if request.get("keep_going") else "fail",
-                run_cache=True,
-                no_commit=False,
-                glob=False,
-            )
-            return [s.addressing for s in ran]
+            # The stages DVC starts (or restores from its run cache), as it logs them: also known when it fails.
+            started = _StartedStages()
+            logging.getLogger("dvc").addHandler(started)
+            try:
+                # The keyword arguments `dvc repro` passes (dvc/commands/repro.py), at the CLI's defaults but the flags.
+                repo.reproduce(
+                    targets=request.get("targets") or None,
+                    single_item=bool(request.get("single_item")),
+                    force=bool(request.get("force")),
+                    dry=False,
+                    interactive=False,
+                    pipeline=False,
+                    all_pipelines=False,
+                    downstream=bool(request.get("downstream")),
+                    recursive=False,
+                    force_downstream=False,
+                    pull=False,
+                    allow_missing=False,
+                    on_error="keep-going" if request.get("keep_going") else "fail",
+                    run_cache=True,
+                    no_commit=False,
+                    glob=False,
+                )
+                return {"ran": started.addresses, "error": None}
+            except Exception as exc:
+                traceback.print_exc()  # into the oracle's log
+                return {"ran": started.addresses, "error": _explained(exc)}
+            finally:
+                logging.getLogger("dvc").removeHandler(started)
         raise ValueError(f"unknown op {op!r}")
 
 
@@ -113,10 +144,7 @@ def serve() -> None:
             reply: dict[str, Any] = {"ok": _serve_one(request)}
         except Exception as exc:
             traceback.print_exc()  # into the oracle's log
-            causes = [exc]
-            while causes[-1].__cause__ is not None:
-                causes.append(causes[-1].__cause__)  # type: ignore[arg-type]
-            reply = {"error": " <- ".join(f"{type(e).__name__}: {e}" for e in causes)}
+            reply = {"error": _explained(exc)}
         finally:
             os.chdir("/")
         replies.write(json.dumps(reply) + "\n")
@@ -191,9 +219,10 @@ class Oracle:
         downstream: bool = False,
         single_item: bool = False,
         keep_going: bool = False,
-    ) -> list[str]:
-        """`dvc repro [-f] [--downstream] [-s] [-k] targets`: the addresses of the stages it ran, in order."""
-        result: list[str] = self.ask(
+    ) -> tuple[list[str], str | None]:
+        """`dvc repro [-f] [--downstream] [-s] [-k] targets`: the addresses of the stages it ran (started, or
+        restored from the run cache), in order, and its error (None when it succeeded)."""
+        result: dict[str, Any] = self.ask(
             "repro",
             root,
             targets=targets,
@@ -202,7 +231,7 @@ class Oracle:
             single_item=single_item,
             keep_going=keep_going,
         )
-        return result
+        return result["ran"], result["error"]
 
     def tail(self, lines: int = 30) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""

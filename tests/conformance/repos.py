@@ -37,6 +37,8 @@ class Shape:
     """Files `dvc add`ed before the commit. A clone has no DVC cache, so they are written again through
     the API after cloning, with the same bytes."""
     variations: tuple[Variation, ...] = ()
+    run_options: dict[str, Any] = field(default_factory=dict)
+    """The options of the first run and its rerun."""
     reproduced: bool = False
     """`dvc repro` ran before the commit: dvc.lock and every output not in DVC's cache (cache: false) are in git."""
     after_repro: dict[str, Any] = field(default_factory=dict)
@@ -61,7 +63,8 @@ def build_repository(shape: Shape, source: Path, oracle: Oracle) -> Path:
     for path in shape.tracked:
         oracle.add(source, path)
     if shape.reproduced:
-        oracle.repro(source, targets=[])
+        _, error = oracle.repro(source, targets=[])
+        assert error is None, error
     for path, content in shape.after_repro.items():
         (source / path).write_text(text_of(content))
     subprocess.run(["git", "add", "--all"], cwd=source, check=True)

@@ -565,6 +565,31 @@ def punctuated_names() -> Shape:
     )
 
 
+def failing_stage() -> Shape:
+    """A stage that fails, run with keepGoing (`dvc repro -k`): the independent branch runs, the dependent one not.
+
+    Without keepGoing, which independent stages run before the failure depends on DVC's order among them (seeded
+    by hashing), so that case is compared only as a targeted, forced run of the failing stage.
+    """
+    return Shape(
+        name="failing-stage",
+        run_options={"keepGoing": True},
+        files={
+            "dvc.yaml": {
+                "stages": {
+                    "bad": {"cmd": "echo partial > bad.txt && exit 3", "outs": ["bad.txt"]},
+                    "after-bad": {"cmd": "cat bad.txt > after.txt", "deps": ["bad.txt"], "outs": ["after.txt"]},
+                    "good": {"cmd": "echo fine > good.txt", "outs": ["good.txt"]},
+                }
+            }
+        },
+        variations=(
+            Variation("failing-target-alone", {"targets": ["bad"], "force": True}),
+            Variation("good-target-keep-going", {"targets": ["good"], "force": True, "keepGoing": True}),
+        ),
+    )
+
+
 def cross_pipeline() -> Shape:
     return Shape(
         name="cross-pipeline",
@@ -628,5 +653,6 @@ SHAPES = [
     always_changed,
     top_level_sections,
     punctuated_names,
+    failing_stage,
     cross_pipeline,
 ]
