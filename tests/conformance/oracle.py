@@ -95,6 +95,11 @@ def _serve_one(request: dict[str, Any]) -> Any:
         op = request["op"]
         if op == "stages":
             return [_stage_record(repo, s) for s in repo.index.stages if isinstance(s, PipelineStage)]
+        if op == "edges":
+            # DVC's graph: an edge from a stage to the producer of one of its dependencies (`dvc dag` draws them).
+            graph = repo.index.graph
+            pipeline = [s for s in graph if isinstance(s, PipelineStage)]
+            return [[p.addressing, c.addressing] for c, p in graph.edges if c in pipeline and p in pipeline]
         if op == "add":
             repo.add(request["path"])  # `dvc add <path>`
             return None
@@ -203,6 +208,11 @@ class Oracle:
     def stages(self, root: Path) -> list[dict[str, Any]]:
         """Every dvc.yaml stage of the workspace (`dvc stage list --all`), in DVC's order."""
         result: list[dict[str, Any]] = self.ask("stages", root)
+        return result
+
+    def edges(self, root: Path) -> list[list[str]]:
+        """[producer, consumer] addresses of every edge between dvc.yaml stages in DVC's graph."""
+        result: list[list[str]] = self.ask("edges", root)
         return result
 
     def status(self, root: Path, *, targets: list[str] | None = None, with_deps: bool = False) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from tests.conformance.oracle import Oracle
 from tests.conformance.repos import Shape, build_repository, text_of
 from tests.conftest import GraphQLClient
 
-CHECKS = ("listing", "validation", "status", "plan", "run", "rerun", "options")
+CHECKS = ("listing", "validation", "dag", "status", "plan", "run", "rerun", "options")
 EXECUTED = {"SUCCEEDED", "FAILED"}
 FINAL_STAGE_STATES = {"SKIPPED", "SUCCEEDED", "FAILED", "CANCELLED", "NOT_RUN"}
 
@@ -111,6 +111,20 @@ class Exercise:
                     if not (pipeline["validation"] or {}).get("valid")
                 }
             )
+
+    async def check_dag(self, copy: Path, label: str) -> None:
+        """Each pipeline's DAG edges (producer -> consumer) are DVC's graph edges touching its stages."""
+        with self.report.check("dag", label):
+            edges = [(dvc_address(p), dvc_address(c)) for p, c in self.oracle.edges(copy)]
+            problems: dict[str, Any] = {}
+            for path, pipeline in self.listed.items():
+                answer = await service.dag(self.gql, pipeline["id"])
+                ours = sorted((address(path, e["source"]), address(path, e["target"])) for e in answer["edges"])
+                own = f"{path}:"
+                dvc = sorted(e for e in edges if e[0].startswith(own) or e[1].startswith(own))
+                if ours != dvc:
+                    problems[path] = {"service": ours, "dvc": dvc}
+            mismatch(problems)
 
     async def check_status(self, copy: Path, label: str) -> None:
         """Each pipeline's status against `dvc status --json` (each stage's own entries) and `dvc status
@@ -233,7 +247,9 @@ async def setup_exercise(
         report.blocked = f"setting up the project failed: {type(exc).__name__}: {exc}"
         return None
     exercise = Exercise(shape, gql, oracle, workspaces / project_id, scratch, project_id, listed, report)
-    exercise.check_listing(exercise.copy(), "cloned")
+    cloned = exercise.copy()
+    exercise.check_listing(cloned, "cloned")
+    await exercise.check_dag(cloned, "cloned")
     if shape.main not in listed:
         report.blocked = f"the service lists no pipeline {shape.main}: {sorted(listed)}"
         return None

@@ -43,6 +43,16 @@ query($id: ID!) {
 }
 """
 
+DAG = """
+query($id: ID!) {
+  pipeline(id: $id) {
+    ... on Pipeline {
+      dag { __typename ... on Dag { nodes { name external } edges { source target } } ... on Error { message } }
+    }
+  }
+}
+"""
+
 CHANGE_FIELDS = """query { __type(name: "StageChange") { fields { name } } }"""
 
 DRY_RUN = """
@@ -103,6 +113,13 @@ async def status(gql: GraphQLClient, pipeline_id: str) -> dict[str, Any]:
     result: dict[str, Any] = (await ask(gql, query, {"id": pipeline_id}))["pipeline"]["status"]
     if result["__typename"] != "PipelineStatus":
         raise ServiceRefused(f"status: {result}")
+    return result
+
+
+async def dag(gql: GraphQLClient, pipeline_id: str) -> dict[str, Any]:
+    result: dict[str, Any] = (await ask(gql, DAG, {"id": pipeline_id}))["pipeline"]["dag"]
+    if result["__typename"] != "Dag":
+        raise ServiceRefused(f"dag: {result}")
     return result
 
 

@@ -140,7 +140,9 @@ async def apply_edit(exercise: Exercise, example: Example, edit: tuple[Any, ...]
         ]
         await service.update_stages(gql, pipeline, stages)
         await exercise.refresh()
-        exercise.check_listing(exercise.copy(), f"round {number}: after updatePipeline")
+        copy = exercise.copy()
+        exercise.check_listing(copy, f"round {number}: after updatePipeline")
+        await exercise.check_dag(copy, f"round {number}: after updatePipeline")
 
 
 RANDOM = settings(

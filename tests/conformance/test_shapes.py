@@ -32,6 +32,11 @@ async def test_a_repository_dvc_accepts_validates(reports: Reports, shape: str) 
 
 
 @pytest.mark.parametrize("shape", ALL)
+async def test_the_dag_has_the_edges_of_dvcs_graph(reports: Reports, shape: str) -> None:
+    await assert_check(reports, shape, "dag")
+
+
+@pytest.mark.parametrize("shape", ALL)
 async def test_status_agrees_with_dvc_status(reports: Reports, shape: str) -> None:
     await assert_check(reports, shape, "status")
 
