@@ -11,7 +11,8 @@ from tests.api.pipeline_fixtures import UPDATE_PIPELINE, WRITE_FILE
 from tests.api.run_helpers import CANCEL, EXECUTE, FINISHED, GET_RUN
 from tests.conftest import CREATE_PROJECT, GraphQLClient
 
-RUN_SECONDS = 30.0
+RUN_SECONDS = 120.0
+STALL_SECONDS = 30.0
 STAGE_FIELDS = "name command deps outs params metrics plots frozen alwaysChanged wdir"
 
 PIPELINES = f"""
@@ -131,26 +132,30 @@ async def dry_run(gql: GraphQLClient, pipeline_id: str, options: dict[str, Any])
 
 
 async def run(gql: GraphQLClient, pipeline_id: str, options: dict[str, Any]) -> dict[str, Any]:
-    """Execute and wait for a final state, RUN_SECONDS at most (these runs take a few seconds).
-
-    A run still going then is cancelled (so it cannot hold the workspace for the checks after it) and
-    RunNeverEnded fails the check with the states seen.
+    """Execute and wait for a final state. These runs take seconds: a run that shows no progress (its state and
+    its stages' states unchanged) for STALL_SECONDS, or is not final after RUN_SECONDS, is cancelled (so it cannot
+    hold the workspace for the checks after it) and RunNeverEnded fails the check with what was seen.
     """
     result = (await ask(gql, EXECUTE, {"id": pipeline_id, "options": options}))["executePipeline"]
     if result["__typename"] != "RunQueued":
         raise ServiceRefused(f"executePipeline{options}: {result}")
     run_id = result["run"]["id"]
-    deadline = time.monotonic() + RUN_SECONDS
+    started = last_progress = time.monotonic()
+    seen: tuple[Any, ...] = ()
     while True:
         current: dict[str, Any] = (await ask(gql, GET_RUN, {"id": run_id}))["run"]
         if current["state"] in FINISHED:
             return current
-        if time.monotonic() > deadline:
-            seen = f"state {current['state']}, stages {[(s['name'], s['state']) for s in current['stages']]}"
+        now = time.monotonic()
+        progress = (current["state"], *((s["name"], s["state"]) for s in current["stages"]))
+        if progress != seen:
+            seen, last_progress = progress, now
+        if now - last_progress > STALL_SECONDS or now - started > RUN_SECONDS:
             cancelled = (await ask(gql, CANCEL, {"id": run_id}))["cancelRun"]
             raise RunNeverEnded(
-                f"run {run_id} with {options} not final after {RUN_SECONDS:.0f}s: {seen}, error {current['error']!r}; "
-                f"cancelRun answered {cancelled}"
+                f"run {run_id} with {options} not final after {now - started:.0f}s, unchanged for "
+                f"{now - last_progress:.0f}s: state {current['state']}, stages {list(progress[1:])}, "
+                f"error {current['error']!r}; cancelRun answered {cancelled}"
             )
         await asyncio.sleep(0.1)  # polling interval of a deadline-bounded wait
 
