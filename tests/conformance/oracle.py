@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -83,6 +84,7 @@ def _explained(exc: BaseException) -> str:
 
 
 def _serve_one(request: dict[str, Any]) -> Any:
+    from dvc.exceptions import ReproductionError
     from dvc.repo import Repo
     from dvc.stage import PipelineStage
 
@@ -129,10 +131,12 @@ def _serve_one(request: dict[str, Any]) -> Any:
                     no_commit=False,
                     glob=False,
                 )
-                return {"ran": started.addresses, "error": None}
+                return {"ran": started.addresses, "failed": [], "error": None}
             except Exception as exc:
                 traceback.print_exc()  # into the oracle's log
-                return {"ran": started.addresses, "error": _explained(exc)}
+                # ReproductionError: "failed to reproduce 'a', 'b'" names the stages that failed.
+                failed = re.findall(r"'([^']+)'", str(exc)) if isinstance(exc, ReproductionError) else []
+                return {"ran": started.addresses, "failed": failed, "error": _explained(exc)}
             finally:
                 logging.getLogger("dvc").removeHandler(started)
         raise ValueError(f"unknown op {op!r}")
@@ -229,9 +233,9 @@ class Oracle:
         downstream: bool = False,
         single_item: bool = False,
         keep_going: bool = False,
-    ) -> tuple[list[str], str | None]:
-        """`dvc repro [-f] [--downstream] [-s] [-k] targets`: the addresses of the stages it ran (started, or
-        restored from the run cache), in order, and its error (None when it succeeded)."""
+    ) -> dict[str, Any]:
+        """`dvc repro [-f] [--downstream] [-s] [-k] targets`: ``ran``, the addresses of the stages it started (or
+        restored from the run cache) in order; ``failed``, those its error names; ``error`` (None: it succeeded)."""
         result: dict[str, Any] = self.ask(
             "repro",
             root,
@@ -241,7 +245,7 @@ class Oracle:
             single_item=single_item,
             keep_going=keep_going,
         )
-        return result["ran"], result["error"]
+        return result
 
     def tail(self, lines: int = 30) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""

@@ -63,7 +63,7 @@ def build_repository(shape: Shape, source: Path, oracle: Oracle) -> Path:
     for path in shape.tracked:
         oracle.add(source, path)
     if shape.reproduced:
-        _, error = oracle.repro(source, targets=[])
+        error = oracle.repro(source, targets=[])["error"]
         assert error is None, error
     for path, content in shape.after_repro.items():
         (source / path).write_text(text_of(content))

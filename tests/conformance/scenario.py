@@ -192,7 +192,7 @@ class Exercise:
             except service.RunNeverEnded as exc:
                 self.hung = f"{label}: {exc}"
                 raise
-            dvc_ran, dvc_error = self.oracle.repro(
+            repro = self.oracle.repro(
                 copy,
                 targets=[f"{pipeline_path}:{t}" for t in options.get("targets", [])] or [pipeline_path],
                 force=bool(options.get("force")),
@@ -200,11 +200,14 @@ class Exercise:
                 single_item=bool(options.get("singleItem")),
                 keep_going=bool(options.get("keepGoing")),
             )
+            dvc_error = repro["error"]
             problems: dict[str, Any] = {}
-            ran = sorted(address(pipeline_path, s["name"]) for s in run["stages"] if s["state"] in EXECUTED)
-            expected = sorted(dvc_address(a) for a in dvc_ran if not a.endswith(".dvc"))
-            if ran != expected:
-                problems["stages run"] = {"service": ran, "dvc repro": expected}
+            dvc_failed = sorted(dvc_address(a) for a in repro["failed"])
+            dvc_succeeded = sorted({dvc_address(a) for a in repro["ran"] if not a.endswith(".dvc")} - set(dvc_failed))
+            for state, expected in (("SUCCEEDED", dvc_succeeded), ("FAILED", dvc_failed)):
+                ours = sorted(address(pipeline_path, s["name"]) for s in run["stages"] if s["state"] == state)
+                if ours != expected:
+                    problems[f"stages {state}"] = {"service": ours, "dvc repro": expected}
             wanted_state = "FAILED" if dvc_error else "SUCCEEDED"
             if run["state"] != wanted_state:
                 problems["run state"] = {"service": [run["state"], run["error"]], "dvc repro": dvc_error or "ran"}
@@ -224,7 +227,11 @@ class Exercise:
             with self.report.check("plan", label):
                 planned = {address(pipeline_path, s["name"]) for s in plan["stages"]}
                 executed = {address(pipeline_path, s["name"]) for s in run["stages"] if s["state"] in EXECUTED}
-                certain = {address(pipeline_path, s["name"]) for s in plan["stages"] if s["certainty"] == "WILL_RUN"}
+                # A frozen stage DVC reproduces (forced) never runs its command: DVC only records it anew.
+                frozen = {dvc_address(r["address"]) for r in self.records if r["frozen"]}
+                certain = {
+                    address(pipeline_path, s["name"]) for s in plan["stages"] if s["certainty"] == "WILL_RUN"
+                } - frozen
                 problems = {}
                 if executed - planned:
                     problems["ran but not planned"] = sorted(executed - planned)
