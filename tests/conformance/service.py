@@ -55,6 +55,7 @@ query($id: ID!) {
 """
 
 CHANGE_FIELDS = """query { __type(name: "StageChange") { fields { name } } }"""
+_CHANGE_FIELDS: dict[str, bool] = {}  # asked once per test session: the schema does not change under it
 
 DRY_RUN = """
 mutation($id: ID!, $options: DryRunInput) {
@@ -109,8 +110,10 @@ async def pipelines(gql: GraphQLClient, project_id: str) -> dict[str, dict[str, 
 
 async def status(gql: GraphQLClient, pipeline_id: str) -> dict[str, Any]:
     """The pipeline's status, with each change's ``stage`` (an UPSTREAM cause's name) where the schema has it."""
-    fields = (await ask(gql, CHANGE_FIELDS, {}))["__type"]["fields"]
-    query = STATUS % ("stage" if any(f["name"] == "stage" for f in fields) else "")
+    if "stage" not in _CHANGE_FIELDS:
+        fields = (await ask(gql, CHANGE_FIELDS, {}))["__type"]["fields"]
+        _CHANGE_FIELDS["stage"] = any(f["name"] == "stage" for f in fields)
+    query = STATUS % ("stage" if _CHANGE_FIELDS["stage"] else "")
     result: dict[str, Any] = (await ask(gql, query, {"id": pipeline_id}))["pipeline"]["status"]
     if result["__typename"] != "PipelineStatus":
         raise ServiceRefused(f"status: {result}")
