@@ -21,6 +21,7 @@ DEFAULT_PARAMS = "params.yaml"
 # holds a lock must not inherit it).
 SCRATCH = (".git", ".dvc/tmp")
 ORDERLESS = {".gitignore"}
+SHOWN_BYTES = 512
 
 
 def address(pipeline_path: str, name: str) -> str:
@@ -139,7 +140,7 @@ def snapshot(workspace: Path, destination: Path) -> Path:
 
 
 def tree(root: Path) -> dict[str, Any]:
-    """Every file of a workspace by content: bytes' hash; dvc.lock parsed; .gitignore as a set of lines.
+    """Every file of a workspace by content: its text or hash; dvc.lock parsed; .gitignore as a set of lines.
 
     dvc.lock and .gitignore are written in the order stages finish, which parallel execution may change
     without changing what they say.
@@ -158,8 +159,18 @@ def tree(root: Path) -> dict[str, Any]:
         elif path.name in ORDERLESS:
             files[relative] = sorted(set(path.read_text().splitlines()))
         else:
-            files[relative] = hashlib.sha256(path.read_bytes()).hexdigest()
+            files[relative] = _content(path.read_bytes())
     return files
+
+
+def _content(data: bytes) -> str:
+    """Small text as itself (readable in a failure), anything else by its hash."""
+    if len(data) <= SHOWN_BYTES:
+        try:
+            return data.decode()
+        except UnicodeDecodeError:
+            pass
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def tree_difference(service: dict[str, Any], dvc: dict[str, Any]) -> dict[str, Any]:
