@@ -103,7 +103,7 @@ async def execute_run(ctx: dict[str, Any], run_id: str, project_id: str | None =
             return "run is no longer queued (cancelled, or started elsewhere); nothing to do"
         recorder.log_limit = project.limits.log_bytes
         recorder.server_root = str(resources.settings.workspace_root)
-        heartbeat = asyncio.create_task(_heartbeat(resources, run_id, lock))
+        heartbeat = asyncio.create_task(_heartbeat(resources, recorder, lock))
         try:
             final = await _run_to_the_end(resources, recorder, project.limits)
         finally:
@@ -140,16 +140,18 @@ async def _run_to_the_end(resources: WorkerResources, recorder: RunRecorder, lim
 
 async def _settle_failed(resources: WorkerResources, recorder: RunRecorder, error: str) -> Run:
     run = recorder.snapshot()
-    settled = await settle_run(
-        runs=resources.runs,
-        events=resources.events,
-        pipelines=resources.pipelines,
-        redis=resources.redis,
-        run=run,
-        state=RunState.FAILED,
-        error=recorder.without_server_paths(error) or error,
-        numbered_through=run.last_seq,
-    )
+    # The heartbeat writes the same document: not while this write is made (see RunRecorder.heartbeat).
+    async with recorder.writing_alone():
+        settled = await settle_run(
+            runs=resources.runs,
+            events=resources.events,
+            pipelines=resources.pipelines,
+            redis=resources.redis,
+            run=run,
+            state=RunState.FAILED,
+            error=recorder.without_server_paths(error) or error,
+            numbered_through=run.last_seq,
+        )
     if settled is not None:
         return settled
     # Settled already: by someone else, or by this run's own last write, whose event may be what failed.
@@ -298,11 +300,11 @@ async def _cancel_requested(resources: WorkerResources, run_id: str) -> None:
         await asyncio.sleep(STOP_POLL_SECONDS)
 
 
-async def _heartbeat(resources: WorkerResources, run_id: str, lock: Lock) -> None:
+async def _heartbeat(resources: WorkerResources, recorder: RunRecorder, lock: Lock) -> None:
     while True:
         await asyncio.sleep(resources.settings.heartbeat_seconds)
         with contextlib.suppress(Exception):
-            await resources.runs.heartbeat(run_id, worker=WORKER_ID)
+            await recorder.heartbeat(worker=WORKER_ID)
             await lock.reacquire()
 
 

@@ -9,7 +9,8 @@ in the next one, so a burst of output costs a few writes, not one per chunk.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -144,6 +145,22 @@ class RunRecorder:
         async with self._lock:
             # Not stored when the run was settled meanwhile (cancelled by the API, declared lost): nothing to number.
             await self.runs.set_stages(self.run.id, stages, seq=self.seq)
+
+    async def heartbeat(self, *, worker: str) -> None:
+        """Say the worker is alive, between this recorder's own writes of the run document, never during one.
+
+        FerretDB v1 applies an update by reading the document and writing all of it back, so two updates of one
+        document at once can lose one of them: a heartbeat racing the final transition could write RUNNING back.
+        MongoDB updates a document atomically; serialising costs nothing there.
+        """
+        async with self._lock:
+            await self.runs.heartbeat(self.run.id, worker=worker)
+
+    @contextlib.asynccontextmanager
+    async def writing_alone(self) -> AsyncIterator[None]:
+        """Hold off this recorder's writes (and heartbeats) while someone else writes the run document."""
+        async with self._lock:
+            yield
 
     def without_server_paths(self, message: str | None) -> str | None:
         return without_server_paths(message, server_root=self.server_root, project_id=self.run.project_id)
