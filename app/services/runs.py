@@ -256,7 +256,7 @@ class RunService:
         )
         if cancelled is None:
             return None
-        await self.jobs.withdraw(queue_name=self.settings.runs_queue_name, job_id=run_job_id(run.id))
+        # Its job stays queued (arq's keys are arq's): when a worker takes it, it finds the run no longer QUEUED.
         event = RunEvent(
             run_id=run.id,
             seq=seq,

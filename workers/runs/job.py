@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from arq import Retry
-from arq.constants import in_progress_key_prefix
 from arq.jobs import Job, JobStatus
 from redis.asyncio import Redis
 from redis.asyncio.lock import Lock
@@ -305,27 +304,53 @@ async def _heartbeat(resources: WorkerResources, run_id: str, lock: Lock) -> Non
             await lock.reacquire()
 
 
+# A QUEUED run's job held by workers that died is queued again under a new id, at most this many times.
+REQUEUE_ATTEMPTS = 10
+
+
 async def requeue_orphaned_runs(ctx: dict[str, Any]) -> int:
     """MongoDB is the source of truth: a QUEUED run whose job Redis lost (a restart without its data)
     is queued again. arq ignores an enqueue whose job id it still knows, so this never duplicates a job.
 
-    An attempt on a QUEUED run takes milliseconds (it starts the run or retries later), so a job of a
-    run queued this long that arq still marks in progress was held by a worker that died: the mark is
-    lifted and a live worker picks the job up.
+    An attempt on a QUEUED run takes milliseconds (it starts the run or retries later), so a job of a run queued this
+    long that arq reports in progress was held by a worker that died. arq's keys are left to arq (its in-progress mark
+    expires with the job's timeout): the run gets a job of its own again, under the next id of ``requeue_job_ids``.
+    A stale job a worker takes later finds the run no longer QUEUED and does nothing.
     """
     resources = resources_of(ctx)
     moment = datetime.now(UTC) - timedelta(seconds=REQUEUE_AFTER_SECONDS)
     requeued = 0
     for run_id in await resources.runs.queued_before(moment):
-        if await resources.redis.delete(in_progress_key_prefix + run_job_id(run_id)):
-            logger.warning("run %s: the worker holding its job died; released the job", run_id)
+        job_id = await _free_job_id(resources, run_id)
+        if job_id is None:
+            continue  # a job of the run is queued or deferred: a live worker takes it
         job = await resources.redis.enqueue_job(
-            "execute_run", run_id, _queue_name=resources.settings.runs_queue_name, _job_id=run_job_id(run_id)
+            "execute_run", run_id, _queue_name=resources.settings.runs_queue_name, _job_id=job_id
         )
         if job is not None:
             requeued += 1
-            logger.warning("run %s was queued in MongoDB but not in Redis; queued it again", run_id)
+            logger.warning("run %s was queued in MongoDB but had no live job; queued it again as %s", run_id, job_id)
     return requeued
+
+
+def requeue_job_ids(run_id: str) -> list[str]:
+    """The ids a run's job may have: the API's, then one per requeue after a worker died holding the previous."""
+    first = run_job_id(run_id)
+    return [first, *(f"{first}:requeued:{n}" for n in range(1, REQUEUE_ATTEMPTS + 1))]
+
+
+async def _free_job_id(resources: WorkerResources, run_id: str) -> str | None:
+    """The first id of the run's jobs that arq does not know, if every earlier one is in progress (held by a worker
+    that died, as the run is still QUEUED); None when one is queued, deferred or complete (as before: its job ran and
+    left the run as it is), or all are used."""
+    for job_id in requeue_job_ids(run_id):
+        status = await Job(job_id, resources.redis, _queue_name=resources.settings.runs_queue_name).status()
+        if status == JobStatus.not_found:
+            return job_id
+        if status != JobStatus.in_progress:
+            return None
+    logger.error("run %s: %d jobs were lost with their workers; not queued again", run_id, REQUEUE_ATTEMPTS)
+    return None
 
 
 async def reap_lost_runs(ctx: dict[str, Any]) -> int:
