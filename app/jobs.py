@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -41,6 +42,12 @@ class JobDispatcher:
     async def submit(self, function: str, *args: Any, queue_name: str, job_id: str, **kwargs: Any) -> None:
         """Enqueue without waiting; ``job_id`` makes a second submit of the same work a no-op."""
         await self._pool.enqueue_job(function, *args, _queue_name=queue_name, _job_id=job_id, **kwargs)
+
+    async def abort(self, *, queue_name: str, job_id: str) -> None:
+        """Ask the worker running a job to cancel it (arq's Job.abort; its worker has ``allow_abort_jobs``), without
+        waiting for the job to end: the caller watches what the job does instead."""
+        with contextlib.suppress(TimeoutError):
+            await Job(job_id, self._pool, _queue_name=queue_name).abort(timeout=0, poll_delay=0)
 
     async def _unanswered(self, job: Job, function: str, wait: float) -> WorkerUnavailable:
         status = await job.status()

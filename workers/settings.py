@@ -85,6 +85,8 @@ def build_workers(settings: Settings, *, on_startup: StartupShutdown, on_shutdow
         health_check_interval=HEALTH_CHECK_SECONDS,
         handle_signals=False,
         max_jobs=settings.max_concurrent_pipelines,
+        # cancelRun aborts a run's job (Job.abort); the job tells that from the worker stopping (workers.runs.job).
+        allow_abort_jobs=True,
         # A run waiting for its workspace retries every half second; it never fails for that alone.
         max_tries=1_000_000,
         keep_result=60,

@@ -25,7 +25,6 @@ from redis.asyncio.lock import Lock
 from app.domain.errors import DomainError, NotFound
 from app.domain.projects import ResourceLimits
 from app.domain.runs import CANCELLED_BY_REQUEST, Run, RunState, StageRun, StageRunState
-from app.events import channels
 from app.services.run_settlement import ensure_final_event, settle_run
 from app.services.runs import run_job_id
 from app.workspace_lock import run_lock_token
@@ -47,7 +46,7 @@ BUSY_WORKSPACE_RETRY_SECONDS = 0.5
 REQUEUE_AFTER_SECONDS = 10.0
 # A RUNNING run whose arq job is over (or unknown) this long after it started was left behind by its job.
 JOB_GONE_GRACE_SECONDS = 5.0
-# How often a run checks, besides the control message, whether it was cancelled or settled by someone else.
+# How often a run checks, besides cancelRun's abort of its job, whether it was cancelled or settled by someone else.
 STOP_POLL_SECONDS = 1.0
 # A run of another worker whose job arq does not know is taken for alive while heard from this recently: arq's keys
 # go with a Redis restart that lost its data, while the job itself runs on.
@@ -122,6 +121,9 @@ async def _run_to_the_end(resources: WorkerResources, recorder: RunRecorder, lim
         await recorder.announce()
         finished = await _execute(resources, recorder, limits)
     except asyncio.CancelledError:
+        if await _aborted(resources, recorder.run.id):
+            # cancelRun aborted the job (arq's Job.abort) before the stages started: the run ends CANCELLED.
+            return await _settle_cancelled(resources, recorder)
         # The worker is shutting down: say so, rather than leave the run RUNNING.
         await asyncio.shield(_settle_failed(resources, recorder, WORKER_STOPPED))
         raise
@@ -158,6 +160,36 @@ async def _settle_failed(resources: WorkerResources, recorder: RunRecorder, erro
         redis=resources.redis,
         run_id=run.id,
     )
+
+
+async def _aborted(resources: WorkerResources, run_id: str) -> bool:
+    """Whether the CancelledError just caught is cancelRun's abort of the job, not the worker stopping (both cancel
+    the job's task): cancelRun records the request in MongoDB before it aborts. When it is, the cancellation is
+    taken back (``Task.uncancel``) so the job can end its run and return."""
+    try:
+        requested = await asyncio.shield(resources.runs.should_stop(run_id))
+    except Exception:
+        return False
+    task = asyncio.current_task()
+    if requested and task is not None:
+        task.uncancel()
+    return requested
+
+
+async def _settle_cancelled(resources: WorkerResources, recorder: RunRecorder) -> Run:
+    run = recorder.snapshot()
+    settled = await settle_run(
+        runs=resources.runs,
+        events=resources.events,
+        pipelines=resources.pipelines,
+        redis=resources.redis,
+        run=run,
+        state=RunState.CANCELLED,
+        error=CANCELLED_BY_REQUEST,
+        running_to=StageRunState.CANCELLED,
+        numbered_through=run.last_seq,
+    )
+    return settled if settled is not None else await resources.runs.get(run.id)
 
 
 def _describe(error: BaseException) -> str:
@@ -246,12 +278,17 @@ async def _run_stages(
         pipeline_name=run.pipeline_name,
     )
     work = asyncio.create_task(scheduler.run())
-    cancel = asyncio.create_task(_cancel_requested(resources, run.id))
+    cancel = asyncio.create_task(_stop_requested(resources, run.id))
     state, error = RunState.SUCCEEDED, None
     try:
-        done, _ = await asyncio.wait(
-            {work, cancel}, timeout=run.options.timeout_seconds, return_when=asyncio.FIRST_COMPLETED
-        )
+        try:
+            done, _ = await asyncio.wait(
+                {work, cancel}, timeout=run.options.timeout_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+        except asyncio.CancelledError:
+            if not await _aborted(resources, run.id):
+                raise
+            done = {cancel}  # cancelRun aborted the job: as if the request had been seen here
         if work not in done:
             cancelled = cancel in done
             state = RunState.CANCELLED if cancelled else RunState.TIMED_OUT
@@ -276,23 +313,16 @@ async def _stop(scheduler: Scheduler, work: asyncio.Task[Any], reason: str) -> N
         await work
 
 
-async def _cancel_requested(resources: WorkerResources, run_id: str) -> None:
-    """Returns when someone asked to cancel, or the run was settled by someone else: told on Redis, or seen in
-    MongoDB (should the message be lost). A failing check is tried again: it is never taken for a cancel."""
+async def _stop_requested(resources: WorkerResources, run_id: str) -> None:
+    """Returns when the run was cancelled or settled by someone else, as seen in MongoDB: the fallback of cancelRun's
+    job abort (a job queued again has an id the abort does not name) and how a run learns the reaper or cancelRun
+    settled it. A failing check is tried again: it is never taken for a cancel."""
     while True:
-        pubsub = resources.redis.pubsub()
         try:
-            await pubsub.subscribe(channels.run_control(run_id))
-            while not await resources.runs.should_stop(run_id):
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=STOP_POLL_SECONDS)
-                if message is not None:
-                    return
-            return
+            if await resources.runs.should_stop(run_id):
+                return
         except Exception:
             logger.warning("run %s: could not check for a cancel; trying again", run_id, exc_info=True)
-        finally:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
         await asyncio.sleep(STOP_POLL_SECONDS)
 
 
