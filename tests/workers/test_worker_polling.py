@@ -32,7 +32,8 @@ async def _no_hook(ctx: dict[str, Any]) -> None:
     return None
 
 
-def test_both_workers_poll_at_the_small_delay_through_arq_hooks() -> None:
+async def test_both_workers_poll_at_the_small_delay_through_arq_hooks() -> None:
+    # async: arq's Worker takes the running event loop (outside one it would make a loop of its own)
     workers = build_workers(Settings.from_env(), on_startup=_no_hook, on_shutdown=_no_hook)
     assert [type(w) for w in workers] == [Worker, Worker]
     assert all(w.poll_delay_s == POLL_DELAY_SECONDS for w in workers)
@@ -47,6 +48,7 @@ async def test_a_submitted_job_starts_within_a_few_poll_delays() -> None:
     async def mark(ctx: dict[str, Any], name: str) -> None:
         started.setdefault(name, asyncio.Event()).set()
 
+    mark.__qualname__ = "mark"  # arq names a function by its qualified name
     worker = Worker(
         functions=[mark], queue_name=queue, redis_settings=settings, poll_delay=POLL_DELAY_SECONDS, handle_signals=False
     )
