@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
 from arq.connections import ArqRedis
-from arq.constants import job_key_prefix
 from arq.jobs import Job, JobStatus, ResultNotFound
-from redis.exceptions import RedisError
 
 from app.domain.errors import WorkerUnavailable
 from app.jobs_protocol import JobPayload, raise_for_failure
@@ -17,11 +16,6 @@ logger = logging.getLogger(__name__)
 
 # arq's default of 0.5 s between result polls would add up to half a second to every answer.
 RESULT_POLL_SECONDS = 0.02
-
-
-def wake_channel(queue_name: str) -> str:
-    """Where a new job is announced, so an idle worker polls its queue at once (workers.settings.WakingWorker)."""
-    return f"arq-wake:{queue_name}"
 
 
 class JobDispatcher:
@@ -39,7 +33,6 @@ class JobDispatcher:
         job = await self._pool.enqueue_job(function, *args, _queue_name=self._queue_name, _expires=wait)
         if job is None:  # only happens with a duplicate _job_id, which we never pass
             raise WorkerUnavailable(f"could not enqueue {function}")
-        await self._wake(self._queue_name)
         try:
             result = await job.result(timeout=wait, poll_delay=RESULT_POLL_SECONDS)
         except (TimeoutError, ResultNotFound):
@@ -48,21 +41,13 @@ class JobDispatcher:
 
     async def submit(self, function: str, *args: Any, queue_name: str, job_id: str, **kwargs: Any) -> None:
         """Enqueue without waiting; ``job_id`` makes a second submit of the same work a no-op."""
-        if await self._pool.enqueue_job(function, *args, _queue_name=queue_name, _job_id=job_id, **kwargs):
-            await self._wake(queue_name)
+        await self._pool.enqueue_job(function, *args, _queue_name=queue_name, _job_id=job_id, **kwargs)
 
-    async def _wake(self, queue_name: str) -> None:
-        """Tell idle workers a job is waiting. Only a shortcut: a lost message costs one poll interval, no more."""
-        try:
-            await self._pool.publish(wake_channel(queue_name), b"")
-        except RedisError:
-            logger.warning("could not wake the workers of %s; they find the job at their next poll", queue_name)
-
-    async def withdraw(self, *, queue_name: str, job_id: str) -> bool:
-        """Take a job that has not started out of its queue; False when it already left it."""
-        removed = await self._pool.zrem(queue_name, job_id)
-        await self._pool.delete(job_key_prefix + job_id)
-        return bool(removed)
+    async def abort(self, *, queue_name: str, job_id: str) -> None:
+        """Ask the worker running a job to cancel it (arq's Job.abort; its worker has ``allow_abort_jobs``), without
+        waiting for the job to end: the caller watches what the job does instead."""
+        with contextlib.suppress(TimeoutError):
+            await Job(job_id, self._pool, _queue_name=queue_name).abort(timeout=0, poll_delay=0)
 
     async def _unanswered(self, job: Job, function: str, wait: float) -> WorkerUnavailable:
         status = await job.status()

@@ -1,4 +1,8 @@
-"""``python -m workers``: one worker process serving the workspace queue and the runs queue."""
+"""``python -m workers``: one worker process serving the workspace queue and the runs queue.
+
+Two arq workers run side by side (``Worker.async_run``); their on_startup/on_shutdown hooks open what the jobs share
+(workers.context) when the first starts and close it when the last stops. SIGINT/SIGTERM close both.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +16,6 @@ from typing import Any
 # DVC reads this at import time; without it every DVC call forks an analytics reporter.
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
-from arq import create_pool
-from arq.connections import RedisSettings
-
 from app.settings import Settings
 from workers.context import close_resources, open_resources
 from workers.execution import start_stage_server
@@ -24,34 +25,53 @@ from workers.settings import build_workers
 logger = logging.getLogger("workers")
 
 
+class SharedResources:
+    """The arq hooks of the process's workers: resources opened by the first worker to start, closed by the last
+    to stop (each worker calls both hooks once)."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._users = 0
+        self._shared: dict[str, Any] = {}  # each arq worker has a ctx of its own: what they share is copied in
+
+    async def on_startup(self, ctx: dict[str, Any]) -> None:
+        async with self._lock:  # the second worker waits until the first has opened everything
+            if self._users == 0:
+                await open_resources(self._shared)
+                # DVC warm in a stage server before the first run asks for it (see workers.execution), and the stage
+                # shell built (compiled, ~0.1 s) before the first stage needs it.
+                start_stage_server()
+                await asyncio.to_thread(stage_shell_path)
+            ctx.update(self._shared)
+            self._users += 1
+
+    async def on_shutdown(self, ctx: dict[str, Any]) -> None:
+        async with self._lock:
+            if self._users == 0:
+                return  # this worker's start-up failed before it opened anything
+            self._users -= 1
+            if self._users == 0:
+                await close_resources(self._shared)
+
+
 async def serve() -> None:
     settings = Settings.from_env()
-    ctx: dict[str, Any] = {}
-    redis = await create_pool(RedisSettings.from_dsn(settings.redis_url))
-    ctx["redis"] = redis
-    await open_resources(ctx)
-    workers = build_workers(settings, ctx)
-    # DVC warm in a stage server before the first run asks for it (see workers.execution), and the stage shell built
-    # (compiled, ~0.1 s) before the first stage needs it.
-    start_stage_server()
-    await asyncio.to_thread(stage_shell_path)
-    tasks = [asyncio.create_task(w.main(), name=f"arq:{w.queue_name}") for w in workers]
+    hooks = SharedResources()
+    workers = build_workers(settings, on_startup=hooks.on_startup, on_shutdown=hooks.on_shutdown)
+    runs = [asyncio.create_task(w.async_run(), name=f"arq:{w.queue_name}") for w in workers]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     logger.info("worker serving %s", ", ".join(w.queue_name for w in workers))
     stopped = asyncio.create_task(stop.wait())
-    await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.wait([stopped, *runs], return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
     for worker in workers:
-        # Cancels running jobs; a run job answers that by stopping its stages and failing the run.
+        # Cancels running jobs (a run job answers that by stopping its stages and failing the run), then on_shutdown.
         with contextlib.suppress(Exception):
             await worker.close()
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    await close_resources(ctx)
-    await redis.aclose()
+    await asyncio.gather(*runs, return_exceptions=True)
 
 
 def main() -> None:

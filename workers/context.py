@@ -1,4 +1,4 @@
-"""What every job needs, opened once per worker process in arq's on_startup."""
+"""What every job needs, opened once per worker process in arq's on_startup (workers.__main__)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from arq.connections import ArqRedis
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
 from pymongo import AsyncMongoClient
 
 from app.db import Document, create_client, ensure_indexes
@@ -40,16 +41,23 @@ class WorkerResources:
 
 
 async def open_resources(ctx: dict[str, Any]) -> None:
+    """The process's own MongoDB client and Redis pool (not an arq worker's pool: the runs a stopping worker settles
+    still need Redis after another worker of the process has closed its pool)."""
     settings = Settings.from_env()
     settings.workspace_root.mkdir(parents=True, exist_ok=True)
     mongo = create_client(settings.mongodb_url)
-    db = mongo[settings.mongodb_database]
-    await ensure_indexes(db)
+    try:
+        db = mongo[settings.mongodb_database]
+        await ensure_indexes(db)
+        redis = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+    except BaseException:
+        await mongo.close()
+        raise
     await asyncio.to_thread(dvcops.warm_up)
     ctx[RESOURCES_KEY] = WorkerResources(
         settings=settings,
         mongo=mongo,
-        redis=ctx["redis"],
+        redis=redis,
         projects=ProjectRepository(db),
         pipelines=PipelineRepository(db),
         runs=RunRepository(db),
@@ -62,6 +70,7 @@ async def open_resources(ctx: dict[str, Any]) -> None:
 async def close_resources(ctx: dict[str, Any]) -> None:
     resources: WorkerResources | None = ctx.get(RESOURCES_KEY)
     if resources is not None:
+        await resources.redis.aclose()
         await resources.mongo.close()
 
 

@@ -15,11 +15,6 @@ def project_runs(project_id: str) -> str:
     return f"project-runs:{project_id}"
 
 
-def run_control(run_id: str) -> str:
-    """Where the API tells the worker executing a run to cancel it."""
-    return f"run-control:{run_id}"
-
-
 def run_recent(run_id: str) -> str:
     """Not a channel: the Redis list of a run's recent event messages (app.events.recent)."""
     return f"run-recent:{run_id}"

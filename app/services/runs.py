@@ -27,7 +27,6 @@ from app.domain.runs import (
     Trigger,
 )
 from app.domain.users import Role
-from app.events import channels
 from app.events.publisher import announce_run, record_event
 from app.events.recent import recent_events_after
 from app.jobs import JobDispatcher
@@ -210,9 +209,11 @@ class RunService:
             cancelled = await self._cancel_queued(run)
             if cancelled is not None:
                 return cancelled
+        # Recorded first: it is how the job tells this abort from its worker stopping, and what it finds should the
+        # abort miss it (a job queued again under another id).
         await self.runs.request_cancel(run.id)
-        with contextlib.suppress(RedisError):  # the worker also sees the request in MongoDB
-            await self.redis.publish(channels.run_control(run.id), "cancel")
+        with contextlib.suppress(RedisError):
+            await self.jobs.abort(queue_name=self.settings.runs_queue_name, job_id=run_job_id(run.id))
         run = await self._wait_finished(run.id, until=started + CANCEL_WORKER_SECONDS)
         while not run.state.finished and time.monotonic() < started + CANCEL_SECONDS:
             # The run is read last, just before the guarded write: a worker recording meanwhile makes it miss less.
@@ -254,7 +255,7 @@ class RunService:
         )
         if cancelled is None:
             return None
-        await self.jobs.withdraw(queue_name=self.settings.runs_queue_name, job_id=run_job_id(run.id))
+        # Its job stays queued (arq's keys are arq's): when a worker takes it, it finds the run no longer QUEUED.
         event = RunEvent(
             run_id=run.id,
             seq=seq,

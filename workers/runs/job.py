@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from arq import Retry
-from arq.constants import in_progress_key_prefix
 from arq.jobs import Job, JobStatus
 from redis.asyncio import Redis
 from redis.asyncio.lock import Lock
@@ -26,7 +25,6 @@ from redis.asyncio.lock import Lock
 from app.domain.errors import DomainError, NotFound
 from app.domain.projects import ResourceLimits
 from app.domain.runs import CANCELLED_BY_REQUEST, Run, RunState, StageRun, StageRunState
-from app.events import channels
 from app.services.run_settlement import ensure_final_event, settle_run
 from app.services.runs import run_job_id
 from app.workspace_lock import run_lock_token
@@ -48,7 +46,7 @@ BUSY_WORKSPACE_RETRY_SECONDS = 0.5
 REQUEUE_AFTER_SECONDS = 10.0
 # A RUNNING run whose arq job is over (or unknown) this long after it started was left behind by its job.
 JOB_GONE_GRACE_SECONDS = 5.0
-# How often a run checks, besides the control message, whether it was cancelled or settled by someone else.
+# How often a run checks, besides cancelRun's abort of its job, whether it was cancelled or settled by someone else.
 STOP_POLL_SECONDS = 1.0
 # A run of another worker whose job arq does not know is taken for alive while heard from this recently: arq's keys
 # go with a Redis restart that lost its data, while the job itself runs on.
@@ -124,6 +122,9 @@ async def _run_to_the_end(resources: WorkerResources, recorder: RunRecorder, lim
         await recorder.announce()
         finished = await _execute(resources, recorder, limits)
     except asyncio.CancelledError:
+        if await _aborted(resources, recorder.run.id):
+            # cancelRun aborted the job (arq's Job.abort) before the stages started: the run ends CANCELLED.
+            return await _settle_cancelled(resources, recorder)
         # The worker is shutting down: say so, rather than leave the run RUNNING.
         await asyncio.shield(_settle_failed(resources, recorder, WORKER_STOPPED))
         raise
@@ -162,6 +163,36 @@ async def _settle_failed(resources: WorkerResources, recorder: RunRecorder, erro
         redis=resources.redis,
         run_id=run.id,
     )
+
+
+async def _aborted(resources: WorkerResources, run_id: str) -> bool:
+    """Whether the CancelledError just caught is cancelRun's abort of the job, not the worker stopping (both cancel
+    the job's task): cancelRun records the request in MongoDB before it aborts. When it is, the cancellation is
+    taken back (``Task.uncancel``) so the job can end its run and return."""
+    try:
+        requested = await asyncio.shield(resources.runs.should_stop(run_id))
+    except Exception:
+        return False
+    task = asyncio.current_task()
+    if requested and task is not None:
+        task.uncancel()
+    return requested
+
+
+async def _settle_cancelled(resources: WorkerResources, recorder: RunRecorder) -> Run:
+    run = recorder.snapshot()
+    settled = await settle_run(
+        runs=resources.runs,
+        events=resources.events,
+        pipelines=resources.pipelines,
+        redis=resources.redis,
+        run=run,
+        state=RunState.CANCELLED,
+        error=CANCELLED_BY_REQUEST,
+        running_to=StageRunState.CANCELLED,
+        numbered_through=run.last_seq,
+    )
+    return settled if settled is not None else await resources.runs.get(run.id)
 
 
 def _describe(error: BaseException) -> str:
@@ -250,12 +281,17 @@ async def _run_stages(
         pipeline_name=run.pipeline_name,
     )
     work = asyncio.create_task(scheduler.run())
-    cancel = asyncio.create_task(_cancel_requested(resources, run.id))
+    cancel = asyncio.create_task(_stop_requested(resources, run.id))
     state, error = RunState.SUCCEEDED, None
     try:
-        done, _ = await asyncio.wait(
-            {work, cancel}, timeout=run.options.timeout_seconds, return_when=asyncio.FIRST_COMPLETED
-        )
+        try:
+            done, _ = await asyncio.wait(
+                {work, cancel}, timeout=run.options.timeout_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+        except asyncio.CancelledError:
+            if not await _aborted(resources, run.id):
+                raise
+            done = {cancel}  # cancelRun aborted the job: as if the request had been seen here
         if work not in done:
             cancelled = cancel in done
             state = RunState.CANCELLED if cancelled else RunState.TIMED_OUT
@@ -280,23 +316,16 @@ async def _stop(scheduler: Scheduler, work: asyncio.Task[Any], reason: str) -> N
         await work
 
 
-async def _cancel_requested(resources: WorkerResources, run_id: str) -> None:
-    """Returns when someone asked to cancel, or the run was settled by someone else: told on Redis, or seen in
-    MongoDB (should the message be lost). A failing check is tried again: it is never taken for a cancel."""
+async def _stop_requested(resources: WorkerResources, run_id: str) -> None:
+    """Returns when the run was cancelled or settled by someone else, as seen in MongoDB: the fallback of cancelRun's
+    job abort (a job queued again has an id the abort does not name) and how a run learns the reaper or cancelRun
+    settled it. A failing check is tried again: it is never taken for a cancel."""
     while True:
-        pubsub = resources.redis.pubsub()
         try:
-            await pubsub.subscribe(channels.run_control(run_id))
-            while not await resources.runs.should_stop(run_id):
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=STOP_POLL_SECONDS)
-                if message is not None:
-                    return
-            return
+            if await resources.runs.should_stop(run_id):
+                return
         except Exception:
             logger.warning("run %s: could not check for a cancel; trying again", run_id, exc_info=True)
-        finally:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
         await asyncio.sleep(STOP_POLL_SECONDS)
 
 
@@ -308,27 +337,53 @@ async def _heartbeat(resources: WorkerResources, recorder: RunRecorder, lock: Lo
             await lock.reacquire()
 
 
+# A QUEUED run's job held by workers that died is queued again under a new id, at most this many times.
+REQUEUE_ATTEMPTS = 10
+
+
 async def requeue_orphaned_runs(ctx: dict[str, Any]) -> int:
     """MongoDB is the source of truth: a QUEUED run whose job Redis lost (a restart without its data)
     is queued again. arq ignores an enqueue whose job id it still knows, so this never duplicates a job.
 
-    An attempt on a QUEUED run takes milliseconds (it starts the run or retries later), so a job of a
-    run queued this long that arq still marks in progress was held by a worker that died: the mark is
-    lifted and a live worker picks the job up.
+    An attempt on a QUEUED run takes milliseconds (it starts the run or retries later), so a job of a run queued this
+    long that arq reports in progress was held by a worker that died. arq's keys are left to arq (its in-progress mark
+    expires with the job's timeout): the run gets a job of its own again, under the next id of ``requeue_job_ids``.
+    A stale job a worker takes later finds the run no longer QUEUED and does nothing.
     """
     resources = resources_of(ctx)
     moment = datetime.now(UTC) - timedelta(seconds=REQUEUE_AFTER_SECONDS)
     requeued = 0
     for run_id in await resources.runs.queued_before(moment):
-        if await resources.redis.delete(in_progress_key_prefix + run_job_id(run_id)):
-            logger.warning("run %s: the worker holding its job died; released the job", run_id)
+        job_id = await _free_job_id(resources, run_id)
+        if job_id is None:
+            continue  # a job of the run is queued or deferred: a live worker takes it
         job = await resources.redis.enqueue_job(
-            "execute_run", run_id, _queue_name=resources.settings.runs_queue_name, _job_id=run_job_id(run_id)
+            "execute_run", run_id, _queue_name=resources.settings.runs_queue_name, _job_id=job_id
         )
         if job is not None:
             requeued += 1
-            logger.warning("run %s was queued in MongoDB but not in Redis; queued it again", run_id)
+            logger.warning("run %s was queued in MongoDB but had no live job; queued it again as %s", run_id, job_id)
     return requeued
+
+
+def requeue_job_ids(run_id: str) -> list[str]:
+    """The ids a run's job may have: the API's, then one per requeue after a worker died holding the previous."""
+    first = run_job_id(run_id)
+    return [first, *(f"{first}:requeued:{n}" for n in range(1, REQUEUE_ATTEMPTS + 1))]
+
+
+async def _free_job_id(resources: WorkerResources, run_id: str) -> str | None:
+    """The first id of the run's jobs that arq does not know, if every earlier one is in progress (held by a worker
+    that died, as the run is still QUEUED); None when one is queued, deferred or complete (as before: its job ran and
+    left the run as it is), or all are used."""
+    for job_id in requeue_job_ids(run_id):
+        status = await Job(job_id, resources.redis, _queue_name=resources.settings.runs_queue_name).status()
+        if status == JobStatus.not_found:
+            return job_id
+        if status != JobStatus.in_progress:
+            return None
+    logger.error("run %s: %d jobs were lost with their workers; not queued again", run_id, REQUEUE_ATTEMPTS)
+    return None
 
 
 async def reap_lost_runs(ctx: dict[str, Any]) -> int:
