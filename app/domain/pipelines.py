@@ -207,6 +207,9 @@ class PlannedStage:
     forced: bool
     upstream: list[str]
     """Planned stages whose outputs this stage consumes."""
+    data_source: bool = False
+    """A `.dvc` file (made by `dvc add`), named by its path: no command; `dvc repro` hashes its data again and
+    caches it when it changed."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -216,6 +219,7 @@ class PlannedStage:
             "changes": [c.to_dict() for c in self.changes],
             "forced": self.forced,
             "upstream": list(self.upstream),
+            "data_source": self.data_source,
         }
 
     @classmethod
@@ -227,6 +231,7 @@ class PlannedStage:
             changes=[StageChange.from_dict(c) for c in data.get("changes", [])],
             forced=bool(data.get("forced", False)),
             upstream=list(data.get("upstream", [])),
+            data_source=bool(data.get("data_source", False)),
         )
 
 

@@ -25,8 +25,8 @@ SHOWN_BYTES = 512
 
 
 def address(pipeline_path: str, name: str) -> str:
-    """One spelling for a stage on both sides: ``<dvc.yaml path>:<name>``."""
-    return name if ":" in name else f"{pipeline_path}:{name}"
+    """One spelling for a stage on both sides: ``<dvc.yaml path>:<name>``; a data source (.dvc file) by its path."""
+    return name if ":" in name or name.endswith(".dvc") else f"{pipeline_path}:{name}"
 
 
 def dvc_address(addressing: str) -> str:

@@ -63,7 +63,8 @@ def _stage_record(repo: Any, stage: Any) -> dict[str, Any]:
 
 
 class _StartedStages(logging.Handler):
-    """Collects the addresses in DVC's "Running stage '<address>':" and "Stage '<address>' is cached" lines."""
+    """Collects the addresses in DVC's "Running stage '<address>':" and "Stage '<address>' is cached" lines, and the
+    data sources (.dvc files) it verified and saved again ("Verifying data sources in stage: '<address>'")."""
 
     PATTERNS = ("Running stage '%s':", "Stage '%s' is cached - skipping run, checking out outputs")
 
@@ -71,9 +72,13 @@ class _StartedStages(logging.Handler):
         super().__init__(logging.INFO)
         self.addresses: list[str] = []
 
+    DATA_SOURCES = "Verifying %s in %s%s"
+
     def emit(self, record: logging.LogRecord) -> None:
         if record.msg in self.PATTERNS and record.args:
             self.addresses.append(str(record.args[0]))  # type: ignore[index]
+        elif record.msg == self.DATA_SOURCES and isinstance(record.args, tuple) and record.args[0] == "data sources":
+            self.addresses.append(str(record.args[2].addressing))  # type: ignore[attr-defined]
 
 
 def _explained(exc: BaseException) -> str:

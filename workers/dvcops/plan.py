@@ -14,6 +14,7 @@ from typing import Any
 from app.domain.errors import InvalidInput, Issue
 from app.domain.pipelines import ChangeKind, DryRunPlan, PlanCertainty, PlannedStage, StageChange
 from workers.dvcops.changes import LockedStages, stage_changes
+from workers.dvcops.paths import relative_to_root
 from workers.dvcops.repo import existing_pipeline_file, is_pipeline_stage, stage_label, stages_of
 from workers.dvcops.stage_locks import reading_stages
 from workers.dvcops.visit import repro_order
@@ -91,9 +92,13 @@ def _classify(
     planned_stages: set[Any] = set()
     up_to_date: list[str] = []
     for stage in steps:
-        if not is_pipeline_stage(stage):
-            continue  # a .dvc data source: repro only re-hashes it, there is no command to run
         label = stage_label(root, stage, pipeline_path)
+        if not is_pipeline_stage(stage):
+            data_source = _data_source_step(root, stage, label, force=force)
+            if data_source is not None:
+                planned_stages.add(stage)
+                planned.append(data_source)
+            continue
         changes = stage_changes(root, stage, locked)
         if stage.frozen and not (force or _recorded_anew(changes)):
             up_to_date.append(label)
@@ -121,6 +126,30 @@ def _classify(
             )
         )
     return DryRunPlan(stages=planned, up_to_date=up_to_date)
+
+
+def _data_source_step(root: Path, stage: Any, label: str, *, force: bool) -> PlannedStage | None:
+    """A `.dvc` file `dvc repro` visits: it verifies its data and, when changed (or forced), hashes and caches it
+    again and rewrites the file (Stage.reproduce -> run -> save, commit). An import (`dvc import`, frozen) or a
+    callback is left alone, as before: reaching its source is not a workspace operation."""
+    if not stage.is_data_source or stage.is_import or stage.frozen:
+        return None
+    changes = [
+        StageChange(kind=ChangeKind.OUT, path=relative_to_root(root, out.fs_path), state=str(state))
+        for out in stage.outs
+        for state in out.status().values()
+    ]
+    if not (force or changes):
+        return None
+    return PlannedStage(
+        name=label,
+        cmd="",
+        certainty=PlanCertainty.WILL_RUN,
+        changes=changes,
+        forced=force,
+        upstream=[],
+        data_source=True,
+    )
 
 
 def _recorded_anew(changes: list[StageChange]) -> bool:

@@ -19,6 +19,8 @@ class Step:
     command: str
     needs: frozenset[str]
     """Steps of this run that must succeed (or be skipped) before this one starts."""
+    data_source: bool = False
+    """A `.dvc` file: DVC verifies and caches its data; there is no command."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +46,10 @@ def steps_from(pipeline_path: str, plan: DryRunPlan) -> RunPlan:
     steps = [
         Step(
             name=s.name,
-            target=address(pipeline_path, s.name),
+            target=s.name if s.data_source else address(pipeline_path, s.name),
             command=s.cmd,
             needs=frozenset(u for u in s.upstream if u in names),
+            data_source=s.data_source,
         )
         for s in planned
     ]

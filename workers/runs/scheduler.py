@@ -158,13 +158,17 @@ class Scheduler:
             if not result.command_ran:
                 error = f"DVC failed before running the command (exit code {result.exit_code}); see the log"
             self._record(name, state, error=error, **figures)
-        elif result.command_ran:
+        elif result.command_ran or self._is_data_source(name):
+            # A data source has no command: DVC hashing and caching its data is its whole work.
             state = StageRunState.SUCCEEDED
             self._record(name, state, **figures)
         else:
             state = StageRunState.SKIPPED
             self._record(name, state, skip_reason=result.skip_reason or "unchanged", **figures)
         return state
+
+    def _is_data_source(self, name: str) -> bool:
+        return any(step.data_source for step in self.steps if step.name == name)
 
     async def abort(self, reason: str, *, stage_state: StageRunState = StageRunState.CANCELLED) -> None:
         """Stop every running stage (their whole process groups); nothing new starts. The stages stopped end in
