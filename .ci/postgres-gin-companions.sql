@@ -74,6 +74,8 @@ DROP EVENT TRIGGER IF EXISTS ferretdb_gin_companions;
 CREATE EVENT TRIGGER ferretdb_gin_companions ON ddl_command_end WHEN TAG IN ('CREATE INDEX')
     EXECUTE FUNCTION public.ferretdb_gin_companions_on_create();
 
+SET client_min_messages = warning;  -- no NOTICE per companion that already exists
+
 -- Indexes FerretDB made before this file was applied (a --persist cluster from before it): companions now.
 DO $$ BEGIN PERFORM public.ferretdb_gin_companions(indexrelid) FROM pg_index; END $$;
 
