@@ -23,6 +23,8 @@
 -- collection of a FerretDB database (a table beside _ferretdb_database_metadata, which itself is left alone).
 -- The GIN indexes it creates are not btrees, so the event trigger that fires again for each of them does nothing:
 -- that is the guard against recursion.
+SET client_min_messages = warning;  -- no NOTICE for what already exists (or not yet)
+
 CREATE OR REPLACE FUNCTION public.ferretdb_gin_companions(index_oid oid) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -73,8 +75,6 @@ $$;
 DROP EVENT TRIGGER IF EXISTS ferretdb_gin_companions;
 CREATE EVENT TRIGGER ferretdb_gin_companions ON ddl_command_end WHEN TAG IN ('CREATE INDEX')
     EXECUTE FUNCTION public.ferretdb_gin_companions_on_create();
-
-SET client_min_messages = warning;  -- no NOTICE per companion that already exists
 
 -- Indexes FerretDB made before this file was applied (a --persist cluster from before it): companions now.
 DO $$ BEGIN PERFORM public.ferretdb_gin_companions(indexrelid) FROM pg_index; END $$;
