@@ -8,7 +8,8 @@
 #                  unset -> FerretDB (PostgreSQL handler) on a free port of 127.0.0.1
 #   POSTGRESQL_URL set -> FerretDB stores its data there;
 #                  unset -> a PostgreSQL cluster of our own (Debian's postgresql) on a free port of 127.0.0.1,
-#                           run as the unprivileged `postgres` user when we are root (PostgreSQL refuses root)
+#                           run as the unprivileged `postgres` user when we are root (PostgreSQL refuses root),
+#                           with .ci/postgres-gin-companions.sql applied (GIN indexes FerretDB's filters can use)
 #   REDIS_URL      set -> used as is;  unset -> redis-server on a free port
 #
 # --ephemeral (default): everything lives in a throwaway .data/test-<pid>/,
@@ -178,6 +179,13 @@ start_postgresql() {
     echo "$START_PID" >"$logs/postgres.pid"
     wait_ready "PostgreSQL" "$START_PID" "$logfile" "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$port"
     export POSTGRESQL_URL="postgres://ferretdb:$password@127.0.0.1:$port/postgres"
+    # GIN companions of FerretDB's btree indexes, so that its pushed-down filters are index reads (the file says
+    # why). Idempotent: applied on every start, so a cluster created before the file gets it too.
+    PGPASSWORD="$password" "$pg_bin/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U ferretdb -d postgres \
+        -f "$ROOT/.ci/postgres-gin-companions.sql" >"$logs/postgres-setup.log" 2>&1 || {
+        log_tail "$logs/postgres-setup.log"
+        die "applying .ci/postgres-gin-companions.sql failed (log: ${logs#"$ROOT"/}/postgres-setup.log)"
+    }
     log "PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') (data in ${dir#"$ROOT"/}${pg_user:+, run as $pg_user}) at 127.0.0.1:$port"
 }
 

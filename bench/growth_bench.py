@@ -305,17 +305,19 @@ async def explain_queries(db: Database, history: History) -> str:
     """Every query shape of app/repositories/ (filter, sort, limit), explained on the filled database."""
     run_id = history.long_run
     any_id = ObjectId(run_id)
-    in_project = {"$in": [history.project_id]}
+    in_project = history.project_id  # one project: an equality (runs.list_page)
+    in_projects = {"$in": [history.project_id, str(ObjectId())]}
     now = datetime.now(UTC)
     silent = {"$lt": now}
     claim_lost = {"_id": any_id, "state": "running", "heartbeat_at": silent, "last_seq": 1}
     pipeline = history.pipeline_id
-    log_query = {"run_id": run_id, "type": "log", "stage": "train", "offset": {"$gte": 0}}
+    log_base = {"run_id": run_id, "type": "log", "stage": "train"}
     shapes: list[tuple[str, str, Document, Document | None, int | None]] = [
         ("runs.get", "runs", {"_id": any_id}, None, 1),
         ("runs.list_page", "runs", {"project_id": in_project}, {"_id": -1}, 21),
         ("runs.list_page (pipeline)", "runs", {"project_id": in_project, "pipeline_id": pipeline}, {"_id": -1}, 21),
         ("runs.list_page (after)", "runs", {"project_id": in_project, "_id": {"$lt": any_id}}, {"_id": -1}, 21),
+        ("runs.list_page (several projects)", "runs", {"project_id": in_projects}, {"_id": -1}, 21),
         ("runs.transition/claim", "runs", {"_id": any_id, "state": {"$in": ["queued"]}}, None, 1),
         ("runs.claim_lost", "runs", claim_lost, None, 1),
         ("runs.lost_runs", "runs", {"state": "running", "heartbeat_at": {"$lt": now}}, None, None),
@@ -323,7 +325,9 @@ async def explain_queries(db: Database, history: History) -> str:
         ("runs.queued_before", "runs", {"state": "queued", "created_at": {"$lt": now}}, None, None),
         ("events.after", "run_events", {"run_id": run_id, "seq": {"$gt": 1}}, {"seq": 1}, 500),
         ("events.last_seq", "run_events", {"run_id": run_id}, {"seq": -1}, 1),
-        ("events.log", "run_events", log_query, {"seq": 1}, None),
+        ("events.log_window (holding)", "run_events", log_base | {"offset": {"$lte": 0}}, {"offset": -1}, 1),
+        ("events.log_window (following)", "run_events", log_base | {"offset": {"$gt": 0}}, {"offset": 1}, None),
+        ("events.log_window (end)", "run_events", log_base, {"offset": -1}, 1),
         ("events.delete_for_runs", "run_events", {"run_id": {"$in": [run_id]}}, None, None),
         ("pipelines.get", "pipelines", {"_id": ObjectId(history.pipeline_id)}, None, 1),
         ("pipelines.find_by_name", "pipelines", {"project_id": history.project_id, "name": "growth"}, None, 1),
@@ -357,6 +361,27 @@ def _pushdown(plan: Document, sorted_: bool, limited: bool) -> str:
             parts.append(f"sort {'yes' if plan.get('sortPushdown') else 'NO'}")
         if limited:
             parts.append(f"limit {'yes' if plan.get('limitPushdown') else 'NO'}")
-        return ", ".join(parts)
+        return ", ".join(parts) + f"; PostgreSQL {_pg_access(plan.get('queryPlanner', {}))}"
     winning = str(plan.get("queryPlanner", {}).get("winningPlan", {}))
     return "index scan" if "IXSCAN" in winning or "IDHACK" in winning or "EXPRESS" in winning else "collection scan"
+
+
+def _pg_access(node: Any) -> str:
+    """How PostgreSQL reads the table in FerretDB's plan: an index (which) or a sequential scan."""
+    found: list[str] = []
+
+    def walk(item: Any) -> None:
+        if isinstance(item, dict):
+            kind = str(item.get("Node Type", ""))
+            if "Index" in kind:
+                found.append(f"index {item.get('Index Name', '?')}")
+            elif kind == "Seq Scan":
+                found.append("seq scan")
+            for value in item.values():
+                walk(value)
+        elif isinstance(item, list):
+            for value in item:
+                walk(value)
+
+    walk(node)
+    return " + ".join(dict.fromkeys(found)) or "?"

@@ -109,27 +109,37 @@ class EventRepository:
         caller can finish a character), starting with the chunk that holds ``offset``; and where the stored log ends.
 
         Chunks are contiguous (each starts where the one before ended), so the chunk holding ``offset`` is the last
-        one starting at or before it.
+        one starting at or before it. When the chunks read run out before the page is full (a log's tail, what a
+        follower reads), the last of them ends the log: the end needs no query of its own then (two queries instead
+        of three; on FerretDB v1, which sorts in Go, each reads all of the stage's chunks).
         """
         base: Document = {"run_id": run_id, "type": EventType.LOG.value, "stage": stage}
-        last = await self._collection.find(base).sort("offset", -1).limit(1).to_list()
-        end = int(last[0]["offset"]) + len(last[0]["text"].encode()) if last else 0
-        if offset >= end:
-            return [], end
         holding = await self._collection.find(base | {"offset": {"$lte": offset}}).sort("offset", -1).limit(1).to_list()
         chunks = [LogChunk(stage=stage, offset=int(d["offset"]), text=d["text"]) for d in holding]
-        covered = chunks[-1].offset + len(chunks[-1].text.encode()) if chunks else offset
+        covered = _end_of(chunks[-1]) if chunks else offset
         wanted = offset + limit_bytes + 4  # a UTF-8 character has at most 4 bytes
+        end: int | None = None
         if covered < wanted:
             cursor = self._collection.find(base | {"offset": {"$gt": offset}}).sort("offset", 1)
             async for doc in cursor:
                 chunk = LogChunk(stage=stage, offset=int(doc["offset"]), text=doc["text"])
                 chunks.append(chunk)
-                covered = chunk.offset + len(chunk.text.encode())
+                covered = _end_of(chunk)
                 if covered >= wanted:
                     break
+            else:  # read to the last stored chunk
+                end = _end_of(chunks[-1]) if chunks else 0
             await cursor.close()
+        if end is None:
+            last = await self._collection.find(base).sort("offset", -1).limit(1).to_list()
+            end = int(last[0]["offset"]) + len(last[0]["text"].encode()) if last else 0
+        if offset >= end:
+            return [], end
         return chunks, end
 
     async def delete_for_runs(self, run_ids: list[str]) -> None:
         await self._collection.delete_many({"run_id": {"$in": run_ids}})
+
+
+def _end_of(chunk: LogChunk) -> int:
+    return chunk.offset + len(chunk.text.encode())

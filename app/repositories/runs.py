@@ -106,8 +106,14 @@ class RunRepository:
         first: int,
         after: str | None,
     ) -> Page[Run]:
-        """Newest first."""
-        query: Document = {"project_id": {"$in": project_ids}}
+        """Newest first.
+
+        One project (the usual case: ``runs(projectId:)``, or a pipeline's runs) is an equality, not a one-element
+        ``$in``: same result and the same index on MongoDB, but FerretDB v1 pushes only equalities down to its
+        PostgreSQL (where .ci/postgres-gin-companions.sql gives them an index); a ``$in`` it filters in Go after
+        reading the whole collection.
+        """
+        query: Document = {"project_id": project_ids[0] if len(project_ids) == 1 else {"$in": project_ids}}
         if pipeline_id is not None:
             query["pipeline_id"] = pipeline_id
         if state is not None:
