@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Concatenate, ParamSpec
 
 from app.domain.errors import DomainError, Issue
@@ -34,4 +34,13 @@ def answers_domain_errors(
 
 
 def report_from(issues: list[Issue]) -> ValidationReport:
-    return ValidationReport(valid=not issues, issues=issues, checked_at=datetime.now(UTC))
+    return ValidationReport(valid=not issues, issues=issues, checked_at=stored_now())
+
+
+def stored_now() -> datetime:
+    """Now, rounded up to the millisecond MongoDB keeps. A validation's moment is compared with files' times later
+    (app.services.workspace_changes): truncated, a file written just before it looked written after it. The
+    workspace lock is held while files are written and checked, so nothing else writes in that millisecond."""
+    now = datetime.now(UTC)
+    extra = now.microsecond % 1000
+    return now if extra == 0 else now + timedelta(microseconds=1000 - extra)
