@@ -159,8 +159,9 @@ RANDOM = settings(
 @given(example=examples())
 async def test_random_dags_and_edits_run_as_dvc_repro_runs_them(reports: Reports, example: Example) -> None:
     report = Report(example.shape.name)
+    user = await reports.new_user()
     exercise = await setup_exercise(
-        example.shape, report, reports.gql, reports.oracle, reports.workspaces, reports.scratch / example.shape.name
+        example.shape, report, user, reports.oracle, reports.workspaces, reports.scratch / example.shape.name
     )
     if exercise is not None:
         await exercise.check_run("run", "first run", {}, pipeline_path=example.shape.main, edits={})
