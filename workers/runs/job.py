@@ -181,17 +181,18 @@ async def _aborted(resources: WorkerResources, run_id: str) -> bool:
 
 async def _settle_cancelled(resources: WorkerResources, recorder: RunRecorder) -> Run:
     run = recorder.snapshot()
-    settled = await settle_run(
-        runs=resources.runs,
-        events=resources.events,
-        pipelines=resources.pipelines,
-        redis=resources.redis,
-        run=run,
-        state=RunState.CANCELLED,
-        error=CANCELLED_BY_REQUEST,
-        running_to=StageRunState.CANCELLED,
-        numbered_through=run.last_seq,
-    )
+    async with recorder.writing_alone():  # not while the heartbeat writes the document (RunRecorder.heartbeat)
+        settled = await settle_run(
+            runs=resources.runs,
+            events=resources.events,
+            pipelines=resources.pipelines,
+            redis=resources.redis,
+            run=run,
+            state=RunState.CANCELLED,
+            error=CANCELLED_BY_REQUEST,
+            running_to=StageRunState.CANCELLED,
+            numbered_through=run.last_seq,
+        )
     return settled if settled is not None else await resources.runs.get(run.id)
 
 
