@@ -15,8 +15,9 @@ import pytest
 from conftest import CHAIN, run_dvc
 
 from workers.dvcops import WarmRepos, pipeline_status
+from workers.dvcops.dvc_internals import dvc_version_checked
 from workers.dvcops.repo import open_repo
-from workers.dvcops.rwlock_file import dvc_version_checked, rwlock_problem
+from workers.dvcops.rwlock_file import rwlock_problem
 
 # What DVC writes while one `dvc repro` stage holds its locks (dvc/rwlock.py), cut in the middle as a kill leaves it.
 LIVE_DOCUMENT = json.dumps(

@@ -13,6 +13,7 @@ import posixpath
 from pathlib import Path
 
 from app.domain.errors import InvalidInput, Issue
+from workers.dvcops import dvc_internals
 from workers.dvcops.atomic import write_atomically
 from workers.dvcops.paths import LOCK_FILE, PIPELINE_FILE, outside_problem
 
@@ -23,20 +24,16 @@ RESERVED_NAMES = frozenset({PIPELINE_FILE, LOCK_FILE, ".dvcignore", ".gitignore"
 def check_pipeline_text(pipeline_path: str, text: str) -> list[Issue]:
     """What DVC's parser and its dvc.yaml schema refuse in ``text``, without touching the workspace."""
     from dvc.exceptions import DvcException
-    from dvc.schema import COMPILED_MULTI_STAGE_SCHEMA
-    from dvc.utils.strictyaml import YAMLValidationError, parse_yaml, validate
 
     try:
-        data = parse_yaml(text, pipeline_path)
-        validate(data, COMPILED_MULTI_STAGE_SCHEMA, text=text, path=pipeline_path)
-    except YAMLValidationError as exc:
-        return [
-            Issue(path="dvcYaml", message=f"DVC rejects {'.'.join(map(str, error.path)) or 'the file'}: {error.msg}")
-            for error in exc.exc.errors
-        ]
+        data, refused = dvc_internals.parse_pipeline_text(text, pipeline_path)
     except DvcException as exc:
         cause = exc.__cause__ or exc
         return [Issue(path="dvcYaml", message=f"not a YAML file DVC can read: {cause}")]
+    if refused:
+        return [
+            Issue(path="dvcYaml", message=f"DVC rejects {field or 'the file'}: {message}") for field, message in refused
+        ]
     if not isinstance(data, dict) or not data.get("stages"):
         return [Issue(path="dvcYaml", message="a pipeline needs at least one stage")]
     return []

@@ -2,7 +2,7 @@
 
 ``repo.metrics.show``, ``repo.params.show`` and ``repo.plots.show`` cover every dvc.yaml of the workspace, with
 their top-level ``metrics:``/``plots:`` sections. Plots are rendered the way ``dvc plots show --json`` renders them
-(``dvc.render.match.match_defs_renderers`` then ``dvc.render.convert.to_json``, as dvc/commands/plots.py does).
+(DVC's own renderers, as dvc/commands/plots.py uses them, through workers.dvcops.dvc_internals).
 Errors inside DVC's answer stay per file; only a workspace DVC cannot open at all raises.
 """
 
@@ -36,6 +36,7 @@ from app.domain.results import (
     RevisionDiff,
     is_number,
 )
+from workers.dvcops import dvc_internals
 from workers.dvcops.repo import open_repo
 
 WORKSPACE = "workspace"
@@ -167,9 +168,6 @@ def _entries(
 
 
 def _plots(root: Path, repo: Any, errors: list[FileError], truncation: list[str]) -> tuple[list[Plot], list[PlotImage]]:
-    from dvc.render.convert import to_json
-    from dvc.render.match import match_defs_renderers
-
     data = repo.plots.show()
     for revision in data.values():
         if definition_error := revision.get("definitions", {}).get("error"):
@@ -184,14 +182,14 @@ def _plots(root: Path, repo: Any, errors: list[FileError], truncation: list[str]
     spent = 0
     # The CLI writes image plots into an output folder; here it is a scratch one, never the workspace.
     with tempfile.TemporaryDirectory(prefix="dvc-plots-") as out:
-        renderers = match_defs_renderers(data=data, out=out, templates_dir=repo.plots.templates_dir)
-        for renderer, source_errors, definition_errors in renderers:
+        renderers = dvc_internals.rendered_plots(data, out=out, templates_dir=repo.plots.templates_dir)
+        for renderer, source_errors, definition_errors, items in renderers:
             for per_source in source_errors.values():
                 for source, error in per_source.items():
                     errors.append(FileError(kind=ResultKind.PLOTS, file=source, message=error_message(error)))
             for error in definition_errors.values():
                 errors.append(FileError(kind=ResultKind.PLOTS, file=renderer.name, message=error_message(error)))
-            for rendered in to_json(renderer):
+            for rendered in items:
                 if rendered["type"] == PlotType.IMAGE.value:
                     plot = _image(root, renderer.name, rendered, images, errors, truncation)
                 else:

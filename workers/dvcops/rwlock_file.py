@@ -12,8 +12,8 @@ atomically, with DVC's "no locks" content. A file that cannot be parsed holds no
 usable is dropped; what it held is logged. When the repository lock cannot be taken, a live DVC process owns the
 workspace and the file is left alone.
 
-This module reads DVC internals (the file's name, its schema, its guard); they are checked against the DVC versions
-named in CHECKED_DVC_MAJOR, and with any other version the repair does nothing but say so.
+The DVC internals it needs (the file's name, its schema, its guard) come from workers.dvcops.dvc_internals; with a
+DVC version they were not checked against, the repair does nothing but say so.
 """
 
 from __future__ import annotations
@@ -23,32 +23,22 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from workers.dvcops import dvc_internals
 from workers.dvcops.atomic import write_atomically
 
 logger = logging.getLogger(__name__)
 
-CHECKED_DVC_MAJOR = 3
-"""dvc/rwlock.py's file name, schema and guard as this module reads them are those of DVC 3.x (checked with 3.67)."""
 NO_LOCKS = "{}"
 """What DVC writes once every lock is released (``_release_read``/``_release_write`` drop the emptied keys)."""
 SHOWN_BYTES = 200
 
 
-def dvc_version_checked(version: str) -> bool:
-    """True for a DVC version whose rwlock internals are those this module was written against."""
-    major = version.split(".", 1)[0]
-    return major.isdigit() and int(major) == CHECKED_DVC_MAJOR
-
-
 def rwlock_path(repo: Any) -> Path:
-    from dvc.rwlock import RWLOCK_FILE
-
-    return Path(repo.tmp_dir, str(RWLOCK_FILE))
+    return Path(repo.tmp_dir, dvc_internals.rwlock_file_name())
 
 
 def rwlock_problem(path: Path) -> str | None:
     """Why DVC would refuse the rwlock file at ``path`` (as dvc/rwlock.py reads it); None when it would not."""
-    from dvc.rwlock import SCHEMA
     from voluptuous import Invalid
 
     try:
@@ -60,7 +50,7 @@ def rwlock_problem(path: Path) -> str | None:
     if not text.strip():
         return "empty"
     try:
-        SCHEMA(json.loads(text))
+        dvc_internals.check_rwlock_shape(json.loads(text))
     except json.JSONDecodeError as exc:
         return f"not valid JSON ({exc.msg} at byte {exc.pos} of {len(text)})"
     except Invalid as exc:
@@ -96,28 +86,20 @@ def repair_if_broken(repo: Any, project: str) -> bool:
 
 def repair_locked(repo: Any, project: str) -> bool:
     """As repair_if_broken, for a caller that holds ``repo``'s repository lock already."""
-    import dvc
-    from dvc.lock import make_lock
-    from dvc.rwlock import RWLOCK_LOCK
-
     assert repo.lock.is_locked
     path = rwlock_path(repo)
     if rwlock_problem(path) is None:
         return False
-    if not dvc_version_checked(dvc.__version__):
+    if not dvc_internals.checked():
         logger.warning(
             "project %s: %s is unreadable; not repaired: DVC %s is not the version %s.x this repair was checked with",
             project,
             path,
-            dvc.__version__,
-            CHECKED_DVC_MAJOR,
+            dvc_internals.dvc_version(),
+            dvc_internals.CHECKED_DVC_MAJOR,
         )
         return False
-    guard = make_lock(
-        str(path.with_name(RWLOCK_LOCK)),
-        tmp_dir=str(path.parent),
-        hardlink_lock=repo.config["core"].get("hardlink_lock", False),
-    )
+    guard = dvc_internals.rwlock_guard(path, hardlink_lock=repo.config["core"].get("hardlink_lock", False))
     with guard:
         problem = rwlock_problem(path)
         if problem is None:
