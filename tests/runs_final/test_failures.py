@@ -132,7 +132,7 @@ async def test_a_run_whose_job_ended_without_ending_it_is_reaped_whatever_its_he
                 runs.update_one(
                     {"_id": ObjectId(run_id), "state": "running"}, {"$set": {"heartbeat_at": datetime.now(UTC)}}
                 )
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.2)  # the beat of a live worker (not a wait): the run stays fresh
 
         beating = asyncio.create_task(refresh_heartbeat())
         try:

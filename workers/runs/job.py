@@ -139,16 +139,25 @@ async def _run_to_the_end(resources: WorkerResources, recorder: RunRecorder, lim
     return finished
 
 
+async def _settle(resources: WorkerResources, run: Run, **how: Any) -> Run | None:
+    """app.services.run_settlement.settle_run with this worker's repositories."""
+    return await settle_run(
+        runs=resources.runs,
+        events=resources.events,
+        pipelines=resources.pipelines,
+        redis=resources.redis,
+        run=run,
+        **how,
+    )
+
+
 async def _settle_failed(resources: WorkerResources, recorder: RunRecorder, error: str) -> Run:
     run = recorder.snapshot()
     # The heartbeat writes the same document: not while this write is made (see RunRecorder.heartbeat).
     async with recorder.writing_alone():
-        settled = await settle_run(
-            runs=resources.runs,
-            events=resources.events,
-            pipelines=resources.pipelines,
-            redis=resources.redis,
-            run=run,
+        settled = await _settle(
+            resources,
+            run,
             state=RunState.FAILED,
             error=recorder.without_server_paths(error) or error,
             numbered_through=run.last_seq,
@@ -182,12 +191,9 @@ async def _aborted(resources: WorkerResources, run_id: str) -> bool:
 async def _settle_cancelled(resources: WorkerResources, recorder: RunRecorder) -> Run:
     run = recorder.snapshot()
     async with recorder.writing_alone():  # not while the heartbeat writes the document (RunRecorder.heartbeat)
-        settled = await settle_run(
-            runs=resources.runs,
-            events=resources.events,
-            pipelines=resources.pipelines,
-            redis=resources.redis,
-            run=run,
+        settled = await _settle(
+            resources,
+            run,
             state=RunState.CANCELLED,
             error=CANCELLED_BY_REQUEST,
             running_to=StageRunState.CANCELLED,
@@ -423,12 +429,9 @@ async def _job_gone(resources: WorkerResources, run: Run, now: datetime) -> str 
 
 async def _fail_lost(resources: WorkerResources, run: Run, error: str, *, silent_since: datetime | None) -> int:
     # Only as the run was read (nothing recorded since) and, for a silent worker, while it is still silent.
-    settled = await settle_run(
-        runs=resources.runs,
-        events=resources.events,
-        pipelines=resources.pipelines,
-        redis=resources.redis,
-        run=run,
+    settled = await _settle(
+        resources,
+        run,
         state=RunState.FAILED,
         error=error,
         seen_seq=run.last_seq,
