@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,9 @@ WAITING_STAGE = (
     "for i in $(seq 600); do [ -e go ] && break; sleep 0.1; done; "
     "for i in 1 2 3; do echo tick-$i | tee -a ticks.txt; sleep 0.2; done"
 )
+
+
+COMPLETE_DEADLINE_SECONDS = 10.0
 
 
 async def replace_text(page: Page, editor: str, text: str) -> None:
@@ -106,6 +111,10 @@ async def test_graphiql_runs_a_query_and_follows_a_run_live(
         (workspace_of(stack, project["id"]) / "go").touch()
         # The last update the page shows is the run's end, after the stage's log arrived live.
         await wait_for_response(page, "RUN_STATE", "SUCCEEDED")
+        # The server completes the subscription right after the run's last update: let that frame arrive too.
+        deadline = time.monotonic() + COMPLETE_DEADLINE_SECONDS
+        while not any(frame.get("type") == "complete" for frame in frames) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)  # polling interval of a deadline-bounded wait
     finally:
         await context.close()
 
