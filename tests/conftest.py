@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,20 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         RELIABILITY.passed.discard(report.nodeid)
     elif report.when == "call" and report.passed and report.nodeid not in RELIABILITY.failed:
         RELIABILITY.passed.add(report.nodeid)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    # A failing test shows the end of the logs of the stacks it used: in CI the services' logs go with the machine.
+    report: pytest.TestReport = yield
+    if report.failed:
+        stacks = {id(v): v for v in getattr(item, "funcargs", {}).values() if isinstance(v, Stack)}
+        for stack in stacks.values():
+            for process in (stack.worker, stack.api):
+                report.sections.append((f"{process.name} log ({process.log})", process.log_tail(60)))
+    return report
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
