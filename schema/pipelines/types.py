@@ -11,7 +11,7 @@ from app.domain import pipelines as domain
 from app.domain.pages import Page
 from schema.context import Info
 from schema.errors import FieldIssue, NotFoundError, WorkerUnavailableError, WorkspaceBusyError, graphql_field_path
-from schema.pagination import PageInfo, encode_cursor, page_info
+from schema.pagination import Connection, encode_cursor
 
 if TYPE_CHECKING:
     from schema.results.history_types import HistoryResult
@@ -295,24 +295,12 @@ class Pipeline:
         )
 
 
-@strawberry.type(description="One pipeline in a page of pipelines.")
-class PipelineEdge:
-    cursor: str = strawberry.field(description="The position of this pipeline in the list.")
-    node: Pipeline = strawberry.field(description="The pipeline.")
-
-
 @strawberry.type(description="A page of pipelines.")
-class PipelineConnection:
-    edges: list[PipelineEdge] = strawberry.field(description="The pipelines on this page.")
-    page_info: PageInfo = strawberry.field(description="Where this page stands.")
-
+class PipelineConnection(Connection[Pipeline]):
     @classmethod
     def from_page(cls, page: Page[domain.Pipeline]) -> PipelineConnection:
-        edges = [PipelineEdge(cursor=encode_cursor(p.id), node=Pipeline.from_domain(p)) for p in page.items]
-        return cls(
-            edges=edges,
-            page_info=page_info([e.cursor for e in edges], has_next_page=page.has_next_page),
-        )
+        pipelines = ((encode_cursor(p.id), Pipeline.from_domain(p)) for p in page.items)
+        return cls.of(pipelines, has_next_page=page.has_next_page)
 
 
 PipelineResult = Annotated[Pipeline | NotFoundError, strawberry.union("PipelineResult")]

@@ -14,7 +14,7 @@ from app.domain.projects import ResourceLimits as DomainResourceLimits
 from app.domain.users import Role as DomainRole
 from schema.context import Info
 from schema.errors import NotFoundError
-from schema.pagination import PageInfo, decode_cursor, encode_cursor, page_info
+from schema.pagination import Connection, decode_cursor, encode_cursor
 
 if TYPE_CHECKING:
     from schema.files.types import FolderResult, TextFileResult
@@ -135,24 +135,12 @@ class Project:
         return WorkingTree.from_domain(tree)
 
 
-@strawberry.type(description="One project in a page of projects.")
-class ProjectEdge:
-    cursor: str = strawberry.field(description="The position of this project in the list.")
-    node: Project = strawberry.field(description="The project.")
-
-
 @strawberry.type(description="A page of projects.")
-class ProjectConnection:
-    edges: list[ProjectEdge] = strawberry.field(description="The projects on this page.")
-    page_info: PageInfo = strawberry.field(description="Where this page stands.")
-
+class ProjectConnection(Connection[Project]):
     @classmethod
     def from_page(cls, page: Page[DomainProject]) -> ProjectConnection:
-        edges = [ProjectEdge(cursor=encode_cursor(p.id), node=Project.from_domain(p)) for p in page.items]
-        return cls(
-            edges=edges,
-            page_info=page_info([e.cursor for e in edges], has_next_page=page.has_next_page),
-        )
+        projects = ((encode_cursor(p.id), Project.from_domain(p)) for p in page.items)
+        return cls.of(projects, has_next_page=page.has_next_page)
 
 
 ProjectResult = Annotated[Project | NotFoundError, strawberry.union("ProjectResult")]

@@ -16,7 +16,7 @@ from app.services.run_updates import RunUpdateBatch as DomainRunUpdateBatch
 from app.services.runs import LogPage
 from schema.context import Info
 from schema.errors import NotFoundError, ValidationError
-from schema.pagination import PageInfo, encode_cursor, page_info
+from schema.pagination import Connection, encode_cursor
 from schema.shared_results import IdentityMemo, RendersOnce
 
 if TYPE_CHECKING:
@@ -253,24 +253,11 @@ class Run:
         return Project.from_domain(await info.context.loaders.projects.load(self.project_id))
 
 
-@strawberry.type(description="One run in a page of runs.")
-class RunEdge:
-    cursor: str = strawberry.field(description="The position of this run in the list.")
-    node: Run = strawberry.field(description="The run.")
-
-
 @strawberry.type(description="A page of runs, newest first.")
-class RunConnection:
-    edges: list[RunEdge] = strawberry.field(description="The runs on this page.")
-    page_info: PageInfo = strawberry.field(description="Where this page stands.")
-
+class RunConnection(Connection[Run]):
     @classmethod
     def from_page(cls, page: Page[domain.Run]) -> RunConnection:
-        edges = [RunEdge(cursor=encode_cursor(r.id), node=Run.from_domain(r)) for r in page.items]
-        return cls(
-            edges=edges,
-            page_info=page_info([e.cursor for e in edges], has_next_page=page.has_next_page),
-        )
+        return cls.of(((encode_cursor(r.id), Run.from_domain(r)) for r in page.items), has_next_page=page.has_next_page)
 
 
 @strawberry.type(description="A change in a run, numbered: the first update is a SNAPSHOT of the whole run.")
