@@ -1,4 +1,4 @@
-"""What the lifespan opens once and every request shares."""
+"""What the lifespan opens once and every request shares, and how the services are wired on it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,14 @@ from pymongo import AsyncMongoClient
 
 from app.db import Database, Document
 from app.events.hub import EventHub
+from app.jobs import JobDispatcher
+from app.repositories.events import EventRepository
+from app.repositories.pipelines import PipelineRepository
+from app.repositories.projects import ProjectRepository
+from app.repositories.results import ResultsRepository
+from app.repositories.runs import RunRepository
+from app.repositories.users import UserRepository
+from app.services.access import Access
 from app.services.auth import AuthService
 from app.services.files import FileService
 from app.services.history import HistoryService
@@ -18,6 +26,7 @@ from app.services.rate_limit import RateLimiter
 from app.services.results import ResultsService
 from app.services.run_updates import RunFollower
 from app.services.runs import RunService
+from app.services.workspace_holder import WorkspaceHolder
 from app.settings import Settings
 
 
@@ -31,6 +40,41 @@ class Services:
     runs: RunService
     results: ResultsService
     history: HistoryService
+
+    @classmethod
+    def build(cls, *, db: Database, redis: ArqRedis, settings: Settings) -> Services:
+        """Every service on the shared clients; each repository and collaborator is made once and shared."""
+        access = Access(projects=ProjectRepository(db))
+        users = UserRepository(db)
+        jobs = JobDispatcher(redis, queue_name=settings.queue_name, wait_seconds=settings.job_wait_seconds)
+        runs = RunRepository(db)
+        pipelines = PipelineService(
+            access=access,
+            pipelines=PipelineRepository(db),
+            jobs=jobs,
+            holder=WorkspaceHolder(redis=redis, runs=runs),
+        )
+        run_service = RunService(
+            access=access,
+            pipeline_service=pipelines,
+            runs=runs,
+            events=EventRepository(db),
+            jobs=jobs,
+            redis=redis,
+            settings=settings,
+        )
+        return cls(
+            auth=AuthService(users=users, max_tokens_per_user=settings.max_tokens_per_user),
+            rate_limit=RateLimiter(redis=redis, per_minute=settings.work_requests_per_minute),
+            projects=ProjectService(access=access, users=users, jobs=jobs, settings=settings),
+            pipelines=pipelines,
+            files=FileService(access=access, settings=settings),
+            runs=run_service,
+            results=ResultsService(
+                access=access, runs=run_service, pipelines=pipelines, results=ResultsRepository(db), jobs=jobs
+            ),
+            history=HistoryService(access=access, runs=run_service, pipelines=pipelines, jobs=jobs),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,8 @@ Domain exceptions become these in one place, through Strawberry's exception hand
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, TypeVar
 
 import strawberry
 from strawberry.types.field import StrawberryField
@@ -80,11 +81,6 @@ class TemplatedPipelineError(Error):
     constructs: list[str] = strawberry.field(description="The templating constructs that block the edit, each located.")
 
 
-class NotFoundHandler(strawberry.ExceptionHandler[domain.NotFound, NotFoundError]):
-    def handle(self, exception: domain.NotFound, *, field: StrawberryField, info: Any) -> NotFoundError:
-        return NotFoundError(message=exception.message, resource=exception.resource, identifier=exception.identifier)
-
-
 # Domain field names that the GraphQL inputs spell differently.
 _INPUT_FIELD_NAMES = {"cmd": "command"}
 
@@ -112,59 +108,38 @@ class InvalidInputHandler(strawberry.ExceptionHandler[domain.InvalidInput, Valid
         )
 
 
-class ConflictHandler(strawberry.ExceptionHandler[domain.Conflict, ConflictError]):
-    def handle(self, exception: domain.Conflict, *, field: StrawberryField, info: Any) -> ConflictError:
-        return ConflictError(message=exception.message)
+DomainErrorT = TypeVar("DomainErrorT", bound=domain.DomainError)
+ErrorT = TypeVar("ErrorT", bound=Error)
+
+# Each domain error and the union member it becomes; the member's fields (`message` and the rest) are read from the
+# exception's attributes of the same names. Only InvalidInput needs more (its issue paths are renamed), above.
+DOMAIN_ERRORS: dict[type[domain.DomainError], type[Error]] = {
+    domain.NotFound: NotFoundError,
+    domain.Conflict: ConflictError,
+    domain.Forbidden: ForbiddenError,
+    domain.RateLimited: RateLimitedError,
+    domain.WorkerUnavailable: WorkerUnavailableError,
+    domain.WorkspaceBusy: WorkspaceBusyError,
+    domain.PayloadTooLarge: PayloadTooLargeError,
+    domain.WorkspaceError: WorkspaceError,
+    domain.TemplatedPipeline: TemplatedPipelineError,
+}
 
 
-class WorkerUnavailableHandler(strawberry.ExceptionHandler[domain.WorkerUnavailable, WorkerUnavailableError]):
-    def handle(
-        self, exception: domain.WorkerUnavailable, *, field: StrawberryField, info: Any
-    ) -> WorkerUnavailableError:
-        return WorkerUnavailableError(message=exception.message)
+class DomainErrorHandler(strawberry.ExceptionHandler[DomainErrorT, ErrorT]):
+    """Turns one domain error into its union member (Strawberry applies it where the field's union has that member)."""
+
+    def __init__(self, exception_type: type[DomainErrorT], error_type: type[ErrorT]) -> None:
+        # Strawberry's documented way to declare the two types at run time.
+        self.exception_type = exception_type
+        self.error_type = error_type
+        self._names = [f.name for f in dataclasses.fields(error_type)]
+
+    def handle(self, exception: DomainErrorT, *, field: StrawberryField, info: Any) -> ErrorT:
+        return self.error_type(**{name: getattr(exception, name) for name in self._names})
 
 
-class WorkspaceBusyHandler(strawberry.ExceptionHandler[domain.WorkspaceBusy, WorkspaceBusyError]):
-    def handle(self, exception: domain.WorkspaceBusy, *, field: StrawberryField, info: Any) -> WorkspaceBusyError:
-        return WorkspaceBusyError(message=exception.message)
-
-
-class PayloadTooLargeHandler(strawberry.ExceptionHandler[domain.PayloadTooLarge, PayloadTooLargeError]):
-    def handle(self, exception: domain.PayloadTooLarge, *, field: StrawberryField, info: Any) -> PayloadTooLargeError:
-        return PayloadTooLargeError(message=exception.message, limit_bytes=exception.limit_bytes)
-
-
-class WorkspaceErrorHandler(strawberry.ExceptionHandler[domain.WorkspaceError, WorkspaceError]):
-    def handle(self, exception: domain.WorkspaceError, *, field: StrawberryField, info: Any) -> WorkspaceError:
-        return WorkspaceError(message=exception.message)
-
-
-class ForbiddenHandler(strawberry.ExceptionHandler[domain.Forbidden, ForbiddenError]):
-    def handle(self, exception: domain.Forbidden, *, field: StrawberryField, info: Any) -> ForbiddenError:
-        return ForbiddenError(message=exception.message)
-
-
-class RateLimitedHandler(strawberry.ExceptionHandler[domain.RateLimited, RateLimitedError]):
-    def handle(self, exception: domain.RateLimited, *, field: StrawberryField, info: Any) -> RateLimitedError:
-        return RateLimitedError(message=exception.message, retry_after_seconds=exception.retry_after_seconds)
-
-
-class TemplatedPipelineHandler(strawberry.ExceptionHandler[domain.TemplatedPipeline, TemplatedPipelineError]):
-    def handle(
-        self, exception: domain.TemplatedPipeline, *, field: StrawberryField, info: Any
-    ) -> TemplatedPipelineError:
-        return TemplatedPipelineError(message=exception.message, path=exception.path, constructs=exception.constructs)
-
-
-EXCEPTION_HANDLERS = (
-    TemplatedPipelineHandler(),
-    ForbiddenHandler(),
-    RateLimitedHandler(),
-    NotFoundHandler(),
+EXCEPTION_HANDLERS: tuple[strawberry.ExceptionHandler[Any, Any], ...] = (
     InvalidInputHandler(),
-    ConflictHandler(),
-    WorkerUnavailableHandler(),
-    WorkspaceBusyHandler(),
-    PayloadTooLargeHandler(),
-    WorkspaceErrorHandler(),
+    *(DomainErrorHandler(exception_type, error_type) for exception_type, error_type in DOMAIN_ERRORS.items()),
 )

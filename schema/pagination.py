@@ -1,9 +1,11 @@
-"""Opaque cursors for Relay-style connections."""
+"""Relay-style connections: one generic page type and its opaque cursors."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterable
+from typing import Generic, Self, TypeVar
 
 import strawberry
 
@@ -34,6 +36,26 @@ class PageInfo:
     end_cursor: str | None = strawberry.field(description="Pass as `after` to get the next page.")
 
 
-def page_info(cursors: list[str], *, has_next_page: bool) -> PageInfo:
-    """Where a page of edges (given by their cursors) stands."""
-    return PageInfo(has_next_page=has_next_page, end_cursor=cursors[-1] if cursors else None)
+NodeT = TypeVar("NodeT")
+
+
+# Strawberry names a specialisation after its node type: Edge[Run] is `RunEdge`.
+@strawberry.type(description="One item of a page, with its position in the list.")
+class Edge(Generic[NodeT]):
+    cursor: str = strawberry.field(description="The item's position: pass it as `after` to get the items after it.")
+    node: NodeT = strawberry.field(description="The item.")
+
+
+@strawberry.type(description="A page of a list.")
+class Connection(Generic[NodeT]):
+    """Subclassed once per node type (`class RunConnection(Connection[Run])`) to give the page its own description."""
+
+    edges: list[Edge[NodeT]] = strawberry.field(description="The items on this page, in the list's order.")
+    page_info: PageInfo = strawberry.field(description="Where this page stands.")
+
+    @classmethod
+    def of(cls, nodes: Iterable[tuple[str, NodeT]], *, has_next_page: bool) -> Self:
+        """The page of these (cursor, node) pairs."""
+        edges = [Edge(cursor=cursor, node=node) for cursor, node in nodes]
+        end_cursor = edges[-1].cursor if edges else None
+        return cls(edges=edges, page_info=PageInfo(has_next_page=has_next_page, end_cursor=end_cursor))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 from typing import Annotated
 
 import strawberry
@@ -13,12 +12,9 @@ from app.domain.files import FileKind as DomainFileKind
 from app.domain.files import TextFile as DomainTextFile
 from schema.errors import ForbiddenError, NotFoundError, PayloadTooLargeError, ValidationError
 
-
-@strawberry.enum(description="What a folder entry is.")
-class FileKind(Enum):
-    FILE = DomainFileKind.FILE.value
-    DIRECTORY = DomainFileKind.DIRECTORY.value
-    SYMLINK = DomainFileKind.SYMLINK.value
+# The domain enum is the GraphQL enum; strawberry.enum registers it (as a statement: mypy takes no call as a type).
+FileKind = DomainFileKind
+strawberry.enum(FileKind, description="What a folder entry is.")
 
 
 @strawberry.type(description="A file or folder in a workspace.")
@@ -34,7 +30,7 @@ class FileEntry:
         return cls(
             path=entry.path,
             name=entry.name,
-            kind=FileKind(entry.kind.value),
+            kind=entry.kind,
             size=entry.size,
             modified_at=entry.modified_at,
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
@@ -12,7 +11,7 @@ from app.domain import pipelines as domain
 from app.domain.pages import Page
 from schema.context import Info
 from schema.errors import FieldIssue, NotFoundError, WorkerUnavailableError, WorkspaceBusyError, graphql_field_path
-from schema.pagination import PageInfo, encode_cursor, page_info
+from schema.pagination import Connection, encode_cursor
 
 if TYPE_CHECKING:
     from schema.results.history_types import HistoryResult
@@ -20,10 +19,9 @@ if TYPE_CHECKING:
     from schema.runs.types import Run
 
 
-@strawberry.enum(description="Where a pipeline came from.")
-class PipelineSource(Enum):
-    API = domain.PipelineSource.API.value
-    REPOSITORY = domain.PipelineSource.REPOSITORY.value
+# The domain enum is the GraphQL enum; strawberry.enum registers it (as a statement: mypy takes no call as a type).
+PipelineSource = domain.PipelineSource
+strawberry.enum(PipelineSource, description="Where a pipeline came from.")
 
 
 @strawberry.type(description="One DVC stage: a command with its dependencies and outputs.")
@@ -74,17 +72,12 @@ class ValidationReport:
         )
 
 
-@strawberry.enum(
-    description="What kind of change makes a stage out of date. UPSTREAM: a stage of another pipeline it depends on is."
+ChangeKind = domain.ChangeKind
+strawberry.enum(
+    ChangeKind,
+    description="What kind of change makes a stage out of date. "
+    "UPSTREAM: a stage of another pipeline it depends on is.",
 )
-class ChangeKind(Enum):
-    DEP = domain.ChangeKind.DEP.value
-    OUT = domain.ChangeKind.OUT.value
-    PARAM = domain.ChangeKind.PARAM.value
-    COMMAND = domain.ChangeKind.COMMAND.value
-    ALWAYS_CHANGED = domain.ChangeKind.ALWAYS_CHANGED.value
-    NEVER_RUN = domain.ChangeKind.NEVER_RUN.value
-    UPSTREAM = domain.ChangeKind.UPSTREAM.value
 
 
 @strawberry.type(description="One reason DVC gives for a stage being out of date.")
@@ -100,9 +93,7 @@ class StageChange:
 
     @classmethod
     def from_domain(cls, change: domain.StageChange) -> StageChange:
-        return cls(
-            kind=ChangeKind(change.kind.value), path=change.path, key=change.key, state=change.state, stage=change.stage
-        )
+        return cls(kind=change.kind, path=change.path, key=change.key, state=change.state, stage=change.stage)
 
 
 @strawberry.type(description="Whether one stage is up to date, and if not, why.")
@@ -132,10 +123,8 @@ class PipelineStatus:
     )
 
 
-@strawberry.enum(description="How sure the plan is that a stage runs.")
-class PlanCertainty(Enum):
-    WILL_RUN = domain.PlanCertainty.WILL_RUN.value
-    IF_UPSTREAM_CHANGES = domain.PlanCertainty.IF_UPSTREAM_CHANGES.value
+PlanCertainty = domain.PlanCertainty
+strawberry.enum(PlanCertainty, description="How sure the plan is that a stage runs.")
 
 
 @strawberry.type(description="One stage a run would execute.")
@@ -155,7 +144,7 @@ class PlannedStage:
         return cls(
             name=stage.name,
             command=stage.cmd,
-            certainty=PlanCertainty(stage.certainty.value),
+            certainty=stage.certainty,
             changes=[StageChange.from_domain(c) for c in stage.changes],
             forced=stage.forced,
             upstream=stage.upstream,
@@ -242,7 +231,7 @@ class Pipeline:
             name=pipeline.name,
             path=pipeline.path,
             description=pipeline.description,
-            source=PipelineSource(pipeline.source.value),
+            source=pipeline.source,
             version=pipeline.version,
             stages=[Stage.from_domain(s) for s in pipeline.stages],
             validation=ValidationReport.from_domain(pipeline.validation) if pipeline.validation else None,
@@ -306,24 +295,12 @@ class Pipeline:
         )
 
 
-@strawberry.type(description="One pipeline in a page of pipelines.")
-class PipelineEdge:
-    cursor: str = strawberry.field(description="The position of this pipeline in the list.")
-    node: Pipeline = strawberry.field(description="The pipeline.")
-
-
 @strawberry.type(description="A page of pipelines.")
-class PipelineConnection:
-    edges: list[PipelineEdge] = strawberry.field(description="The pipelines on this page.")
-    page_info: PageInfo = strawberry.field(description="Where this page stands.")
-
+class PipelineConnection(Connection[Pipeline]):
     @classmethod
     def from_page(cls, page: Page[domain.Pipeline]) -> PipelineConnection:
-        edges = [PipelineEdge(cursor=encode_cursor(p.id), node=Pipeline.from_domain(p)) for p in page.items]
-        return cls(
-            edges=edges,
-            page_info=page_info([e.cursor for e in edges], has_next_page=page.has_next_page),
-        )
+        pipelines = ((encode_cursor(p.id), Pipeline.from_domain(p)) for p in page.items)
+        return cls.of(pipelines, has_next_page=page.has_next_page)
 
 
 PipelineResult = Annotated[Pipeline | NotFoundError, strawberry.union("PipelineResult")]

@@ -7,7 +7,6 @@ from typing import Annotated
 import strawberry
 
 from app.domain.projects import ResourceLimits as DomainResourceLimits
-from app.domain.users import Role as DomainRole
 from schema.context import Info
 from schema.errors import (
     ConflictError,
@@ -109,7 +108,7 @@ class ProjectMutations:
         self, info: Info, project_id: strawberry.ID, user_name: str, role: Role
     ) -> MembersResult:
         project = await info.context.services.projects.set_member(
-            caller=info.context.caller, project_id=project_id, user_name=user_name, role=DomainRole(role.value)
+            caller=info.context.caller, project_id=project_id, user_name=user_name, role=role
         )
         return MembersChanged(project=Project.from_domain(project))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
@@ -15,7 +14,7 @@ from app.domain.projects import ResourceLimits as DomainResourceLimits
 from app.domain.users import Role as DomainRole
 from schema.context import Info
 from schema.errors import NotFoundError
-from schema.pagination import PageInfo, decode_cursor, encode_cursor, page_info
+from schema.pagination import Connection, decode_cursor, encode_cursor
 
 if TYPE_CHECKING:
     from schema.files.types import FolderResult, TextFileResult
@@ -23,20 +22,15 @@ if TYPE_CHECKING:
     from schema.results.history_types import RevisionsResult, WorkingTreeResult
 
 
-@strawberry.enum(description="Whether the workspace is ready for use.")
-class ProjectState(Enum):
-    INITIALIZING = DomainProjectState.INITIALIZING.value
-    READY = DomainProjectState.READY.value
-
-
-@strawberry.enum(
+# The domain enum is the GraphQL enum; strawberry.enum registers it (as a statement: mypy takes no call as a type).
+ProjectState = DomainProjectState
+strawberry.enum(ProjectState, description="Whether the workspace is ready for use.")
+Role = DomainRole
+strawberry.enum(
+    Role,
     description="What a member may do: VIEWER reads, EDITOR also changes and runs, "
-    "OWNER also deletes and manages members."
+    "OWNER also deletes and manages members.",
 )
-class Role(Enum):
-    VIEWER = DomainRole.VIEWER.value
-    EDITOR = DomainRole.EDITOR.value
-    OWNER = DomainRole.OWNER.value
 
 
 @strawberry.type(description="A member of a project and their role.")
@@ -84,10 +78,10 @@ class Project:
             owner=project.owner,
             description=project.description,
             repository_url=project.repository_url,
-            state=ProjectState(project.state.value),
+            state=project.state,
             created_at=project.created_at,
             limits=ResourceLimits.from_domain(project.limits),
-            members=[ProjectMember(user_id=strawberry.ID(m.user_id), role=Role(m.role.value)) for m in project.members],
+            members=[ProjectMember(user_id=strawberry.ID(m.user_id), role=m.role) for m in project.members],
         )
 
     @strawberry.field(description="The project's pipelines, oldest first.")
@@ -141,24 +135,12 @@ class Project:
         return WorkingTree.from_domain(tree)
 
 
-@strawberry.type(description="One project in a page of projects.")
-class ProjectEdge:
-    cursor: str = strawberry.field(description="The position of this project in the list.")
-    node: Project = strawberry.field(description="The project.")
-
-
 @strawberry.type(description="A page of projects.")
-class ProjectConnection:
-    edges: list[ProjectEdge] = strawberry.field(description="The projects on this page.")
-    page_info: PageInfo = strawberry.field(description="Where this page stands.")
-
+class ProjectConnection(Connection[Project]):
     @classmethod
     def from_page(cls, page: Page[DomainProject]) -> ProjectConnection:
-        edges = [ProjectEdge(cursor=encode_cursor(p.id), node=Project.from_domain(p)) for p in page.items]
-        return cls(
-            edges=edges,
-            page_info=page_info([e.cursor for e in edges], has_next_page=page.has_next_page),
-        )
+        projects = ((encode_cursor(p.id), Project.from_domain(p)) for p in page.items)
+        return cls.of(projects, has_next_page=page.has_next_page)
 
 
 ProjectResult = Annotated[Project | NotFoundError, strawberry.union("ProjectResult")]

@@ -18,7 +18,7 @@ from schema.errors import (
     WorkspaceBusyError,
     WorkspaceError,
 )
-from schema.pagination import PageInfo, decode_cursor, encode_cursor
+from schema.pagination import Connection, decode_cursor, encode_cursor
 
 MAX_SKIPPED_COMMITS = 100_000
 
@@ -54,25 +54,12 @@ class Commit:
         )
 
 
-@strawberry.type(description="One commit in a page of commits.")
-class CommitEdge:
-    cursor: str = strawberry.field(description="The position of this commit in the list.")
-    node: Commit = strawberry.field(description="The commit.")
-
-
 @strawberry.type(description="A page of commits, newest first.")
-class CommitConnection:
-    edges: list[CommitEdge] = strawberry.field(description="The commits on this page.")
-    page_info: PageInfo = strawberry.field(description="Where this page stands.")
-
+class CommitConnection(Connection[Commit]):
     @classmethod
     def from_domain(cls, page: domain.CommitPage, offset: int) -> CommitConnection:
-        edges = [
-            CommitEdge(cursor=encode_cursor(str(offset + i)), node=Commit.from_domain(c))
-            for i, c in enumerate(page.commits)
-        ]
-        end = edges[-1].cursor if edges else None
-        return cls(edges=edges, page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=end))
+        commits = ((encode_cursor(str(offset + i)), Commit.from_domain(c)) for i, c in enumerate(page.commits))
+        return cls.of(commits, has_next_page=page.has_next_page)
 
 
 @strawberry.type(description="A branch or a tag.")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from enum import Enum
 from typing import Annotated, Any
 
 import strawberry
@@ -23,17 +22,11 @@ def _parsed(value_json: str | None) -> Any:
     return None if value_json is None else json.loads(value_json)
 
 
-@strawberry.enum(description="Metrics, params or plots.")
-class ResultKind(Enum):
-    METRICS = domain.ResultKind.METRICS.value
-    PARAMS = domain.ResultKind.PARAMS.value
-    PLOTS = domain.ResultKind.PLOTS.value
-
-
-@strawberry.enum(description="How a plot is drawn: a Vega-Lite spec, or an image file.")
-class PlotType(Enum):
-    VEGA = domain.PlotType.VEGA.value
-    IMAGE = domain.PlotType.IMAGE.value
+# The domain enum is the GraphQL enum; strawberry.enum registers it (as a statement: mypy takes no call as a type).
+ResultKind = domain.ResultKind
+strawberry.enum(ResultKind, description="Metrics, params or plots.")
+PlotType = domain.PlotType
+strawberry.enum(PlotType, description="How a plot is drawn: a Vega-Lite spec, or an image file.")
 
 
 @strawberry.type(description="One value of a metrics or params file.")
@@ -57,7 +50,7 @@ class ResultFileError:
 
     @classmethod
     def from_domain(cls, error: domain.FileError) -> ResultFileError:
-        return cls(kind=ResultKind(error.kind.value), file=error.file, message=error.message, revision=error.revision)
+        return cls(kind=error.kind, file=error.file, message=error.message, revision=error.revision)
 
 
 @strawberry.type(description="Metrics or params, as `dvc metrics show` reads them, flattened to entries.")
@@ -95,7 +88,7 @@ class Plot:
         return cls(
             run_id=run_id,
             id=plot.id,
-            type=PlotType(plot.type.value),
+            type=plot.type,
             revisions=plot.revisions,
             content=_parsed(plot.content_json),
             content_type=plot.content_type,
@@ -163,9 +156,7 @@ class RunComparison:
     def from_domain(cls, comparison: domain.Comparison) -> RunComparison:
         return cls(
             baseline=strawberry.ID(comparison.baseline),
-            columns=[
-                ComparisonColumn(kind=ResultKind(c.kind.value), file=c.file, key=c.key) for c in comparison.columns
-            ],
+            columns=[ComparisonColumn(kind=c.kind, file=c.file, key=c.key) for c in comparison.columns],
             rows=[
                 ComparisonRow(
                     run_id=strawberry.ID(r.run_id),

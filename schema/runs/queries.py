@@ -6,7 +6,6 @@ from typing import Annotated
 
 import strawberry
 
-from app.domain.runs import RunState as DomainRunState
 from schema.context import Info
 from schema.errors import NotFoundError
 from schema.pagination import decode_cursor
@@ -31,7 +30,7 @@ class RunQueries:
             caller=info.context.caller,
             project_id=project_id,
             pipeline_id=pipeline_id,
-            state=DomainRunState(state.value) if state else None,
+            state=state,
             first=info.context.page_size(first),
             after=decode_cursor(after),
         )

@@ -16,7 +16,7 @@ from app.services.run_updates import RunUpdateBatch as DomainRunUpdateBatch
 from app.services.runs import LogPage
 from schema.context import Info
 from schema.errors import NotFoundError, ValidationError
-from schema.pagination import PageInfo, encode_cursor, page_info
+from schema.pagination import Connection, encode_cursor
 from schema.shared_results import IdentityMemo, RendersOnce
 
 if TYPE_CHECKING:
@@ -28,31 +28,13 @@ DEFAULT_LOG_PAGE_BYTES = 64 * 1024
 MAX_LOG_PAGE_BYTES = 1024 * 1024
 
 
-@strawberry.enum(description="Where a run is in its life: QUEUED -> RUNNING -> one of the final states.")
-class RunState(Enum):
-    QUEUED = domain.RunState.QUEUED.value
-    RUNNING = domain.RunState.RUNNING.value
-    SUCCEEDED = domain.RunState.SUCCEEDED.value
-    FAILED = domain.RunState.FAILED.value
-    CANCELLED = domain.RunState.CANCELLED.value
-    TIMED_OUT = domain.RunState.TIMED_OUT.value
-
-
-@strawberry.enum(description="What happened to one stage in a run, taken from what actually ran.")
-class StageRunState(Enum):
-    PENDING = domain.StageRunState.PENDING.value
-    SKIPPED = domain.StageRunState.SKIPPED.value
-    RUNNING = domain.StageRunState.RUNNING.value
-    SUCCEEDED = domain.StageRunState.SUCCEEDED.value
-    FAILED = domain.StageRunState.FAILED.value
-    CANCELLED = domain.StageRunState.CANCELLED.value
-    NOT_RUN = domain.StageRunState.NOT_RUN.value
-
-
-@strawberry.enum(description="How a run was started.")
-class RunTrigger(Enum):
-    API = domain.Trigger.API.value
-    RETRY = domain.Trigger.RETRY.value
+# The domain enum is the GraphQL enum; strawberry.enum registers it (as a statement: mypy takes no call as a type).
+RunState = domain.RunState
+strawberry.enum(RunState, description="Where a run is in its life: QUEUED -> RUNNING -> one of the final states.")
+StageRunState = domain.StageRunState
+strawberry.enum(StageRunState, description="What happened to one stage in a run, taken from what actually ran.")
+RunTrigger = domain.Trigger
+strawberry.enum(RunTrigger, name="RunTrigger", description="How a run was started.")
 
 
 @strawberry.enum(description="What a run update carries.")
@@ -135,7 +117,7 @@ class StageRun:
             run_id=run_id,
             name=stage.name,
             command=stage.command,
-            state=StageRunState(stage.state.value),
+            state=stage.state,
             started_at=stage.started_at,
             finished_at=stage.finished_at,
             duration_seconds=stage.duration_seconds,
@@ -202,10 +184,10 @@ class Run:
             project_id=strawberry.ID(run.project_id),
             pipeline_id=strawberry.ID(run.pipeline_id),
             pipeline_name=run.pipeline_name,
-            state=RunState(run.state.value),
+            state=run.state,
             options=RunOptions.from_domain(run.options),
             triggered_by=run.triggered_by,
-            trigger=RunTrigger(run.trigger.value),
+            trigger=run.trigger,
             retry_of=strawberry.ID(run.retry_of) if run.retry_of else None,
             created_at=run.created_at,
             started_at=run.started_at,
@@ -271,24 +253,11 @@ class Run:
         return Project.from_domain(await info.context.loaders.projects.load(self.project_id))
 
 
-@strawberry.type(description="One run in a page of runs.")
-class RunEdge:
-    cursor: str = strawberry.field(description="The position of this run in the list.")
-    node: Run = strawberry.field(description="The run.")
-
-
 @strawberry.type(description="A page of runs, newest first.")
-class RunConnection:
-    edges: list[RunEdge] = strawberry.field(description="The runs on this page.")
-    page_info: PageInfo = strawberry.field(description="Where this page stands.")
-
+class RunConnection(Connection[Run]):
     @classmethod
     def from_page(cls, page: Page[domain.Run]) -> RunConnection:
-        edges = [RunEdge(cursor=encode_cursor(r.id), node=Run.from_domain(r)) for r in page.items]
-        return cls(
-            edges=edges,
-            page_info=page_info([e.cursor for e in edges], has_next_page=page.has_next_page),
-        )
+        return cls.of(((encode_cursor(r.id), Run.from_domain(r)) for r in page.items), has_next_page=page.has_next_page)
 
 
 @strawberry.type(description="A change in a run, numbered: the first update is a SNAPSHOT of the whole run.")
