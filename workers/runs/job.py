@@ -24,17 +24,19 @@ from redis.asyncio.lock import Lock
 
 from app.domain.errors import DomainError, NotFound
 from app.domain.projects import ResourceLimits
-from app.domain.runs import CANCELLED_BY_REQUEST, Run, RunState, StageRun, StageRunState
+from app.domain.runs import CANCELLED_BY_REQUEST, ENVIRONMENT_STEP, Run, RunState, StageRun, StageRunState
 from app.services.run_settlement import ensure_final_event, settle_run
 from app.services.runs import run_job_id
 from app.workspace_lock import run_lock_token
 from workers.context import WorkerResources, resources_of
+from workers.environments import EnvironmentStore, RunEnvironment, prepare_environment
+from workers.environments.preparation import serving_run
 from workers.execution import StageSession, open_session, stage_environment
 from workers.jobs.results import capture_results
 from workers.locks import LOCK_LEASE_SECONDS, workspace_lock_name
 from workers.runs import faults
 from workers.runs.outputs import changed_outputs, output_hashes
-from workers.runs.planner import RunPlan, plan_run
+from workers.runs.planner import RunPlan, plan_run, with_environment_step
 from workers.runs.recorder import RunRecorder
 from workers.runs.scheduler import Scheduler
 
@@ -234,11 +236,15 @@ async def _execute(resources: WorkerResources, recorder: RunRecorder, limits: Re
             plan = await asyncio.to_thread(plan_run, root, pipeline.path, run.options)
         except DomainError as refused:
             return await recorder.finish(RunState.FAILED, error=refused.message, outputs_changed=[])
+        python = await prepare_environment(EnvironmentStore(resources.settings.environments_root), root)
+        if python.has_step:
+            plan = with_environment_step(plan, python.source)
         session = await opening
         faults.inject(run.pipeline_name, "session")
         await _record_plan(recorder, plan)
         faults.inject(run.pipeline_name, "before_first_stage")
-        state, error = await _run_stages(resources, recorder, limits, root, plan, session)
+        with serving_run(run.id, python.environment):
+            state, error = await _run_stages(resources, recorder, limits, root, plan, session, python)
         faults.inject(run.pipeline_name, "end")
         after = await asyncio.to_thread(output_hashes, root)
         await capture_results(resources, recorder.run, state)  # results (and commit) before the final state
@@ -270,6 +276,7 @@ async def _run_stages(
     root: Path,
     plan: RunPlan,
     session: StageSession | None,
+    python: RunEnvironment,
 ) -> tuple[RunState, str | None]:
     """Run the plan's stages until they end, the run is cancelled or times out; the state the run ends in, and why.
 
@@ -286,6 +293,8 @@ async def _run_stages(
         limits=stage_limits(limits),
         session=session,
         pipeline_name=run.pipeline_name,
+        env=stage_environment(python_environment=python.environment.root),
+        build_environment=python.start_step,
     )
     work = asyncio.create_task(scheduler.run())
     cancel = asyncio.create_task(_stop_requested(resources, run.id))
@@ -314,6 +323,8 @@ async def _run_stages(
         cancel.cancel()
     if state == RunState.SUCCEEDED and outcome.failed:
         state, error = RunState.FAILED, f"stage {outcome.failed[0]!r} failed"
+        if outcome.failed[0] == ENVIRONMENT_STEP:
+            error = f"the project's Python environment could not be built from {python.source}"
     return state, error
 
 
