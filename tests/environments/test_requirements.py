@@ -74,3 +74,22 @@ def test_the_environments_folder_defaults_beside_the_workspaces_and_never_inside
     for inside in (workspaces / "envs", workspaces, tmp_path):
         with pytest.raises(InvalidSettings, match=r"PROJECT_ENVIRONMENTS_ROOT=.*must be outside WORKSPACE_ROOT"):
             Settings.from_env({"WORKSPACE_ROOT": str(workspaces), "PROJECT_ENVIRONMENTS_ROOT": str(inside)})
+
+
+def test_a_chosen_path_is_opened_one_folder_at_a_time_never_through_a_link(tmp_path: Path) -> None:
+    workspace = tmp_path / "workspace"
+    (workspace / "env").mkdir(parents=True)
+    (workspace / "env" / "ml.txt").write_text("six\n")
+    read = read_requirements(workspace, "env/ml.txt")
+    assert read is not None and read.source == "env/ml.txt"
+    assert read_requirements(workspace, "absent/ml.txt") is None
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "ml.txt").write_text("six\n")
+    os.symlink(outside, workspace / "linked")
+    # Linux answers ENOTDIR for a link opened as a folder without following it: refused either way.
+    with pytest.raises(RequirementsRefused, match="'linked' is"):
+        read_requirements(workspace, "linked/ml.txt")
+    with pytest.raises(RequirementsRefused, match="belongs to git and DVC"):
+        read_requirements(workspace, ".git/config")

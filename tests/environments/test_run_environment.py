@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import sys
 import uuid
@@ -11,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from tests.api.pipeline_fixtures import create_pipeline, write_file
-from tests.api.run_helpers import execute, finished
+from tests.api.run_helpers import CANCEL, execute, finished, wait_for_run
 from tests.conftest import GraphQLClient, workspace_of
 from tests.stack import Stack
+from workers.environments.store import EnvironmentStore
 
 MakeProject = Callable[..., Awaitable[dict[str, Any]]]
 ENVIRONMENT = ":environment"
@@ -207,3 +209,84 @@ async def test_a_changed_requirements_file_gets_a_new_environment(
     assert Path(first_seen["prefix"]).is_dir(), "the first environment stays for projects still using it"
     assert step(back, ENVIRONMENT)["state"] == "SKIPPED", "the first environment is found again"
     assert report(stack, project_id) == first_seen
+
+
+async def test_a_run_cancelled_while_its_environment_is_being_built_ends_cancelled_and_builds_nothing(
+    gql: GraphQLClient, make_project: MakeProject, stack: Stack
+) -> None:
+    requirements = unique(SIX)
+    _, pipeline_id = await project_with(gql, make_project, [REPORT_STAGE], requirements)
+    store = EnvironmentStore(environments_root(stack))
+    environment = store.environment_for(requirements.encode())
+    locks = environments_root(stack) / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    # Another builder of the same environment holds its lock: the run's step waits on it, RUNNING, until cancelled.
+    with open(locks / f"{environment.root.name}.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        run_id = await execute(gql, pipeline_id)
+        waiting = await wait_for_run(
+            gql,
+            run_id,
+            lambda r: any(
+                s["name"] == ENVIRONMENT and "waiting for another run" in s["log"]["text"] for s in r["stages"]
+            ),
+            seconds=SECONDS,
+        )
+        assert step(waiting, ENVIRONMENT)["state"] == "RUNNING"
+        cancelled = (await gql.execute(CANCEL, {"id": run_id}))["cancelRun"]
+        assert cancelled["__typename"] == "RunCancelled", cancelled
+        run = await finished(gql, run_id, seconds=SECONDS)
+
+    assert run["state"] == "CANCELLED"
+    assert step(run, ENVIRONMENT)["state"] == "CANCELLED"
+    assert step(run, "report")["state"] == "NOT_RUN"
+    assert not environment.root.exists()
+
+
+SET_REQUIREMENTS_PATH = """
+mutation($p: ID!, $path: String) {
+  setProjectRequirementsPath(projectId: $p, path: $path) {
+    __typename
+    ... on RequirementsPathChanged { project { requirementsPath } }
+    ... on ValidationError { issues { path message } }
+    ... on Error { message }
+  }
+}
+"""
+PROJECT_REQUIREMENTS_PATH = "query($p: ID!) { project(id: $p) { ... on Project { requirementsPath } } }"
+
+
+async def test_an_owner_chooses_the_requirements_file_and_a_path_outside_the_workspace_is_refused(
+    gql: GraphQLClient, make_project: MakeProject, stack: Stack
+) -> None:
+    stage = {**REPORT_STAGE, "deps": ["env/requirements-ml.txt"]}
+    project_id, pipeline_id = await project_with(gql, make_project, [stage], requirements=None)
+    await write_file(gql, project_id, "env/requirements-ml.txt", unique(SIX))
+    shown = await gql.execute(PROJECT_REQUIREMENTS_PATH, {"p": project_id})
+    assert shown["project"]["requirementsPath"] == "requirements.txt"
+
+    for outside in ("../other/requirements.txt", "/etc/passwd", ".git/config", "a\x00b"):
+        refused = (await gql.execute(SET_REQUIREMENTS_PATH, {"p": project_id, "path": outside}))[
+            "setProjectRequirementsPath"
+        ]
+        assert refused["__typename"] == "ValidationError", refused
+        assert refused["issues"][0]["path"] == "requirementsPath"
+    assert (await gql.execute(PROJECT_REQUIREMENTS_PATH, {"p": project_id}))["project"] == shown["project"]
+
+    changed = (await gql.execute(SET_REQUIREMENTS_PATH, {"p": project_id, "path": "./env/requirements-ml.txt"}))[
+        "setProjectRequirementsPath"
+    ]
+    assert changed == {
+        "__typename": "RequirementsPathChanged",
+        "project": {"requirementsPath": "env/requirements-ml.txt"},
+    }
+    run = await finished(gql, await execute(gql, pipeline_id), seconds=SECONDS)
+    assert run["state"] == "SUCCEEDED", run
+    assert step(run, ENVIRONMENT)["command"] == "uv pip install -r env/requirements-ml.txt"
+    assert report(stack, project_id)["six"] == "1.17.0"
+
+    await gql.execute(SET_REQUIREMENTS_PATH, {"p": project_id, "path": "env/missing.txt"})
+    missing = await finished(gql, await execute(gql, pipeline_id, force=True), seconds=SECONDS)
+    assert missing["state"] == "FAILED"
+    assert "env/missing.txt does not exist in the workspace" in step(missing, ENVIRONMENT)["log"]["text"]
+    assert step(missing, "report")["state"] == "NOT_RUN"

@@ -27,6 +27,7 @@ class RunEnvironment:
     requirements: Requirements | None = None
     refused: str | None = None
     """Why the project's requirements file cannot be used: the environment step fails with this."""
+    refused_source: str = REQUIREMENTS_FILE
 
     @property
     def has_step(self) -> bool:
@@ -35,19 +36,28 @@ class RunEnvironment:
 
     @property
     def source(self) -> str:
-        return self.requirements.source if self.requirements is not None else REQUIREMENTS_FILE
+        return self.requirements.source if self.requirements is not None else self.refused_source
 
     def start_step(self, on_output: Callable[[str], Awaitable[None]]) -> EnvironmentBuild:
         return EnvironmentBuild(self.store, self.requirements, on_output, refused=self.refused)
 
 
-async def prepare_environment(store: EnvironmentStore, workspace: Path) -> RunEnvironment:
-    """The environment for a run in ``workspace``. Without a requirements file it is the plain one, built here if
-    it is not yet (an empty virtualenv: quick, once per store); raises EnvironmentBuildFailed if that fails."""
+async def prepare_environment(
+    store: EnvironmentStore, workspace: Path, requirements_path: str | None = None
+) -> RunEnvironment:
+    """The environment for a run in ``workspace``, from ``requirements_path`` (the owner's choice) or else
+    ``requirements.txt``. Without a requirements file it is the plain one, built here if it is not yet (an empty
+    virtualenv: quick, once per store); raises EnvironmentBuildFailed if that fails. A path the owner set whose file
+    is missing is refused (the step says so), not taken for no requirements."""
+    source = requirements_path or REQUIREMENTS_FILE
     try:
-        requirements = await asyncio.to_thread(read_requirements, workspace)
+        requirements = await asyncio.to_thread(read_requirements, workspace, source)
+        if requirements is None and requirements_path is not None:
+            raise RequirementsRefused(f"{source} does not exist in the workspace")
     except RequirementsRefused as refused:
-        return RunEnvironment(environment=store.environment_for(b""), store=store, refused=refused.message)
+        return RunEnvironment(
+            environment=store.environment_for(b""), store=store, refused=refused.message, refused_source=source
+        )
     if requirements is not None:
         return RunEnvironment(
             environment=store.environment_for(requirements.content), store=store, requirements=requirements

@@ -18,6 +18,9 @@ from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from app.domain.errors import InvalidInput, NotFound
+from app.workspace_paths import open_parent
+
 REQUIREMENTS_FILE = "requirements.txt"
 MAX_REQUIREMENTS_BYTES = 256 * 1024
 ALLOWED_URL_SCHEMES = ("https://",)
@@ -40,11 +43,19 @@ class Requirements:
 
 
 def read_requirements(workspace: Path, relative: str = REQUIREMENTS_FILE) -> Requirements | None:
-    """The workspace's requirements file, or None when it has none. Raises RequirementsRefused when it is not a
-    regular file of the workspace (a symbolic link is refused, not followed), is too large, or is not plain
-    requirements. Blocking: call through ``asyncio.to_thread``."""
+    """The workspace's requirements file at ``relative``, or None when there is none. Raises RequirementsRefused
+    when it is not a regular file of the workspace (a symbolic link at any component is refused, not followed: the
+    path is opened one folder at a time, app.workspace_paths), is too large, or is not plain requirements.
+    Blocking: call through ``asyncio.to_thread``."""
     try:
-        fd = os.open(workspace / relative, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        folder, name = open_parent(workspace, relative, field="requirementsPath")
+    except InvalidInput as refused:
+        raise RequirementsRefused(refused.issues[0].message) from None
+    except NotFound:
+        return None
+    try:
+        with folder:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=folder.fd)
     except FileNotFoundError:
         return None
     except OSError as error:

@@ -105,7 +105,7 @@ async def execute_run(ctx: dict[str, Any], run_id: str, project_id: str | None =
         recorder.server_root = str(resources.settings.workspace_root)
         heartbeat = asyncio.create_task(_heartbeat(resources, recorder, lock))
         try:
-            final = await _run_to_the_end(resources, recorder, project.limits)
+            final = await _run_to_the_end(resources, recorder, project.limits, project.requirements_path)
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -117,12 +117,14 @@ async def execute_run(ctx: dict[str, Any], run_id: str, project_id: str | None =
             await lock.release()
 
 
-async def _run_to_the_end(resources: WorkerResources, recorder: RunRecorder, limits: ResourceLimits) -> Run:
+async def _run_to_the_end(
+    resources: WorkerResources, recorder: RunRecorder, limits: ResourceLimits, requirements_path: str | None
+) -> Run:
     """Execute the claimed run; whatever fails, it ends in a final state (unless MongoDB itself is gone: then the
     reaper settles it once this job is over)."""
     try:
         await recorder.announce()
-        finished = await _execute(resources, recorder, limits)
+        finished = await _execute(resources, recorder, limits, requirements_path)
     except asyncio.CancelledError:
         if await _aborted(resources, recorder.run.id):
             # cancelRun aborted the job (arq's Job.abort) before the stages started: the run ends CANCELLED.
@@ -218,8 +220,13 @@ def stage_limits(limits: ResourceLimits) -> dict[str, int]:
     }
 
 
-async def _execute(resources: WorkerResources, recorder: RunRecorder, limits: ResourceLimits) -> Run | None:
-    """The run from its plan to its final state; None when someone else settled it meanwhile."""
+async def _execute(
+    resources: WorkerResources, recorder: RunRecorder, limits: ResourceLimits, requirements_path: str | None
+) -> Run | None:
+    """The run from its plan to its final state; None when someone else settled it meanwhile.
+
+    ``requirements_path``: the project's requirements file as its owner set it (None: requirements.txt, if any).
+    """
     run = recorder.run
     root = resources.workspace(run.project_id)
     try:
@@ -236,7 +243,8 @@ async def _execute(resources: WorkerResources, recorder: RunRecorder, limits: Re
             plan = await asyncio.to_thread(plan_run, root, pipeline.path, run.options)
         except DomainError as refused:
             return await recorder.finish(RunState.FAILED, error=refused.message, outputs_changed=[])
-        python = await prepare_environment(EnvironmentStore(resources.settings.environments_root), root)
+        store = EnvironmentStore(resources.settings.environments_root)
+        python = await prepare_environment(store, root, requirements_path)
         if python.has_step:
             plan = with_environment_step(plan, python.source)
         session = await opening
