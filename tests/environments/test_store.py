@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from workers.environments.requirements import Requirements
+from workers.environments.step import BUILD_FAILED, EnvironmentBuild
 from workers.environments.store import BUILDING_PREFIX, EnvironmentStore
 
 DEADLINE_SECONDS = 120
@@ -60,3 +62,19 @@ async def test_a_build_stopped_half_way_leaves_nothing_in_place(tmp_path: Path) 
     assert not [p for p in store.root.iterdir() if p.name.startswith(BUILDING_PREFIX)]
     _, built = await asyncio.wait_for(store.ensure(requirements, on_output), DEADLINE_SECONDS)
     assert built and store.is_built(environment)
+
+
+async def test_an_unusable_store_fails_the_step_with_the_reason_in_its_log(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "environments"
+    not_a_folder.write_text("a file where the store's folder should be")
+    log: list[str] = []
+
+    async def on_output(text: str) -> None:
+        log.append(text)
+
+    requirements = Requirements(source="requirements.txt", content=_requirements())
+    step = EnvironmentBuild(EnvironmentStore(not_a_folder), requirements, on_output)
+    result = await asyncio.wait_for(step.wait(), DEADLINE_SECONDS)
+
+    assert result.exit_code != 0 and result.command_ran
+    assert BUILD_FAILED in "".join(log) and str(tmp_path) not in "".join(log)

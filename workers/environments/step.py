@@ -69,6 +69,10 @@ class EnvironmentBuild:
         except EnvironmentBuildFailed as failure:
             await self._on_output(f"{BUILD_FAILED} ({failure})\n")
             return _result(failure.exit_code or 1, ran=True)
+        except OSError as error:
+            # The store's folder unusable (disk full, permissions): the step says so, without the server's paths.
+            await self._on_output(f"{BUILD_FAILED} ({type(error).__name__}: {error.strerror or 'no detail'})\n")
+            return _result(1, ran=True)
         if not built:
             reason = ALREADY_BUILT.format(source=requirements.source)
             await self._on_output(f"{reason}\n")
