@@ -12,6 +12,7 @@ downloading interpreters, and installing wheels only: a source build would run a
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import fcntl
 import hashlib
@@ -149,7 +150,7 @@ class EnvironmentStore:
         """Under the environment's lock: build into a temporary folder, then rename it into place."""
         name = environment.root.name
         # Left by a worker that died while building (nobody else builds this one: the lock is ours).
-        for stale in self.root.glob(f"{BUILDING_PREFIX}{name}-*"):
+        for stale in await asyncio.to_thread(lambda: list(self.root.glob(f"{BUILDING_PREFIX}{name}-*"))):
             await asyncio.to_thread(shutil.rmtree, stale, True)
         building = f"{BUILDING_PREFIX}{name}-{uuid.uuid4().hex[:8]}"
         try:
@@ -194,9 +195,11 @@ class EnvironmentStore:
             start_new_session=True,
         )
         assert process.stdout is not None
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character may span two chunks
         try:
             while chunk := await process.stdout.read(READ_CHUNK_BYTES):
-                await on_output(chunk.decode(errors="replace"))
+                if text := decoder.decode(chunk):
+                    await on_output(text)
             exit_code = await process.wait()
         finally:
             if process.returncode is None:
