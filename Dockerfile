@@ -24,6 +24,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DVC_NO_ANALYTICS=1 \
     WORKSPACE_ROOT=/workspaces \
+    PROJECT_ENVIRONMENTS_ROOT=/environments \
     STAGE_SHELL_BINARY=/usr/local/bin/stage-shell \
     GRAPHIQL_ASSETS_DIR=/app/graphiql-assets
 
@@ -32,12 +33,12 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends git \
     && rm -rf /var/lib/apt/lists/*
 
-# Unprivileged user that owns the workspaces.  /workspaces is created (and
-# chowned) before VOLUME so that a fresh named volume inherits the ownership.
+# Unprivileged user that owns the workspaces and the projects' Python environments (workers/environments/).
+# Both are created (and chowned) before VOLUME so that a fresh named volume inherits the ownership.
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --create-home --home-dir /home/app --shell /usr/sbin/nologin app \
-    && mkdir -p /workspaces \
-    && chown app:app /workspaces
+    && mkdir -p /workspaces /environments \
+    && chown app:app /workspaces /environments
 
 WORKDIR /app
 
@@ -57,7 +58,7 @@ COPY schema ./schema
 COPY workers ./workers
 RUN pip install --no-deps .
 
-VOLUME ["/workspaces"]
+VOLUME ["/workspaces", "/environments"]
 USER app
 EXPOSE 8000
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     mongodb_database: str = Field("dvc_pipelines", validation_alias="MONGODB_DATABASE")
     redis_url: str = Field("redis://127.0.0.1:6379", validation_alias="REDIS_URL")
     workspace_root: Path = Field(Path(".data/workspaces"), validation_alias="WORKSPACE_ROOT")
+    project_environments_root: Path | None = Field(None, validation_alias="PROJECT_ENVIRONMENTS_ROOT")
+    """Where the projects' Python environments are built and kept (default: ``environments`` beside WORKSPACE_ROOT);
+    never inside WORKSPACE_ROOT, where a stage could change another project's environment."""
     queue_name: str = Field("dvc:workspace", validation_alias="ARQ_QUEUE")
     """The arq queue for workspace operations (writes, validation, status, dry runs, DAG)."""
     runs_queue_name: str = Field("", validation_alias="ARQ_RUNS_QUEUE")
@@ -114,10 +117,25 @@ class Settings(BaseSettings):
             return tuple(Path(part).resolve() for part in value.split(os.pathsep) if part)
         return value
 
-    @field_validator("workspace_root", "graphiql_assets_dir")
+    @field_validator("workspace_root", "graphiql_assets_dir", "project_environments_root")
     @classmethod
-    def _absolute(cls, path: Path) -> Path:
-        return path.resolve()
+    def _absolute(cls, path: Path | None) -> Path | None:
+        return path.resolve() if path is not None else None
+
+    @field_validator("project_environments_root")
+    @classmethod
+    def _outside_workspaces(cls, root: Path | None, info: ValidationInfo) -> Path | None:
+        workspaces = info.data.get("workspace_root")
+        if root is None or workspaces is None:
+            return root
+        if root.is_relative_to(workspaces) or workspaces.is_relative_to(root):
+            raise ValueError(f"must be outside WORKSPACE_ROOT ({workspaces}), neither in it nor holding it")
+        return root
+
+    @property
+    def environments_root(self) -> Path:
+        """PROJECT_ENVIRONMENTS_ROOT, or its default beside WORKSPACE_ROOT."""
+        return self.project_environments_root or self.workspace_root.parent / "environments"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -47,6 +47,10 @@ LIMIT_RANGES: dict[str, tuple[int, int]] = {
 }
 
 
+DEFAULT_REQUIREMENTS_PATH = "requirements.txt"
+"""A project's Python requirements file unless its owner set another."""
+
+
 class ProjectState(StrEnum):
     INITIALIZING = "initializing"
     """The workspace is being created or cloned."""
@@ -64,6 +68,9 @@ class Project:
     created_at: datetime
     members: list[Member] = field(default_factory=list)
     limits: ResourceLimits = field(default_factory=ResourceLimits)
+    requirements_path: str | None = None
+    """The project's Python requirements file, relative to the workspace, as its owner set it (None: the default,
+    ``requirements.txt``, used when it exists)."""
 
     def role_of(self, user_id: str) -> Role | None:
         return next((m.role for m in self.members if m.user_id == user_id), None)

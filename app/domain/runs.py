@@ -10,6 +10,11 @@ from typing import Any
 CANCELLED_BY_REQUEST = "cancelled by request"
 """The error of a run cancelled while it ran (and of its stages that were stopped), whoever settled it."""
 
+ENVIRONMENT_STEP = ":environment"
+"""The step of a run that builds the project's Python environment from its requirements file, before any stage.
+No DVC stage can have this name (DVC refuses ':' in stage names, and another pipeline's stage shows as
+``<dvc.yaml>:<stage>``), so it never collides with one."""
+
 
 class RunState(StrEnum):
     QUEUED = "queued"

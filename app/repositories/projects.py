@@ -26,6 +26,7 @@ def _to_project(doc: Document) -> Project:
         created_at=doc["created_at"],
         members=[Member(user_id=m["user_id"], role=Role(m["role"])) for m in doc.get("members", [])],
         limits=ResourceLimits.from_dict(doc.get("limits")),
+        requirements_path=doc.get("requirements_path"),
     )
 
 
@@ -79,6 +80,16 @@ class ProjectRepository:
         doc = await self._collection.find_one_and_update(
             {"_id": parse_object_id(project_id, resource="project")},
             {"$set": {"limits": limits.to_dict()}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            raise NotFound("project", project_id)
+        return _to_project(doc)
+
+    async def set_requirements_path(self, project_id: str, path: str | None) -> Project:
+        doc = await self._collection.find_one_and_update(
+            {"_id": parse_object_id(project_id, resource="project")},
+            {"$set": {"requirements_path": path}},
             return_document=ReturnDocument.AFTER,
         )
         if doc is None:

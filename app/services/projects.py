@@ -17,6 +17,7 @@ from app.repositories.projects import ProjectRepository
 from app.repositories.users import UserRepository
 from app.services.access import Access
 from app.settings import Settings
+from app.workspace_paths import split_relative
 
 # The service's own files (source and interpreter): never a repository to clone, whatever the allowed roots.
 SERVICE_INSTALL = (Path(__file__).resolve().parents[2], Path(sys.prefix).resolve())
@@ -107,6 +108,13 @@ class ProjectService:
         limits = replace(project.limits, **changes)
         _check_limits(limits)
         return await self.projects.set_limits(project.id, limits)
+
+    async def set_requirements_path(self, *, caller: str, project_id: str, path: str | None) -> Project:
+        """Where the project's Python requirements file is, relative to the workspace (None: requirements.txt)."""
+        project = await self.access.project(caller=caller, project_id=project_id, needs=Role.OWNER)
+        if path is not None:
+            path = "/".join(split_relative(path, field="requirementsPath"))
+        return await self.projects.set_requirements_path(project.id, path)
 
     async def remove_member(self, *, caller: str, project_id: str, user_name: str) -> Project:
         project = await self.access.project(caller=caller, project_id=project_id, needs=Role.OWNER)

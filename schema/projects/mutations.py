@@ -65,6 +65,17 @@ LimitsResult = Annotated[
 ]
 
 
+@strawberry.type(description="The project's requirements file changed: the next run builds its environment from it.")
+class RequirementsPathChanged:
+    project: Project = strawberry.field(description="The project with its requirements path now.")
+
+
+RequirementsPathResult = Annotated[
+    RequirementsPathChanged | NotFoundError | ForbiddenError | ValidationError,
+    strawberry.union("RequirementsPathResult"),
+]
+
+
 @strawberry.type(description="The project's members changed.")
 class MembersChanged:
     project: Project = strawberry.field(description="The project with its members now.")
@@ -125,6 +136,20 @@ class ProjectMutations:
             caller=info.context.caller, project_id=project_id, changes=limits.changes()
         )
         return LimitsChanged(project=Project.from_domain(project))
+
+    @strawberry.mutation(
+        description=(
+            "Set the project's Python requirements file, relative to the workspace (owners only); null resets it to "
+            "requirements.txt."
+        )
+    )
+    async def set_project_requirements_path(
+        self, info: Info, project_id: strawberry.ID, path: str | None
+    ) -> RequirementsPathResult:
+        project = await info.context.services.projects.set_requirements_path(
+            caller=info.context.caller, project_id=project_id, path=path
+        )
+        return RequirementsPathChanged(project=Project.from_domain(project))
 
     @strawberry.mutation(description="Delete a project with its pipelines and its workspace on disk.")
     async def delete_project(self, info: Info, id: strawberry.ID) -> DeleteProjectResult:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from app.domain.pages import Page
+from app.domain.projects import DEFAULT_REQUIREMENTS_PATH
 from app.domain.projects import Project as DomainProject
 from app.domain.projects import ProjectState as DomainProjectState
 from app.domain.projects import ResourceLimits as DomainResourceLimits
@@ -69,6 +70,12 @@ class Project:
     created_at: datetime = strawberry.field(description="When the project was created (UTC).")
     members: list[ProjectMember] = strawberry.field(description="Who may see and change it.")
     limits: ResourceLimits = strawberry.field(description="Limits on each stage command of the project.")
+    requirements_path: str = strawberry.field(
+        description=(
+            "The Python requirements file (relative to the workspace) that each run builds the stages' own "
+            "environment from, as its first step; without the file stages get a plain Python."
+        )
+    )
 
     @classmethod
     def from_domain(cls, project: DomainProject) -> Project:
@@ -81,6 +88,7 @@ class Project:
             state=project.state,
             created_at=project.created_at,
             limits=ResourceLimits.from_domain(project.limits),
+            requirements_path=project.requirements_path or DEFAULT_REQUIREMENTS_PATH,
             members=[ProjectMember(user_id=strawberry.ID(m.user_id), role=m.role) for m in project.members],
         )
 

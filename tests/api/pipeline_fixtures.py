@@ -46,8 +46,9 @@ with open("data/prepared.csv", "w") as out:
 """
 
 TRAIN_PY = """\
-import yaml
-params = yaml.safe_load(open("params.yaml"))["train"]
+import re
+# Standard library only: a stage gets its project's Python environment, never the service's packages (PyYAML).
+params = {"lr": re.search(r"^\\s+lr:\\s*(\\S+)", open("params.yaml").read(), re.M).group(1)}
 rows = open("data/prepared.csv").read().splitlines()
 open("model.txt", "w").write(f"lr={params['lr']} rows={len(rows)}\\n")
 """

@@ -10,18 +10,23 @@ from pathlib import Path
 DEFAULT_LOCALE = "C.UTF-8"
 
 
-def stage_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def stage_environment(
+    extra: Mapping[str, str] | None = None, *, python_environment: Path | None = None
+) -> dict[str, str]:
     """A clean environment for DVC and the stage commands it runs, plus ``extra`` (which wins).
 
     Built from an allow-list, so the worker's MONGODB_URL, REDIS_URL, tokens and cloud credentials never reach a
-    command. The worker's interpreter folder leads PATH so that ``python``/``python3`` resolve to it; Python output
-    is unbuffered so that a command's prints reach the live log as they happen.
+    command. With a ``python_environment`` (the project's virtualenv, workers.environments), its ``bin/`` leads PATH
+    and VIRTUAL_ENV names it, and the worker's own interpreter folder is not on PATH at all: the service's packages
+    are never importable from a stage. Without one (launches outside a run) the worker's interpreter folder leads
+    PATH, as before. Python output is unbuffered so that a command's prints reach the live log as they happen.
     """
-    interpreter_dir = str(Path(sys.executable).parent)
+    service_dirs = {str(Path(sys.executable).parent), str(Path(sys.prefix) / "bin")}
     inherited = os.environ.get("PATH", os.defpath).split(os.pathsep)
     # An empty entry means the current directory: never for a command running in a user's workspace.
-    path = [entry for entry in inherited if entry and entry != interpreter_dir]
-    path.insert(0, interpreter_dir)
+    path = [entry for entry in inherited if entry and entry not in service_dirs]
+    first = python_environment / "bin" if python_environment is not None else Path(sys.executable).parent
+    path.insert(0, str(first))
     env = {
         "PATH": os.pathsep.join(path),
         "HOME": os.environ.get("HOME") or os.path.expanduser("~"),
@@ -30,6 +35,8 @@ def stage_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
         "DVC_NO_ANALYTICS": "1",
         "PYTHONUNBUFFERED": "1",
     }
+    if python_environment is not None:
+        env["VIRTUAL_ENV"] = str(python_environment)
     if os.environ.get("TMPDIR"):
         env["TMPDIR"] = os.environ["TMPDIR"]
     env.update(extra or {})

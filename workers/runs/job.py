@@ -24,17 +24,19 @@ from redis.asyncio.lock import Lock
 
 from app.domain.errors import DomainError, NotFound
 from app.domain.projects import ResourceLimits
-from app.domain.runs import CANCELLED_BY_REQUEST, Run, RunState, StageRun, StageRunState
+from app.domain.runs import CANCELLED_BY_REQUEST, ENVIRONMENT_STEP, Run, RunState, StageRun, StageRunState
 from app.services.run_settlement import ensure_final_event, settle_run
 from app.services.runs import run_job_id
 from app.workspace_lock import run_lock_token
 from workers.context import WorkerResources, resources_of
+from workers.environments import EnvironmentStore, RunEnvironment, prepare_environment
+from workers.environments.preparation import serving_run
 from workers.execution import StageSession, open_session, stage_environment
 from workers.jobs.results import capture_results
 from workers.locks import LOCK_LEASE_SECONDS, workspace_lock_name
 from workers.runs import faults
 from workers.runs.outputs import changed_outputs, output_hashes
-from workers.runs.planner import RunPlan, plan_run
+from workers.runs.planner import RunPlan, plan_run, with_environment_step
 from workers.runs.recorder import RunRecorder
 from workers.runs.scheduler import Scheduler
 
@@ -103,7 +105,7 @@ async def execute_run(ctx: dict[str, Any], run_id: str, project_id: str | None =
         recorder.server_root = str(resources.settings.workspace_root)
         heartbeat = asyncio.create_task(_heartbeat(resources, recorder, lock))
         try:
-            final = await _run_to_the_end(resources, recorder, project.limits)
+            final = await _run_to_the_end(resources, recorder, project.limits, project.requirements_path)
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -115,12 +117,14 @@ async def execute_run(ctx: dict[str, Any], run_id: str, project_id: str | None =
             await lock.release()
 
 
-async def _run_to_the_end(resources: WorkerResources, recorder: RunRecorder, limits: ResourceLimits) -> Run:
+async def _run_to_the_end(
+    resources: WorkerResources, recorder: RunRecorder, limits: ResourceLimits, requirements_path: str | None
+) -> Run:
     """Execute the claimed run; whatever fails, it ends in a final state (unless MongoDB itself is gone: then the
     reaper settles it once this job is over)."""
     try:
         await recorder.announce()
-        finished = await _execute(resources, recorder, limits)
+        finished = await _execute(resources, recorder, limits, requirements_path)
     except asyncio.CancelledError:
         if await _aborted(resources, recorder.run.id):
             # cancelRun aborted the job (arq's Job.abort) before the stages started: the run ends CANCELLED.
@@ -216,8 +220,13 @@ def stage_limits(limits: ResourceLimits) -> dict[str, int]:
     }
 
 
-async def _execute(resources: WorkerResources, recorder: RunRecorder, limits: ResourceLimits) -> Run | None:
-    """The run from its plan to its final state; None when someone else settled it meanwhile."""
+async def _execute(
+    resources: WorkerResources, recorder: RunRecorder, limits: ResourceLimits, requirements_path: str | None
+) -> Run | None:
+    """The run from its plan to its final state; None when someone else settled it meanwhile.
+
+    ``requirements_path``: the project's requirements file as its owner set it (None: requirements.txt, if any).
+    """
     run = recorder.run
     root = resources.workspace(run.project_id)
     try:
@@ -234,11 +243,16 @@ async def _execute(resources: WorkerResources, recorder: RunRecorder, limits: Re
             plan = await asyncio.to_thread(plan_run, root, pipeline.path, run.options)
         except DomainError as refused:
             return await recorder.finish(RunState.FAILED, error=refused.message, outputs_changed=[])
+        store = EnvironmentStore(resources.settings.environments_root)
+        python = await prepare_environment(store, root, requirements_path)
+        if python.has_step:
+            plan = with_environment_step(plan, python.source)
         session = await opening
         faults.inject(run.pipeline_name, "session")
         await _record_plan(recorder, plan)
         faults.inject(run.pipeline_name, "before_first_stage")
-        state, error = await _run_stages(resources, recorder, limits, root, plan, session)
+        with serving_run(run.id, python.environment):
+            state, error = await _run_stages(resources, recorder, limits, root, plan, session, python)
         faults.inject(run.pipeline_name, "end")
         after = await asyncio.to_thread(output_hashes, root)
         await capture_results(resources, recorder.run, state)  # results (and commit) before the final state
@@ -270,6 +284,7 @@ async def _run_stages(
     root: Path,
     plan: RunPlan,
     session: StageSession | None,
+    python: RunEnvironment,
 ) -> tuple[RunState, str | None]:
     """Run the plan's stages until they end, the run is cancelled or times out; the state the run ends in, and why.
 
@@ -286,6 +301,8 @@ async def _run_stages(
         limits=stage_limits(limits),
         session=session,
         pipeline_name=run.pipeline_name,
+        env=stage_environment(python_environment=python.environment.root),
+        build_environment=python.start_step,
     )
     work = asyncio.create_task(scheduler.run())
     cancel = asyncio.create_task(_stop_requested(resources, run.id))
@@ -314,6 +331,8 @@ async def _run_stages(
         cancel.cancel()
     if state == RunState.SUCCEEDED and outcome.failed:
         state, error = RunState.FAILED, f"stage {outcome.failed[0]!r} failed"
+        if outcome.failed[0] == ENVIRONMENT_STEP:
+            error = f"the project's Python environment could not be built from {python.source}"
     return state, error
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from app.domain.pipelines import DryRunPlan
-from app.domain.runs import RunOptions
+from app.domain.runs import ENVIRONMENT_STEP, RunOptions
 from workers import dvcops
 
 
@@ -21,6 +21,8 @@ class Step:
     """Steps of this run that must succeed (or be skipped) before this one starts."""
     data_source: bool = False
     """A `.dvc` file: DVC verifies and caches its data; there is no command."""
+    environment: bool = False
+    """The project's Python environment (workers.environments), built before any stage: not a DVC stage."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,22 @@ def steps_from(pipeline_path: str, plan: DryRunPlan) -> RunPlan:
         for s in planned
     ]
     return RunPlan(steps=steps, up_to_date=list(plan.up_to_date))
+
+
+def with_environment_step(plan: RunPlan, requirements_source: str) -> RunPlan:
+    """The plan with the environment step first and every step needing it: nothing runs without the environment,
+    and a failed build leaves every stage NOT_RUN. A plan with nothing to run gets no step."""
+    if not plan.steps:
+        return plan
+    step = Step(
+        name=ENVIRONMENT_STEP,
+        target="",
+        command=f"uv pip install -r {requirements_source}",
+        needs=frozenset(),
+        environment=True,
+    )
+    needing = [replace(s, needs=s.needs | {ENVIRONMENT_STEP}) for s in plan.steps]
+    return RunPlan(steps=[step, *needing], up_to_date=plan.up_to_date)
 
 
 def plan_run(root: Path, pipeline_path: str, options: RunOptions) -> RunPlan:

@@ -10,20 +10,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from app.domain.runs import StageRunState
-from workers.execution import StageProcess, StageResult, StageSession, launch_stage
+from workers.execution import StageResult, StageSession, launch_stage
 from workers.runs import faults
 from workers.runs.event_lane import EventLane
 from workers.runs.planner import Step
 from workers.runs.recorder import RunRecorder
 
 logger = logging.getLogger(__name__)
+
+
+class RunningStep(Protocol):
+    """A step under way: a stage's DVC process, or the environment step (workers.environments)."""
+
+    async def wait(self) -> StageResult: ...
+
+    async def stop(self, grace_seconds: float = 1.0) -> None: ...
+
+
+EnvironmentBuilder = Callable[[Callable[[str], Awaitable[None]]], RunningStep]
+"""Starts the environment step, handing its output to the callback given."""
+ENVIRONMENT_FAILED = "the Python environment could not be built; see the step's log"
 
 
 @dataclass
@@ -46,7 +59,11 @@ class Scheduler:
     """The run's stage session (pipeline files read once), if one is open: stages are forked from it."""
     pipeline_name: str = ""
     """Only for workers.runs.faults (tests)."""
-    _processes: dict[str, StageProcess] = field(default_factory=dict)
+    env: Mapping[str, str] | None = None
+    """The environment of each stage's DVC and command (default: workers.execution.stage_environment())."""
+    build_environment: EnvironmentBuilder | None = None
+    """Starts the plan's environment step, if it has one."""
+    _processes: dict[str, RunningStep] = field(default_factory=dict)
     _lane: EventLane | None = None
     _abort_reason: str | None = None
     _launched: int = 0
@@ -132,9 +149,20 @@ class Scheduler:
         async def on_output(text: str) -> None:
             lane.put(lambda: self.recorder.log(step.name, text))
 
-        process = await launch_stage(
-            self.root, step.target, force=self.force, on_output=on_output, limits=self.limits, session=self.session
-        )
+        process: RunningStep
+        if step.environment:
+            assert self.build_environment is not None, "a plan with an environment step needs its builder"
+            process = self.build_environment(on_output)
+        else:
+            process = await launch_stage(
+                self.root,
+                step.target,
+                force=self.force,
+                on_output=on_output,
+                env=self.env,
+                limits=self.limits,
+                session=self.session,
+            )
         self._processes[step.name] = process
         if self._abort_reason is not None:
             # The abort came while this stage was being launched, before it could be stopped with the others.
@@ -155,7 +183,9 @@ class Scheduler:
         elif result.exit_code != 0:
             state = StageRunState.FAILED
             error = f"command exited with code {result.exit_code}"
-            if not result.command_ran:
+            if self._is_environment(name):
+                error = ENVIRONMENT_FAILED
+            elif not result.command_ran:
                 error = f"DVC failed before running the command (exit code {result.exit_code}); see the log"
             self._record(name, state, error=error, **figures)
         elif result.command_ran or self._is_data_source(name):
@@ -169,6 +199,9 @@ class Scheduler:
 
     def _is_data_source(self, name: str) -> bool:
         return any(step.data_source for step in self.steps if step.name == name)
+
+    def _is_environment(self, name: str) -> bool:
+        return any(step.environment for step in self.steps if step.name == name)
 
     async def abort(self, reason: str, *, stage_state: StageRunState = StageRunState.CANCELLED) -> None:
         """Stop every running stage (their whole process groups); nothing new starts. The stages stopped end in
