@@ -1,10 +1,15 @@
 """The one place the workers use DVC names outside its public surface (``Repo`` methods, ``dvc.api``, the CLI).
 
 Each is an internal of DVC 3.x, read as DVC 3.67 has it: the rwlock file's name, schema and guard (for its repair,
-rwlock_file), the dvc.yaml text parser and schema (replacePipelineFile, replacing), and the plot renderers the
-`dvc plots show --json` command uses (results). ``checked()`` says whether the running DVC is a version these were
-checked against; the tests that compare with the CLI (tests/workers/test_dvcops_rwlock.py,
-tests/api/test_templated_pipelines.py, tests/results/) are their oracle.
+rwlock_file), the dvc.yaml text parser and schema (replacePipelineFile, replacing), the plot renderers the
+`dvc plots show --json` command uses (results), and what the stage server needs to fork stages from one opened Repo
+(``open_repo_to_fork``, ``poll_repository_lock_every``; workers/execution/stage_server.py). ``checked()`` says whether
+the running DVC is a version these were checked against; the tests that compare with the CLI
+(tests/workers/test_dvcops_rwlock.py, tests/api/test_templated_pipelines.py, tests/results/,
+tests/execution/test_launch_oracle.py) are their oracle.
+
+Standard library at the top and DVC inside the functions only: the stage server loads this file by path (it imports
+nothing of the workers' packages).
 """
 
 from __future__ import annotations
@@ -13,6 +18,9 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
+
+# dvc/lock.py Lock.lock retries a waiting repository lock every DEFAULT_TIMEOUT / default_retries, default_retries = 6.
+LOCK_DEFAULT_RETRIES = 6
 
 CHECKED_DVC_MAJOR = 3
 """The internals below are those of DVC 3.x (checked with 3.67)."""
@@ -84,3 +92,49 @@ def rendered_plots(data: Any, *, out: str, templates_dir: Any) -> Iterator[tuple
         data=data, out=out, templates_dir=templates_dir
     ):
         yield renderer, source_errors, definition_errors, list(to_json(renderer))
+
+
+def open_repo_to_fork(root: str) -> Any:
+    """The workspace's Repo, opened once for processes forked from this one to reproduce stages with.
+
+    As `dvc --wait-for-lock` opens it (``_wait_for_lock``: a stage queues for DVC's repository lock rather than failing
+    after 3 s), and with no open state database: taking and releasing the repository lock resets the Repo
+    (``lock_repo``), which closes it, so no SQLite connection crosses a fork; each child opens its own.
+    """
+    from dvc.repo import Repo, lock_repo
+
+    repo = Repo(root, _wait_for_lock=True)
+    with lock_repo(repo):
+        pass
+    return repo
+
+
+def poll_repository_lock_every(seconds: float) -> bool:
+    """In this process, DVC's waiting repository lock is retried every ``seconds`` instead of every 0.5 s.
+
+    Only for a lock that waits without end (a Repo opened by ``open_repo_to_fork``), and only the interval: the lock,
+    what it protects and DVC's loop around it are unchanged, so no result can differ; stages queueing for the lock
+    (their pre- and post-command steps) get it milliseconds after it is freed instead of up to half a second later.
+    Lock.lock reads the module's DEFAULT_TIMEOUT once, at its start, to compute its delay; the process is
+    single-threaded when DVC takes its lock, so setting it around the call affects that call only. Locks that give up
+    after a few tries (DVC's rwlock, wait=False) keep DVC's 3 s budget. False (nothing changed) on a DVC this was not
+    checked with.
+    """
+    if not checked():
+        return False
+    import dvc.lock
+
+    original = dvc.lock.Lock.lock
+
+    def lock(self: Any) -> Any:
+        if not getattr(self, "_wait", False):
+            return original(self)
+        saved = dvc.lock.DEFAULT_TIMEOUT
+        dvc.lock.DEFAULT_TIMEOUT = seconds * LOCK_DEFAULT_RETRIES
+        try:
+            return original(self)
+        finally:
+            dvc.lock.DEFAULT_TIMEOUT = saved
+
+    dvc.lock.Lock.lock = lock
+    return True
