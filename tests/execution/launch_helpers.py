@@ -114,9 +114,9 @@ def parent_of(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
 
 
-async def opened(root: Path) -> StageSession:
-    """A stage session on the workspace."""
-    return await open_session(root, stage_environment())
+async def opened(root: Path, files: tuple[str, ...] = (PIPELINE,)) -> StageSession:
+    """A stage session on the workspace that read ``files``."""
+    return await open_session(root, files, stage_environment())
 
 
 class Launch(Protocol):

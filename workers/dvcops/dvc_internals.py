@@ -138,3 +138,39 @@ def poll_repository_lock_every(seconds: float) -> bool:
 
     dvc.lock.Lock.lock = lock
     return True
+
+
+def load_pipeline_stages(repo: Any, files: list[str]) -> dict[str, Any]:
+    """Each dvc.yaml of ``files`` (paths relative to the repo's root) and its dvc.lock read once, under DVC's repository
+    lock as `dvc repro` reads them: per file, DVC's stage loader (a stage is built from it on demand). Releasing the
+    lock resets the Repo (as in ``open_repo_to_fork``). Raises what DVC raises for a file it cannot read."""
+    from dvc.dvcfile import load_file
+    from dvc.repo import lock_repo
+
+    with lock_repo(repo):
+        return {path: load_file(repo, path).stages for path in files}
+
+
+def loaded_stage(loaders: dict[str, Any], target: str) -> Any | None:
+    """The stage ``target`` (``path/dvc.yaml:name``) of what ``load_pipeline_stages`` read; None if it did not."""
+    path, _, name = target.rpartition(":")
+    loader = loaders.get(path)
+    return loader[name] if loader is not None and name in loader else None
+
+
+def reproduce_loaded(repo: Any, stage: Any, *, force: bool) -> bool:
+    """``Repo.reproduce(target, single_item=True, force=force)`` of a stage already loaded, without reading its files
+    again: what dvc/repo/reproduce.py ``reproduce`` does once it collected the stage (DVC's repository lock, its scm
+    context, ``_reproduce`` of the one stage with the same arguments). Whether the stage was reproduced (Repo.reproduce
+    returning a non-empty list); raises what Repo.reproduce raises.
+
+    A stage read when the run's session opened stays valid for the run as within one `dvc repro`: its own dvc.lock
+    entry is written only by itself, its dependencies are hashed afresh when it runs, and DVC's dump merges the entry
+    into dvc.lock as it is on disk (under the lock) when the stage ends.
+    """
+    from dvc.repo import lock_repo
+    from dvc.repo.reproduce import _reproduce
+
+    with lock_repo(repo), repo.scm_context():
+        interactive = repo.config["core"].get("interactive", False)
+        return bool(_reproduce([stage], graph=None, on_error="fail", force=force, interactive=interactive))

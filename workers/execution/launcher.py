@@ -121,7 +121,7 @@ async def launch_stage(
         if limits:
             run_env[LIMITS_ENV] = ",".join(f"{key}={int(value)}" for key, value in limits.items())
         if session is None:
-            session = own_session = await open_session(root, run_env)
+            session = own_session = await open_session(root, [target.rpartition(":")[0]], run_env)
         stage = await session.start(target, force=force, env=run_env)
     except BaseException:
         report.unlink(missing_ok=True)

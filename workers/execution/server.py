@@ -3,9 +3,9 @@
 One server per worker process, started on first use (or by ``start_stage_server`` at worker start-up) and again
 whenever it is found dead. It takes a second or two to import DVC and rehearse a stage; ``open_session`` waits until it
 says it is ready. A run opens one session (``open_session``): a process forked from the server with the workspace's
-Repo open, from which each of the run's stages is forked (``StageSession.start``). The server is a child of the thread
-that started it (its death signal is tied to that thread): start it and open sessions from the event loop's thread,
-which lives as long as the worker.
+Repo open and the run's pipeline file read, from which each of the run's stages is forked (``StageSession.start``).
+The server is a child of the thread that started it (its death signal is tied to that thread): start it and open
+sessions from the event loop's thread, which lives as long as the worker.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -279,14 +279,15 @@ class StageSession:
         self._channel.close()
 
 
-async def open_session(cwd: Path, env: Mapping[str, str]) -> StageSession:
+async def open_session(cwd: Path, files: Sequence[str], env: Mapping[str, str]) -> StageSession:
     """A session on the workspace at ``cwd`` with ``env`` as DVC's environment, once the stage server is ready (it is
-    started, or restarted, if none runs). Raises StageServerError when it cannot be opened, saying why."""
+    started, or restarted, if none runs). It reads the dvc.yaml ``files`` (paths relative to ``cwd``: the run's
+    pipeline) and their dvc.lock once. Raises StageServerError when it cannot be opened, saying why."""
     failed: _Connection | None = None
     for _ in range(2):
         connection = await _ready_connection(failed)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        request = json.dumps({"session": {"cwd": str(cwd), "env": dict(env)}}).encode()
+        request = json.dumps({"session": {"cwd": str(cwd), "env": dict(env), "files": list(files)}}).encode()
         try:
             try:
                 socket.send_fds(connection.control, [request], [theirs.fileno()])

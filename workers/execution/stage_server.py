@@ -9,9 +9,10 @@ loaded by path). The worker has threads and must not fork; this process and its 
 Protocol, over SOCK_SEQPACKET sockets (the worker holds the other ends):
 
 - server -> worker on the control socket (inherited as FD), once, when DVC is imported: ``ready``.
-- worker -> server, one packet per run: ``{"session": {"cwd", "env"}}`` with a SOCK_SEQPACKET socket attached, the
-  session's channel. The server forks a session process, which opens the workspace's Repo (``open_repo_to_fork``),
-  answers ``{"ready": PID}`` on the channel (or ``{"error": TEXT}`` and ends), then serves it.
+- worker -> server, one packet per run: ``{"session": {"cwd", "env", "files"}}`` with a SOCK_SEQPACKET socket attached,
+  the session's channel. The server forks a session process, which opens the workspace's Repo (``open_repo_to_fork``)
+  and reads the run's dvc.yaml ``files`` and their dvc.lock once (``load_pipeline_stages``), answers ``{"ready": PID}``
+  on the channel (or ``{"error": TEXT}`` and ends), then serves it.
 - worker -> session, one packet per stage: ``{"target", "force", "env", "group_env"}`` with two descriptors attached:
   the write end of the stage's output pipe and a stream socket for the replies.
 - stage child -> worker on the reply socket, once it leads its own session and process group: ``{"pid": PID}`` +
@@ -21,9 +22,10 @@ Protocol, over SOCK_SEQPACKET sockets (the worker holds the other ends):
 Each stage child: ``setsid()`` (its pid names its group, which the worker signals to stop it), PR_SET_PDEATHSIG=SIGKILL
 (it dies with its session, which dies with the server, which dies with the worker), SIGTERM ignored (a stop's SIGTERM
 is for the command: DVC reports the command's failure and exits by itself), the output pipe on fds 1 and 2, the
-request's environment in place of the session's, then `dvc repro --single-item [--force] TARGET` as DVC's public
-``Repo.reproduce(target, single_item=True, force=...)`` on the session's Repo, ending as the CLI's command ends (its
-last line, exit code 255 with DVC's error message on a failure). The group's stage shells take the group down when
+request's environment in place of the session's, then `dvc repro --single-item [--force] TARGET` as DVC's
+``Repo.reproduce(target, single_item=True, force=...)`` on the session's Repo (for a stage of the files the session
+read, the same without reading them again: ``reproduce``), ending as the CLI's command ends (its last line, exit code
+255 with DVC's error message on a failure). The group's stage shells take the group down when
 DVC dies (stage_shell.c, ``$STAGE_PROCESS_GROUP``).
 
 A session ends, SIGKILLing its children's groups, when the worker closes its channel; the server, SIGKILLing its
@@ -103,11 +105,20 @@ def set_parent_death_signal(signum: int) -> bool:
     return _prctl is not None and _prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) == 0
 
 
-def reproduce(repo: Any, target: str, *, force: bool) -> int:
-    """`dvc repro --single-item [--force] TARGET` on ``repo``: DVC's Repo.reproduce, ended as the CLI ends it."""
+def reproduce(repo: Any, target: str, *, force: bool, loaders: dict[str, Any] | None = None) -> int:
+    """`dvc repro --single-item [--force] TARGET` on ``repo``: DVC's Repo.reproduce, ended as the CLI ends it.
+
+    A stage of ``loaders`` (``load_pipeline_stages``: the run's pipeline file, read when its session opened) is
+    reproduced without reading that file again (``reproduce_loaded``): the chain benchmark needs it (`dvc repro` reads a
+    pipeline once, a run's stages would each read it again).
+    """
+    stage = adapter.loaded_stage(loaders, target) if loaders else None
     try:
         with repo:  # closed at the end, as the CLI's command closes it
-            reproduced = repo.reproduce(target, single_item=True, force=force)
+            if stage is not None:
+                reproduced = adapter.reproduce_loaded(repo, stage, force=force)
+            else:
+                reproduced = repo.reproduce(target, single_item=True, force=force)
     except Exception:
         # DVC's log handler (set up when dvc is imported) writes "ERROR: <what failed>", as `dvc repro` does.
         logging.getLogger("dvc").exception("")
@@ -196,10 +207,12 @@ def end_child(code: int) -> None:
 class Server:
     """Serves one channel: the control socket (sessions are forked from here) or a session's (stages are)."""
 
-    def __init__(self, control: socket.socket, repo: Any = None) -> None:
+    def __init__(self, control: socket.socket, repo: Any = None, loaders: dict[str, Any] | None = None) -> None:
         self.control = control
         self.repo = repo
         """A session's Repo (None: the stage server itself, which only forks sessions)."""
+        self.loaders = loaders
+        """A session's pipeline files as read when it opened (``load_pipeline_stages``), if they could be read."""
         self.selector = selectors.DefaultSelector()
         self.wakeup_read, self.wakeup_write = os.pipe()
         os.set_blocking(self.wakeup_read, False)
@@ -323,7 +336,7 @@ class Server:
             os.environ.clear()
             os.environ.update(request["env"])
             os.environ[request["group_env"]] = str(os.getpgrp())
-            code = reproduce(self.repo, str(request["target"]), force=bool(request["force"]))
+            code = reproduce(self.repo, str(request["target"]), force=bool(request["force"]), loaders=self.loaders)
         except BaseException:
             traceback.print_exc()
             code = 255
@@ -372,11 +385,14 @@ def run_session(request: dict[str, Any], channel: socket.socket) -> int:
         with contextlib.suppress(OSError):
             channel.send(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
         return 1
+    loaders = None
+    with contextlib.suppress(Exception):  # a file DVC cannot read: its stages say why when they are reproduced
+        loaders = adapter.load_pipeline_stages(repo, [str(path) for path in request.get("files", [])])
     # What opening allocated stays put: children do not copy its pages when the collector walks them.
     gc.collect()
     gc.freeze()
     channel.send(json.dumps({"ready": os.getpid()}).encode())
-    Server(channel, repo).serve()
+    Server(channel, repo, loaders).serve()
     return 0
 
 

@@ -224,8 +224,8 @@ async def _execute(resources: WorkerResources, recorder: RunRecorder, limits: Re
         pipeline = await resources.pipelines.get(run.pipeline_id)
     except DomainError as refused:
         return await recorder.finish(RunState.FAILED, error=refused.message, outputs_changed=[])
-    # The run's stage session opens the workspace's Repo while the plan is made (both before any stage runs).
-    opening = asyncio.create_task(open_session(root, stage_environment()))
+    # The stage session reads the pipeline's files while the plan is made (both before any stage runs).
+    opening = asyncio.create_task(open_session(root, [pipeline.path], stage_environment()))
     session: StageSession | None = None
     try:
         try:
