@@ -2,8 +2,8 @@
 # Production image: the API by default (CMD below); the arq worker is the same
 # image with the command `python -m workers` (see compose.yaml).
 
-# The stage shell DVC starts for every stage command, compiled (workers/execution/shell.py): the final image has
-# no C compiler, and the Python fallback costs an interpreter start-up per command.
+# The stage shell DVC starts for every stage command (workers/execution/stage_shell.c), compiled with the flags
+# workers/execution/shell.py uses (COMPILE_FLAGS): the final image has no C compiler, so STAGE_SHELL_BINARY names it.
 FROM python:3.11-slim AS stage-shell
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \

@@ -5,8 +5,8 @@
 #     POSTGRESQL_URL is set: FerretDB stores its data there
 #   - GraphiQL's browser assets (npm packages at pinned versions, .ci/graphiql-assets.sh) into .data/graphiql
 #   - redis-server (from PATH, else installed with apt-get)  unless REDIS_URL is set
-#   - a C compiler for the worker's stage shell (cc, else gcc installed with apt-get; without one the worker
-#     falls back to the slower Python stage shell, and the test of the compiled one fails)
+#   - a C compiler for the worker's stage shell (cc, else gcc installed with apt-get): the worker compiles
+#     workers/execution/stage_shell.c at start-up and cannot run a stage without it
 # With --browser also Debian's chromium (the browser tests in tests/browser/ drive it through Playwright).
 # Idempotent and quick when everything is already there.
 set -euo pipefail
@@ -111,7 +111,7 @@ ensure_c_compiler() {
             die "apt-get install gcc failed. Install a C compiler (cc) yourself."
         return 0
     fi
-    log "warning: no C compiler (cc): the worker will use its Python stage shell, and its compiled one is not tested"
+    die "a C compiler (cc) is needed: the worker compiles its stage shell (workers/execution/stage_shell.c) at start-up, and apt-get cannot be used. Install one (e.g. 'sudo apt-get install gcc'), or set CC."
 }
 
 browser=0

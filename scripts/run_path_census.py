@@ -55,6 +55,8 @@ RUN_PATH = [
     "workers/locks.py",
     "workers/runs/*",
     "workers/execution/*",
+    # The adapter of DVC internals the stage server loads (the one place private DVC uses may be)
+    "workers/dvcops/dvc_internals.py",
 ]
 
 PACKAGES = ("dvc", "arq", "strawberry")

@@ -39,7 +39,7 @@ class SharedResources:
             if self._users == 0:
                 await open_resources(self._shared)
                 # DVC warm in a stage server before the first run asks for it (see workers.execution), and the stage
-                # shell built (compiled, ~0.1 s) before the first stage needs it.
+                # shell compiled (~0.1 s) before the first stage needs it.
                 start_stage_server()
                 await asyncio.to_thread(stage_shell_path)
             ctx.update(self._shared)

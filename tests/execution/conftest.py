@@ -1,4 +1,4 @@
-"""Every launcher test runs its stages through a ready stage server (not the slow path taken while it starts)."""
+"""Every launcher test starts with a ready stage server, so that its deadlines do not include the server's start-up."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ async def ready_stage_server() -> None:
     assert await wait_for_stage_server(60), "the stage server did not get ready"
 
 
-@pytest.fixture(params=["own-cli", "session"])
+@pytest.fixture(params=["own-session", "session"])
 async def launch(request: pytest.FixtureRequest) -> AsyncIterator[Launch]:
-    """Launches a stage either way a run does: DVC's CLI forked from the stage server, or forked from a session."""
-    if request.param == "own-cli":
+    """Launches a stage from a session opened for it alone (``launch_stage`` without one), or from a session opened
+    explicitly, as a run does."""
+    if request.param == "own-session":
         yield launch_stage
         return
     launches = SessionLaunches()

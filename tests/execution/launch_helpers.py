@@ -114,11 +114,9 @@ def parent_of(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
 
 
-async def opened(root: Path, files: list[str]) -> StageSession:
-    """A stage session on ``files`` of the workspace, which must open."""
-    session = await open_session(root, files, stage_environment())
-    assert session is not None, "the stage session did not open"
-    return session
+async def opened(root: Path, files: tuple[str, ...] = (PIPELINE,)) -> StageSession:
+    """A stage session on the workspace that read ``files``."""
+    return await open_session(root, files, stage_environment())
 
 
 class Launch(Protocol):
@@ -129,10 +127,10 @@ class Launch(Protocol):
 
 @dataclass
 class SessionLaunches:
-    """``launch_stage`` with each stage forked from a stage session of its own, opened on the test pipeline's file.
+    """``launch_stage`` with each stage forked from a stage session opened for it here, as a run opens one.
 
-    A session serves one run, in which each stage runs once: what it read is what the run started from, so every
-    launch here opens a fresh one, as the next run would. Each launch checks the stage really came from its session.
+    A session serves one run, so every launch here opens a fresh one, as the next run would. Each launch checks the
+    stage really came from its session.
     """
 
     sessions: list[StageSession] = field(default_factory=list)
@@ -140,7 +138,7 @@ class SessionLaunches:
     async def __call__(
         self, root: Path, target: str, *, force: bool, on_output: Collected, env: Mapping[str, str] | None = None
     ) -> StageProcess:
-        session = await opened(root, [PIPELINE])
+        session = await opened(root)
         self.sessions.append(session)
         process = await launch_stage(root, target, force=force, on_output=on_output, env=env, session=session)
         assert parent_of(process.pid) == session.pid, "the stage was not forked from its session"

@@ -1,6 +1,6 @@
 """Timings of the stage launcher (not a test): `python tests/execution/measure_launcher.py [ROUNDS]` from the repo root.
 
-For the warm launcher (stage server), the subprocess launcher (STAGE_LAUNCHER=subprocess) and the DVC CLI:
+For the launcher (stages forked from a session of the stage server) and the DVC CLI:
 - one trivial forced stage, launch to result (median of ROUNDS, after one warm-up launch);
 - a 10-stage chain of trivial commands, each launched after the previous one ended;
 - 8 independent `sleep 1` stages launched at once, then a final stage that needs them all.
@@ -9,7 +9,6 @@ For the warm launcher (stage server), the subprocess launcher (STAGE_LAUNCHER=su
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import statistics
 import subprocess
@@ -26,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).parents[2]))
 from launch_helpers import PIPELINE, make_workspace, target
 
 from workers.execution import launch_stage
-from workers.execution.launcher import LAUNCHER_ENV, SUBPROCESS_LAUNCHER
 from workers.execution.server import wait_for_stage_server
 
 CHAIN = 10
@@ -118,11 +116,7 @@ async def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="measure-launcher-"))
     results: dict[str, dict[str, float]] = {}
     try:
-        for mode in ("server", "subprocess", "cli"):
-            if mode == "subprocess":
-                os.environ[LAUNCHER_ENV] = SUBPROCESS_LAUNCHER
-            else:
-                os.environ.pop(LAUNCHER_ENV, None)
+        for mode in ("server", "cli"):
             if mode == "server":
                 assert await wait_for_stage_server(60)
             results[mode] = await measure(base, rounds, mode)

@@ -1,7 +1,7 @@
 """A stage that runs, one that is skipped, one that is forced, one that fails: results and output.
 
-Each test runs twice: stages forked from the stage server running DVC's CLI, and stages forked from a run's stage
-session (stage_server.py), which must give the same results, output and dvc.lock.
+Each test runs twice: a stage forked from a session opened for it alone, and one forked from a session opened as a run
+opens it (stage_server.py); both must give the CLI's results, output and dvc.lock.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The stage server behind launch_stage: restarted when it dies, many stages at once, the subprocess fallback.
+"""The stage server behind launch_stage: restarted when it dies (the next launch waits for the new one), many stages at
+once, its warm-up.
 
 Stages run through the server here (conftest.py waits for it to be ready before each test).
 """
@@ -14,7 +15,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from launch_helpers import (
     PIPELINE,
     Collected,
@@ -29,8 +29,7 @@ from launch_helpers import (
 )
 
 from workers.execution import launch_stage
-from workers.execution.launcher import LAUNCHER_ENV, SUBPROCESS_LAUNCHER
-from workers.execution.server import SERVER_SCRIPT, server_pid, wait_for_stage_server
+from workers.execution.server import SERVER_SCRIPT, server_pid
 
 
 async def test_server_restarts_after_being_killed(tmp_path: Path) -> None:
@@ -45,7 +44,8 @@ async def test_server_restarts_after_being_killed(tmp_path: Path) -> None:
     process = await launch_stage(root, target("slow"), force=False, on_output=output)
     await until(lambda: "started" in output.text.splitlines(), 20, "the command's first line")
     first_server = server_pid()
-    assert first_server is not None and parent_of(process.pid) == first_server
+    # The stage is forked from its session, which is forked from the server.
+    assert first_server is not None and parent_of(parent_of(process.pid)) == first_server
 
     os.kill(first_server, signal.SIGKILL)
     # The stage dies with its server, grandchildren included, and its end is reported.
@@ -54,22 +54,21 @@ async def test_server_restarts_after_being_killed(tmp_path: Path) -> None:
     assert result.exit_code != 0 and result.command_ran
     await until(lambda: group_gone(process.pid), 5, "the stage's group gone")
 
-    # The next launch starts a new server; until it is ready, stages run as processes of their own.
+    # The next launch starts a new server and waits until it is ready: no stage runs any other way.
     quick_output = Collected()
     quick = await launch_stage(root, target("quick"), force=False, on_output=quick_output)
-    assert parent_of(quick.pid) == os.getpid()
+    second_server = server_pid()
+    assert second_server is not None and second_server != first_server
+    assert parent_of(parent_of(quick.pid)) == second_server
     quick_result = await quick.wait()
     assert quick_result.exit_code == 0 and quick_result.command_ran, quick_output.text
     assert (root / "quick.txt").read_text() == "quick\n"
-    assert await wait_for_stage_server(60)
-    second_server = server_pid()
-    assert second_server is not None and second_server != first_server
     assert process_gone(first_server)
 
-    # Then through the new server.
+    # And again through the same new server.
     again_output = Collected()
     again = await launch_stage(root, target("quick"), force=True, on_output=again_output)
-    assert parent_of(again.pid) == second_server
+    assert parent_of(parent_of(again.pid)) == second_server
     again_result = await again.wait()
     assert again_result.exit_code == 0 and again_result.command_ran, again_output.text
 
@@ -114,25 +113,15 @@ async def test_many_stages_at_once_all_complete_correctly(tmp_path: Path) -> Non
         assert group_gone(process.pid)
 
 
-async def test_subprocess_launcher_is_kept_as_a_fallback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(LAUNCHER_ENV, SUBPROCESS_LAUNCHER)
-    root = make_workspace(tmp_path / "ws", {"fallback": {"cmd": "echo fallback > out.txt", "outs": ["out.txt"]}})
-    output = Collected()
-    process = await launch_stage(root, target("fallback"), force=False, on_output=output)
-    # A `python -m dvc` of its own, started by this process rather than by the (ready) stage server.
-    assert parent_of(process.pid) == os.getpid()
-    result = await process.wait()
-    assert result.exit_code == 0 and result.command_ran, output.text
-    assert (root / "out.txt").read_text() == "fallback\n"
-
-
-def test_server_imports_everything_it_warms_up_and_stays_single_threaded() -> None:
-    # A DVC upgrade that renames a module shows here first (the server would still work, only slower).
+def test_server_warms_up_what_a_reproduction_imports_and_stays_single_threaded() -> None:
+    # The rehearsal finds what reproducing a stage imports; a DVC upgrade that breaks it shows here first (the server
+    # would still work, only slower).
     probe = (
-        "import sys, threading; sys.path.insert(0, sys.argv[1]); import stage_server;"
-        " print(stage_server.warm_up(), threading.active_count())"
+        "import sys, threading; sys.path.insert(0, sys.argv[1]); import stage_server; stage_server.prepare_process();"
+        " print(stage_server.warm_up(), threading.active_count(), 'dvc.repo.reproduce' in sys.modules,"
+        " 'dvc.stage.run' in sys.modules)"
     )
     result = subprocess.run(
         [sys.executable, "-P", "-c", probe, str(SERVER_SCRIPT.parent)], capture_output=True, text=True, check=True
     )
-    assert result.stdout.split() == ["[]", "1"], result.stdout + result.stderr
+    assert result.stdout.split() == ["[]", "1", "True", "True"], result.stdout + result.stderr

@@ -1,8 +1,8 @@
-"""A run's stage session: its stages forked from pipeline files read once, with the CLI's results.
+"""A run's stage session: its stages forked from one opened Repo, with the CLI's results.
 
 The launcher tests in test_launcher_runs.py and test_launcher_stop.py run each stage from a session of its own too;
 these cover what only a session shared by a run's stages shows: a chain whose later stages see what earlier ones
-wrote, independent stages side by side, stages of files the session did not read, and the session's end.
+wrote, independent stages side by side, stages of any pipeline file of the workspace, and the session's end.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import asyncio
 import shutil
 from pathlib import Path
 
+import pytest
 import yaml
 from launch_helpers import (
     PIPELINE,
@@ -25,8 +26,7 @@ from launch_helpers import (
     until,
 )
 
-from workers.execution import launch_stage, open_session, stage_environment
-from workers.execution.server import StageSession
+from workers.execution import StageServerError, StageSession, launch_stage
 
 CHAIN = {
     "first": {"cmd": "tr a-z A-Z < in.txt > first.txt", "deps": ["in.txt"], "outs": ["first.txt"]},
@@ -49,7 +49,7 @@ async def test_a_chain_in_one_session_leaves_what_dvc_repro_leaves(tmp_path: Pat
     shutil.copytree(root, oracle, symlinks=True)
     run_cli(oracle, "repro", PIPELINE)
 
-    session = await opened(root, [PIPELINE])
+    session = await opened(root)
     try:
         for name in CHAIN:
             code, ran, text = await run_in(session, root, name)
@@ -63,7 +63,7 @@ async def test_a_chain_in_one_session_leaves_what_dvc_repro_leaves(tmp_path: Pat
     assert (root / "third.txt").read_text().strip() == "2"
 
     # The next run's session reads the new dvc.lock: nothing changed, every stage is skipped.
-    session = await opened(root, [PIPELINE])
+    session = await opened(root)
     try:
         for name in CHAIN:
             code, ran, text = await run_in(session, root, name)
@@ -73,11 +73,11 @@ async def test_a_chain_in_one_session_leaves_what_dvc_repro_leaves(tmp_path: Pat
         session.close()
 
     # An edited input re-runs the first stage; its output is the same as before, so, as in `dvc repro`, the rest is
-    # skipped: the second stage compared its input with what dvc.lock said when the session opened.
+    # skipped.
     (root / "in.txt").write_text("ABC\n")
     (oracle / "in.txt").write_text("ABC\n")
     run_cli(oracle, "repro", PIPELINE)
-    session = await opened(root, [PIPELINE])
+    session = await opened(root)
     try:
         assert [(await run_in(session, root, name))[1] for name in CHAIN] == [True, False, False]
     finally:
@@ -98,7 +98,7 @@ async def test_independent_stages_of_one_session_overlap(tmp_path: Path) -> None
     oracle = tmp_path / "oracle"
     shutil.copytree(root, oracle, symlinks=True)
     oracle_run = asyncio.create_task(asyncio.to_thread(run_cli, oracle, "repro", PIPELINE))
-    session = await opened(root, [PIPELINE])
+    session = await opened(root)
     try:
         results = await asyncio.gather(*(run_in(session, root, name) for name in stages))
     finally:
@@ -110,7 +110,7 @@ async def test_independent_stages_of_one_session_overlap(tmp_path: Path) -> None
     assert read_lock(root) == read_lock(oracle)
 
 
-async def test_a_stage_of_a_file_the_session_did_not_read_runs_through_the_cli(tmp_path: Path) -> None:
+async def test_stages_of_two_pipeline_files_run_from_one_session(tmp_path: Path) -> None:
     root = make_workspace(tmp_path / "ws", {"a": {"cmd": "echo a > a.txt", "outs": ["a.txt"]}})
     other = root / "pipelines" / "other" / "dvc.yaml"
     other.parent.mkdir(parents=True)
@@ -119,7 +119,7 @@ async def test_a_stage_of_a_file_the_session_did_not_read_runs_through_the_cli(t
             {"stages": {"b": {"cmd": "cat a.txt > b.txt", "deps": ["a.txt"], "outs": ["b.txt"], "wdir": "../.."}}}
         )
     )
-    session = await opened(root, [PIPELINE])
+    session = await opened(root)
     try:
         assert (await run_in(session, root, "a"))[:2] == (0, True)
         output = Collected()
@@ -132,20 +132,29 @@ async def test_a_stage_of_a_file_the_session_did_not_read_runs_through_the_cli(t
     assert "b" in yaml.safe_load(other.with_name("dvc.lock").read_text())["stages"]
 
 
-async def test_a_session_that_cannot_read_its_files_is_not_opened(tmp_path: Path) -> None:
+async def test_a_stage_of_an_unreadable_pipeline_file_fails_with_dvcs_message(tmp_path: Path) -> None:
     root = make_workspace(tmp_path / "ws", {"a": {"cmd": "echo a"}})
     (root / PIPELINE).write_text("stages: [not, a, mapping\n")
-    assert await open_session(root, [PIPELINE], stage_environment()) is None
-    # The stage still runs the per-stage way, and DVC's CLI says what is wrong.
-    output = Collected()
-    result = await (await launch_stage(root, target("a"), force=False, on_output=output)).wait()
+    session = await opened(root)
+    try:
+        output = Collected()
+        result = await (await launch_stage(root, target("a"), force=False, on_output=output, session=session)).wait()
+    finally:
+        session.close()
+    # DVC reads the file when the stage is reproduced, and says what is wrong, as its CLI does.
     assert result.exit_code != 0 and not result.command_ran
     assert "pipelines/exec/dvc.yaml' is invalid" in output.text
 
 
+async def test_a_session_on_a_folder_that_is_not_a_dvc_workspace_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(StageServerError, match="NotDvcRepoError"):
+        await opened(tmp_path / "plain")
+
+
 async def test_closing_a_session_ends_the_stages_it_still_runs(tmp_path: Path) -> None:
     root = make_workspace(tmp_path / "ws", {"slow": {"cmd": "echo started; sleep 60"}})
-    session = await opened(root, [PIPELINE])
+    session = await opened(root)
     output = Collected()
     process = await launch_stage(root, target("slow"), force=False, on_output=output, session=session)
     await until(lambda: "started" in output.text.splitlines(), 20, "the stage's first line")

@@ -1,27 +1,26 @@
-"""The stage shell itself, both builds (compiled from stage_shell.c, and stage_shell.py): the same usage lines, exit
-codes, limits and environment for a command, so that either can stand in for the other."""
+"""The stage shell itself (stage_shell.c, as shell.py builds it): usage lines, exit codes, limits, the sandbox prefix
+and the environment of a command, and the group's take-down when DVC dies."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from launch_helpers import live_members
 
 from workers.execution import shell
 
 
-@pytest.fixture(params=["compiled", "python"])
-def stage_shell(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
-    path = tmp_path / "stage-shell"
-    if request.param == "compiled":
-        assert shell._compile(path), "no C compiler: the compiled stage shell is not tested"
-    else:
-        shell._write_executable(path)
-    return path
+@pytest.fixture
+def stage_shell(tmp_path: Path) -> Path:
+    return shell.compile_stage_shell(tmp_path / "stage-shell")
 
 
 def run(stage_shell: Path, command: str, report: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -64,23 +63,64 @@ def test_limits_apply_to_the_command(stage_shell: Path, tmp_path: Path) -> None:
     assert run(stage_shell, "true", report, **{shell.LIMITS_ENV: "bogus=1"}).returncode == 127
 
 
-def test_the_trampoline_marks_its_group_and_execs(stage_shell: Path) -> None:
-    code = "import os; print(os.environ['STAGE_PROCESS_GROUP'] == str(os.getpgrp()))"
-    result = subprocess.run(
-        [str(stage_shell), "--exec", str(os.getpid()), sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=30,
+def test_a_sandbox_prefix_runs_the_command_and_never_reaches_it(stage_shell: Path, tmp_path: Path) -> None:
+    report = tmp_path / "usage.jsonl"
+    show_argv = 'printf "%s|" "$0" "$@"; echo'
+    prefix = shell.SANDBOX_ARGV_SEPARATOR.join(["/bin/sh", "-c", show_argv, "prefix"])
+    result = run(stage_shell, "echo inner", report, **{shell.SANDBOX_ARGV_ENV: prefix})
+    # The prefix is run with `/bin/sh -c CMD` appended, word for word.
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "prefix|/bin/sh|-c|echo inner|\n"
+    prefix = shell.SANDBOX_ARGV_SEPARATOR.join(["/usr/bin/env", "SANDBOXED=yes"])
+    result = run(
+        stage_shell,
+        "echo $SANDBOXED; printenv STAGE_SANDBOX_ARGV || echo unset",
+        report,
+        **{shell.SANDBOX_ARGV_ENV: prefix},
     )
-    assert result.returncode == 0 and result.stdout == "True\n", result.stderr
-    # A parent that is not ours: as if it died before the death signal was armed.
-    gone = subprocess.run([str(stage_shell), "--exec", "1", "/bin/true"], check=False, timeout=30)
-    assert gone.returncode == 128 + 9
+    assert result.returncode == 0 and result.stdout == "yes\nunset\n", result.stderr
+    # Measured as without a prefix.
+    assert shell.read_usage(report).commands_started == 2
+    assert [line["exit_code"] for line in usage_lines(report) if "exit_code" in line] == [0, 0]
+    # A prefix that cannot run fails the command as a missing program does in a shell.
+    missing = run(stage_shell, "true", report, **{shell.SANDBOX_ARGV_ENV: str(tmp_path / "no-such-sandbox")})
+    assert missing.returncode == 127 and "no-such-sandbox" in missing.stderr
+
+
+GROUP_LEADER = """
+import os, subprocess, sys
+os.environ["STAGE_PROCESS_GROUP"] = str(os.getpgrp())
+subprocess.Popen([sys.argv[1], "-c", "sleep 60 & echo started; sleep 60"])
+sys.stdin.read()
+"""
+
+
+def test_the_group_goes_down_when_its_leader_dies(stage_shell: Path) -> None:
+    # The leader stands for the stage's DVC process: a SIGKILL to it takes the command and its children down.
+    with subprocess.Popen(
+        [sys.executable, "-c", GROUP_LEADER, str(stage_shell)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as leader:
+        try:
+            assert leader.stdout is not None and leader.stdout.readline() == "started\n"
+            assert len(live_members(leader.pid)) >= 4  # leader, stage shell, /bin/sh, the sleeps
+            leader.kill()
+            leader.wait(timeout=10)
+            deadline = time.monotonic() + 5
+            while live_members(leader.pid):
+                assert time.monotonic() < deadline, f"group {leader.pid} still runs: {live_members(leader.pid)}"
+                time.sleep(0.02)  # polling interval of a deadline-bounded wait
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(leader.pid, signal.SIGKILL)
 
 
 def test_a_prebuilt_stage_shell_is_used_as_it_is(stage_shell: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(shell.STAGE_SHELL_BINARY_ENV, str(stage_shell))
     assert shell.stage_shell_path() == stage_shell
     monkeypatch.setenv(shell.STAGE_SHELL_BINARY_ENV, str(stage_shell.with_name("missing")))
-    assert shell.stage_shell_path() != stage_shell.with_name("missing")
+    with pytest.raises(shell.StageShellError, match="missing"):
+        shell.stage_shell_path()

@@ -1,10 +1,15 @@
 """The one place the workers use DVC names outside its public surface (``Repo`` methods, ``dvc.api``, the CLI).
 
 Each is an internal of DVC 3.x, read as DVC 3.67 has it: the rwlock file's name, schema and guard (for its repair,
-rwlock_file), the dvc.yaml text parser and schema (replacePipelineFile, replacing), and the plot renderers the
-`dvc plots show --json` command uses (results). ``checked()`` says whether the running DVC is a version these were
-checked against; the tests that compare with the CLI (tests/workers/test_dvcops_rwlock.py,
-tests/api/test_templated_pipelines.py, tests/results/) are their oracle.
+rwlock_file), the dvc.yaml text parser and schema (replacePipelineFile, replacing), the plot renderers the
+`dvc plots show --json` command uses (results), and what the stage server needs to fork stages from one opened Repo
+(``open_repo_to_fork``, ``poll_repository_lock_every``; workers/execution/stage_server.py). ``checked()`` says whether
+the running DVC is a version these were checked against; the tests that compare with the CLI
+(tests/workers/test_dvcops_rwlock.py, tests/api/test_templated_pipelines.py, tests/results/,
+tests/execution/test_launch_oracle.py) are their oracle.
+
+Standard library at the top and DVC inside the functions only: the stage server loads this file by path (it imports
+nothing of the workers' packages).
 """
 
 from __future__ import annotations
@@ -13,6 +18,9 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
+
+# dvc/lock.py Lock.lock retries a waiting repository lock every DEFAULT_TIMEOUT / default_retries, default_retries = 6.
+LOCK_DEFAULT_RETRIES = 6
 
 CHECKED_DVC_MAJOR = 3
 """The internals below are those of DVC 3.x (checked with 3.67)."""
@@ -84,3 +92,85 @@ def rendered_plots(data: Any, *, out: str, templates_dir: Any) -> Iterator[tuple
         data=data, out=out, templates_dir=templates_dir
     ):
         yield renderer, source_errors, definition_errors, list(to_json(renderer))
+
+
+def open_repo_to_fork(root: str) -> Any:
+    """The workspace's Repo, opened once for processes forked from this one to reproduce stages with.
+
+    As `dvc --wait-for-lock` opens it (``_wait_for_lock``: a stage queues for DVC's repository lock rather than failing
+    after 3 s), and with no open state database: taking and releasing the repository lock resets the Repo
+    (``lock_repo``), which closes it, so no SQLite connection crosses a fork; each child opens its own.
+    """
+    from dvc.repo import Repo, lock_repo
+
+    repo = Repo(root, _wait_for_lock=True)
+    with lock_repo(repo):
+        pass
+    return repo
+
+
+def poll_repository_lock_every(seconds: float) -> bool:
+    """In this process, DVC's waiting repository lock is retried every ``seconds`` instead of every 0.5 s.
+
+    Only for a lock that waits without end (a Repo opened by ``open_repo_to_fork``), and only the interval: the lock,
+    what it protects and DVC's loop around it are unchanged, so no result can differ; stages queueing for the lock
+    (their pre- and post-command steps) get it milliseconds after it is freed instead of up to half a second later.
+    Lock.lock reads the module's DEFAULT_TIMEOUT once, at its start, to compute its delay; the process is
+    single-threaded when DVC takes its lock, so setting it around the call affects that call only. Locks that give up
+    after a few tries (DVC's rwlock, wait=False) keep DVC's 3 s budget. False (nothing changed) on a DVC this was not
+    checked with.
+    """
+    if not checked():
+        return False
+    import dvc.lock
+
+    original = dvc.lock.Lock.lock
+
+    def lock(self: Any) -> Any:
+        if not getattr(self, "_wait", False):
+            return original(self)
+        saved = dvc.lock.DEFAULT_TIMEOUT
+        dvc.lock.DEFAULT_TIMEOUT = seconds * LOCK_DEFAULT_RETRIES
+        try:
+            return original(self)
+        finally:
+            dvc.lock.DEFAULT_TIMEOUT = saved
+
+    dvc.lock.Lock.lock = lock
+    return True
+
+
+def load_pipeline_stages(repo: Any, files: list[str]) -> dict[str, Any]:
+    """Each dvc.yaml of ``files`` (paths relative to the repo's root) and its dvc.lock read once, under DVC's repository
+    lock as `dvc repro` reads them: per file, DVC's stage loader (a stage is built from it on demand). Releasing the
+    lock resets the Repo (as in ``open_repo_to_fork``). Raises what DVC raises for a file it cannot read."""
+    from dvc.dvcfile import load_file
+    from dvc.repo import lock_repo
+
+    with lock_repo(repo):
+        return {path: load_file(repo, path).stages for path in files}
+
+
+def loaded_stage(loaders: dict[str, Any], target: str) -> Any | None:
+    """The stage ``target`` (``path/dvc.yaml:name``) of what ``load_pipeline_stages`` read; None if it did not."""
+    path, _, name = target.rpartition(":")
+    loader = loaders.get(path)
+    return loader[name] if loader is not None and name in loader else None
+
+
+def reproduce_loaded(repo: Any, stage: Any, *, force: bool) -> bool:
+    """``Repo.reproduce(target, single_item=True, force=force)`` of a stage already loaded, without reading its files
+    again: what dvc/repo/reproduce.py ``reproduce`` does once it collected the stage (DVC's repository lock, its scm
+    context, ``_reproduce`` of the one stage with the same arguments). Whether the stage was reproduced (Repo.reproduce
+    returning a non-empty list); raises what Repo.reproduce raises.
+
+    A stage read when the run's session opened stays valid for the run as within one `dvc repro`: its own dvc.lock
+    entry is written only by itself, its dependencies are hashed afresh when it runs, and DVC's dump merges the entry
+    into dvc.lock as it is on disk (under the lock) when the stage ends.
+    """
+    from dvc.repo import lock_repo
+    from dvc.repo.reproduce import _reproduce
+
+    with lock_repo(repo), repo.scm_context():
+        interactive = repo.config["core"].get("interactive", False)
+        return bool(_reproduce([stage], graph=None, on_error="fail", force=force, interactive=interactive))

@@ -1,24 +1,25 @@
 """Running one DVC stage as its own process group: streamed output, measured command, stop on demand.
 
-A stage is launched as `dvc --wait-for-lock repro --single-item [--force] TARGET`, so dvc.lock, the cache and the
-run-cache end as the CLI leaves them, and independent stages of a workspace can run side by side (DVC releases its
-repository lock while a command runs). DVC runs each command through ``$SHELL``: a small generated stage shell
-measures it (peak RSS, CPU) and takes the group down if DVC dies.
+One way to launch a stage: a per-worker stage server imports DVC once (server.py starts it, stage_server.py is it);
+a run opens a session in it (``open_session``), a process forked from the server with the workspace's DVC Repo open;
+each stage of the run is forked from the session and reproduced there as `dvc repro --single-item [--force] TARGET`
+with DVC's ``Repo.reproduce`` (``launch_stage``), so dvc.lock, the cache and the run-cache end as the CLI leaves them,
+and independent stages of a workspace run side by side (DVC releases its repository lock while a command runs). The
+DVC internals this needs are in workers/dvcops/dvc_internals.py.
 
-DVC's CLI runs in a child forked from a per-worker stage server that imported DVC once (stage_server.py), instead of
-paying a new interpreter's ~1 s start-up per stage. A run opens a session in it (``open_session``): a process that
-read the run's stages from dvc.yaml and dvc.lock once, from which each stage is forked, so that a stage does not
-reopen the workspace and parse those files again (see stage_server.py). ``start_stage_server()`` at worker start-up
-spares the first stages the slow path they take while the server starts.
+DVC runs each command through ``$SHELL``: the stage shell (stage_shell.c, built by shell.py) measures it (peak RSS,
+CPU), runs it behind ``STAGE_SANDBOX_ARGV`` when set, and takes the group down if DVC dies. groups.py signals a
+stage's group, output.py streams its output, environment.py is the clean environment commands get.
 """
 
 from workers.execution.environment import stage_environment
 from workers.execution.launcher import StageProcess, StageResult, launch_stage
-from workers.execution.server import StageSession, open_session, start_stage_server
+from workers.execution.server import StageServerError, StageSession, open_session, start_stage_server
 
 __all__ = [
     "StageProcess",
     "StageResult",
+    "StageServerError",
     "StageSession",
     "launch_stage",
     "open_session",

@@ -1,10 +1,11 @@
-"""The worker's side of the stage server (stage_server.py): starting it, restarting it, handing it stages.
+"""The worker's side of the stage server (stage_server.py): starting it, restarting it, opening sessions in it.
 
-One server per worker process, started on first use (or by ``start_stage_server``) and again whenever it is found
-dead. It takes a second or so to import DVC; until it says it is ready, ``start_stage`` answers None and the launcher
-starts that stage the slow way, as its own `python -m dvc` process, so a launch never waits for the server. The server
-is a child of the thread that started it (its death signal is tied to that thread): start it and launch stages from the
-event loop's thread, which lives as long as the worker.
+One server per worker process, started on first use (or by ``start_stage_server`` at worker start-up) and again
+whenever it is found dead. It takes a second or two to import DVC and rehearse a stage; ``open_session`` waits until it
+says it is ready. A run opens one session (``open_session``): a process forked from the server with the workspace's
+Repo open and the run's pipeline file read, from which each of the run's stages is forked (``StageSession.start``).
+The server is a child of the thread that started it (its death signal is tied to that thread): start it and open
+sessions from the event loop's thread, which lives as long as the worker.
 """
 
 from __future__ import annotations
@@ -25,13 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workers.execution.environment import stage_environment
-from workers.execution.stage_shell import GROUP_ENV
+from workers.execution.shell import GROUP_ENV
 
 logger = logging.getLogger(__name__)
 
 SERVER_SCRIPT = Path(__file__).with_name("stage_server.py")
 # A ready server answers with the child's pid within milliseconds (a fork); this is for a wedged one.
 REPLY_SECONDS = 30.0
+# Importing DVC and rehearsing a stage takes a second or two; on a loaded machine, more.
+SERVER_READY_SECONDS = 120.0
 # A line from the server or a stage child is a small JSON object.
 REPLY_LIMIT = 64 * 1024
 # The server's one packet on the control socket, once it has DVC imported (stage_server.py).
@@ -43,7 +46,7 @@ class StageServerError(RuntimeError):
     """The stage server could not start a stage."""
 
 
-# Opening a session reads dvc.yaml and dvc.lock once (tens of ms); past this, the run's stages go the per-stage way.
+# Opening a session opens the workspace's Repo (tens of ms); this is for a wedged one.
 SESSION_READY_SECONDS = 30.0
 SESSION_REPLY_LIMIT = 64 * 1024
 
@@ -84,7 +87,7 @@ def server_pid() -> int | None:
 
 
 def start_stage_server() -> None:
-    """Start the stage server now rather than on the first launch, so that the first stages need not run the slow way.
+    """Start the stage server now rather than on the first run, so that the first run need not wait for it.
 
     Call it from the event loop's thread (see the module's docstring); nothing happens if a server runs.
     """
@@ -124,15 +127,6 @@ def _connected(replace: _Connection | None = None) -> _Connection:
         if _connection is None:
             _connection = _start()
         return _connection
-
-
-def _discard(connection: _Connection) -> None:
-    """Stop a server that failed us, unless it was replaced already."""
-    global _connection
-    with _lock:
-        if _connection is connection:
-            _connection = None
-    connection.close()
 
 
 def _start() -> _Connection:
@@ -210,32 +204,6 @@ class _Replies:
                 await self.writer.wait_closed()
 
 
-async def start_stage(cwd: Path, argv: Sequence[str], env: Mapping[str, str]) -> ServerStage | None:
-    """Have the stage server run ``dvc.cli.main(argv)`` in ``cwd`` with ``env`` as a new session and process group.
-
-    Returns once the child leads its group; None, at once, if no server is ready yet (one is started if none runs),
-    for the caller to run the stage some other way. A server that dies while it is handed the stage is replaced.
-    """
-    request = json.dumps({"cwd": str(cwd), "argv": list(argv), "env": dict(env), "group_env": GROUP_ENV}).encode()
-    failed: _Connection | None = None
-    for _ in range(2):
-        # In this (the event loop's) thread: the server's death signal is tied to the thread that starts it.
-        connection = _connected(failed)
-        if not connection.poll_ready():
-            return None
-        try:
-            stage = await _submit(connection.control, request)
-        except TimeoutError:
-            _discard(connection)
-            raise StageServerError(f"the stage server did not answer within {REPLY_SECONDS} s") from None
-        if stage is not None:
-            return stage
-        if connection.alive():
-            raise StageServerError("the stage server did not start the stage (see the worker's stderr)")
-        failed = connection
-    return None
-
-
 async def _submit(control: socket.socket, request: bytes) -> ServerStage | None:
     """Send one request; the started stage, or None if the server closed the reply socket without a word."""
     loop = asyncio.get_running_loop()
@@ -282,58 +250,82 @@ async def _submit(control: socket.socket, request: bytes) -> ServerStage | None:
 
 
 class StageSession:
-    """A run's session in the stage server: pipeline files read once, each of their stages forked from there.
+    """A run's session in the stage server: the workspace's Repo open, each of the run's stages forked from there.
 
-    ``start`` answers as ``start_stage`` does (a child of its own session and process group, its output, its exit
-    code); None when the session is gone or refused the stage, for the caller to start it some other way. ``close``
-    ends the session; stages still running are SIGKILLed with it (the scheduler stops its stages before).
+    ``start`` hands it one stage (a child of its own session and process group, its output, its exit code); ``close``
+    ends the session, SIGKILLing the stages it still runs (the scheduler stops its stages before).
     """
 
     def __init__(self, pid: int, channel: socket.socket) -> None:
         self.pid = pid
         self._channel = channel
 
-    async def start(self, cwd: Path, argv: Sequence[str], env: Mapping[str, str]) -> ServerStage | None:
+    async def start(self, target: str, *, force: bool, env: Mapping[str, str]) -> ServerStage:
+        """`dvc repro --single-item [--force] TARGET` in ``env``, forked from the session; returns once it leads its
+        group."""
         if self._channel.fileno() < 0:
-            return None
-        request = json.dumps({"cwd": str(cwd), "argv": list(argv), "env": dict(env), "group_env": GROUP_ENV})
+            raise StageServerError("the run's stage session is closed")
+        request = {"target": target, "force": force, "env": dict(env), "group_env": GROUP_ENV}
         try:
-            return await _submit(self._channel, request.encode())
+            stage = await _submit(self._channel, json.dumps(request).encode())
         except TimeoutError:
             self.close()
             raise StageServerError(f"the run's stage session did not answer within {REPLY_SECONDS} s") from None
+        if stage is None:
+            raise StageServerError("the run's stage session ended (see the worker's stderr)")
+        return stage
 
     def close(self) -> None:
         self._channel.close()
 
 
-async def open_session(cwd: Path, files: Sequence[str], env: Mapping[str, str]) -> StageSession | None:
-    """A session that read the dvc.yaml ``files`` (paths relative to ``cwd``) and their dvc.lock once; None if the
-    server is not ready or the files could not be read (stages then run through DVC's CLI, which reports why)."""
-    connection = _connected()
-    if not connection.poll_ready() or not files:
-        return None
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    request = json.dumps({"session": {"cwd": str(cwd), "env": dict(env), "files": list(files)}}).encode()
-    try:
+async def open_session(cwd: Path, files: Sequence[str], env: Mapping[str, str]) -> StageSession:
+    """A session on the workspace at ``cwd`` with ``env`` as DVC's environment, once the stage server is ready (it is
+    started, or restarted, if none runs). It reads the dvc.yaml ``files`` (paths relative to ``cwd``: the run's
+    pipeline) and their dvc.lock once. Raises StageServerError when it cannot be opened, saying why."""
+    failed: _Connection | None = None
+    for _ in range(2):
+        connection = await _ready_connection(failed)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        request = json.dumps({"session": {"cwd": str(cwd), "env": dict(env), "files": list(files)}}).encode()
         try:
-            socket.send_fds(connection.control, [request], [theirs.fileno()])
-        finally:
-            theirs.close()
-        ours.setblocking(False)
-        async with asyncio.timeout(SESSION_READY_SECONDS):
-            answer = await asyncio.get_running_loop().sock_recv(ours, SESSION_REPLY_LIMIT)
+            try:
+                socket.send_fds(connection.control, [request], [theirs.fileno()])
+            finally:
+                theirs.close()
+            ours.setblocking(False)
+            async with asyncio.timeout(SESSION_READY_SECONDS):
+                answer = await asyncio.get_running_loop().sock_recv(ours, SESSION_REPLY_LIMIT)
+        except OSError:
+            ours.close()
+            failed = connection  # the server died while we asked it: a new one, once
+            continue
+        except TimeoutError:
+            ours.close()
+            raise StageServerError(f"the stage session did not open within {SESSION_READY_SECONDS} s") from None
+        except BaseException:
+            ours.close()
+            raise
         ready = json.loads(answer) if answer else {}
-    except (OSError, TimeoutError, ValueError):
-        ours.close()
-        return None
-    except BaseException:
-        ours.close()
-        raise
-    if "ready" not in ready:
+        if "ready" in ready:
+            ours.setblocking(True)
+            return StageSession(int(ready["ready"]), ours)
         ours.close()
         if "error" in ready:
-            logger.info("stage session not opened, stages run one DVC CLI each: %s", ready["error"])
-        return None
-    ours.setblocking(True)
-    return StageSession(int(ready["ready"]), ours)
+            raise StageServerError(f"DVC could not open the workspace: {ready['error']}")
+        failed = connection
+    raise StageServerError("the stage server ended while opening a session (see the worker's stderr)")
+
+
+async def _ready_connection(replace: _Connection | None) -> _Connection:
+    """The live server once it is ready (started if none runs, or if it is ``replace``, which failed us)."""
+    connection = _connected(replace)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SERVER_READY_SECONDS
+    while not connection.poll_ready():
+        if not connection.alive():
+            connection = _connected(connection)
+        if loop.time() >= deadline:
+            raise StageServerError(f"the stage server was not ready within {SERVER_READY_SECONDS} s")
+        await asyncio.sleep(READY_POLL_SECONDS)
+    return connection

@@ -1,96 +1,83 @@
-"""The stage shell as an executable (installed once per worker process) and the usage it reports."""
+"""The stage shell (stage_shell.c) as an executable, built once per worker process, and the usage it reports.
+
+DVC runs every stage command as ``$SHELL -c CMD`` with $SHELL the stage shell: it runs ``/bin/sh -c CMD`` (behind the
+``STAGE_SANDBOX_ARGV`` prefix when that is set), measures it (peak RSS, CPU) and takes the stage's group down if DVC
+dies. It is C because it starts for every command: ~1 ms, against ~25 ms for a Python one (see stage_shell.c).
+
+Built with the system's C compiler (``$CC``, else ``cc``) the first time the worker needs it (at start-up,
+workers/__main__.py), into a private temporary folder removed at exit. An image without a compiler ships it built
+from the same source with the same flags (the Dockerfile) and names it in ``STAGE_SHELL_BINARY``.
+"""
 
 from __future__ import annotations
 
 import atexit
 import json
-import logging
 import os
-import shlex
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from workers.execution import stage_shell
-
-RUSAGE_FILE_ENV = stage_shell.RUSAGE_FILE_ENV
-LIMITS_ENV = stage_shell.LIMITS_ENV
+RUSAGE_FILE_ENV = "STAGE_RUSAGE_FILE"
+"""The file the stage shell appends one JSON line to when a command starts, and one when it ends."""
+LIMITS_ENV = "STAGE_LIMITS"
+"""``cpu=S,as=B,nofile=N,fsize=B``: resource limits for the command, applied in its process before exec."""
+GROUP_ENV = "STAGE_PROCESS_GROUP"
+"""Set by the stage's DVC process to the group it leads: only inside such a group may the stage shell kill its group."""
+SANDBOX_ARGV_ENV = "STAGE_SANDBOX_ARGV"
+"""A prefix for ``/bin/sh -c CMD`` (e.g. a bwrap argv), its arguments separated by SANDBOX_ARGV_SEPARATOR."""
+SANDBOX_ARGV_SEPARATOR = "\x1f"
 EXECUTABLE_NAME = "stage-shell"
 SOURCE = Path(__file__).with_name("stage_shell.c")
-STAGE_SHELL_ENV = "STAGE_SHELL"
 STAGE_SHELL_BINARY_ENV = "STAGE_SHELL_BINARY"
-PYTHON_STAGE_SHELL = "python"
+COMPILE_FLAGS = ("-O2", "-Wall", "-Werror")
 COMPILE_SECONDS = 60
-# Linux reads at most 255 bytes of a '#!' line (BINPRM_BUF_SIZE); a longer interpreter path goes through /bin/sh.
-MAX_SHEBANG = 200
-
-logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _installed: Path | None = None
 
 
-def stage_shell_path() -> Path:
-    """The stage shell executable, made on first use in a private temporary folder removed at exit.
+class StageShellError(RuntimeError):
+    """The stage shell could not be built."""
 
-    Compiled from stage_shell.c with the system's C compiler (``$CC``, else ``cc``) when there is one, since DVC
-    starts it for every stage command and an interpreter's start-up would be paid each time; otherwise, or with
-    ``STAGE_SHELL=python`` in the environment, stage_shell.py behind a ``#!python -IS`` line. An image without a
-    compiler ships it built: ``STAGE_SHELL_BINARY`` names that executable (see the Dockerfile).
-    """
+
+def stage_shell_path() -> Path:
+    """The stage shell executable: ``$STAGE_SHELL_BINARY`` when set, else compiled on first use (see the module)."""
     global _installed
+    prebuilt = os.environ.get(STAGE_SHELL_BINARY_ENV)
+    if prebuilt:
+        if not os.access(prebuilt, os.X_OK):
+            raise StageShellError(f"{STAGE_SHELL_BINARY_ENV}={prebuilt} is not an executable")
+        return Path(prebuilt)
     with _lock:
-        prebuilt = os.environ.get(STAGE_SHELL_BINARY_ENV)
-        if prebuilt and os.environ.get(STAGE_SHELL_ENV) != PYTHON_STAGE_SHELL and os.access(prebuilt, os.X_OK):
-            return Path(prebuilt)
         if _installed is None or not _installed.exists():
             folder = Path(tempfile.mkdtemp(prefix="stage-shell-"))
             atexit.register(shutil.rmtree, folder, ignore_errors=True)
-            path = folder / EXECUTABLE_NAME
-            if os.environ.get(STAGE_SHELL_ENV) == PYTHON_STAGE_SHELL or not _compile(path):
-                _write_executable(path)
-            _installed = path
+            _installed = compile_stage_shell(folder / EXECUTABLE_NAME)
         return _installed
 
 
-def _compile(path: Path) -> bool:
+def compile_stage_shell(path: Path) -> Path:
+    """Compile stage_shell.c into ``path``; raises StageShellError with the compiler's words when it cannot."""
     compiler = shutil.which(os.environ.get("CC") or "cc")
     if compiler is None:
-        return False
+        raise StageShellError("no C compiler (cc) to build the stage shell with: install one or set STAGE_SHELL_BINARY")
     try:
         result = subprocess.run(
-            [compiler, "-O2", "-o", str(path), str(SOURCE)],
+            [compiler, *COMPILE_FLAGS, "-o", str(path), str(SOURCE)],
             capture_output=True,
             text=True,
             timeout=COMPILE_SECONDS,
             check=False,
         )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise StageShellError(f"the stage shell did not compile: {error}") from error
     if result.returncode != 0:
-        logger.warning("stage shell not compiled, using the Python one: %s", result.stderr.strip()[-2000:])
         path.unlink(missing_ok=True)
-        return False
-    return True
-
-
-def _write_executable(path: Path) -> Path:
-    # -I: no user site, no PYTHON* variables, no cwd on sys.path (the command's cwd is the user's); -S: no site
-    # import, which is most of an interpreter's start-up.
-    shebang = f"#!{sys.executable} -IS\n"
-    source = Path(stage_shell.__file__).read_text(encoding="utf-8")
-    if len(shebang) > MAX_SHEBANG or " " in sys.executable:
-        script = path.with_suffix(".py")
-        script.write_text(source, encoding="utf-8")
-        text = f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -IS {shlex.quote(str(script))} "$@"\n'
-    else:
-        text = shebang + source
-    path.write_text(text, encoding="utf-8")
-    path.chmod(0o700)
+        raise StageShellError(f"the stage shell did not compile: {result.stderr.strip()[-2000:]}")
     return path
 
 

@@ -1,14 +1,18 @@
 /*
- * The stage shell, compiled: the same program as stage_shell.py (read its docstring for what it does and why),
- * without an interpreter's start-up. DVC runs it once per stage command, so its start-up is paid on every stage:
- * about 1 ms here against 25-30 ms for `python -IS stage_shell.py` (more on a busy machine).
- *
- * shell.py compiles this file with the system's C compiler when the worker first needs the stage shell, and falls
- * back to stage_shell.py when there is none (or STAGE_SHELL=python). Both write the same usage lines and take the
- * same environment variables; tests/execution runs the launcher tests with each.
+ * The stage shell: DVC runs every stage command as `$SHELL -c COMMAND` (dvc/stage/run.py _make_cmd), and $SHELL is
+ * this program (built by shell.py; read its docstring for where and when).
  *
  *   stage-shell -c COMMAND
- *   stage-shell --exec PARENT_PID PROGRAM [ARG...]
+ *
+ * Runs `/bin/sh -c COMMAND` as its child in the same process group, or `PREFIX... /bin/sh -c COMMAND` when
+ * $STAGE_SANDBOX_ARGV holds a prefix (e.g. a bwrap argv; its arguments separated by the ASCII unit separator 0x1f),
+ * waits for it with wait4 and appends its resource usage (peak RSS, CPU) as one JSON line to the file named by
+ * $STAGE_RUSAGE_FILE (plus one line when it starts), then exits with the child's status as a shell does (128+N for
+ * signal N). $STAGE_LIMITS (cpu=S,as=B,nofile=N,fsize=B) are set with setrlimit in the child before it execs. Inside a
+ * stage's group ($STAGE_PROCESS_GROUP names it; the stage's DVC process leads it), DVC dying takes the whole group down.
+ * None of these variables reach the command.
+ *
+ * C rather than Python because it starts for every stage command: about 1 ms, against 25-30 ms for an interpreter.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,6 +31,8 @@
 #define RUSAGE_FILE_ENV "STAGE_RUSAGE_FILE"
 #define LIMITS_ENV "STAGE_LIMITS"
 #define GROUP_ENV "STAGE_PROCESS_GROUP"
+#define SANDBOX_ARGV_ENV "STAGE_SANDBOX_ARGV"
+#define SANDBOX_ARGV_SEPARATOR '\x1f'
 #define SHELL "/bin/sh"
 
 static const int reset_in_child[] = {SIGPIPE, SIGXFSZ, SIGTERM, SIGHUP, SIGINT};
@@ -106,10 +112,51 @@ static int apply_limits(char *spec) {
     return 0;
 }
 
+/* argv for the command: [PREFIX..., "/bin/sh", "-c", COMMAND, NULL], PREFIX split out of `sandbox` (may be NULL). */
+static char **command_argv(char *sandbox, const char *command) {
+    size_t count = 0;
+    if (sandbox && *sandbox) {
+        count = 1;
+        for (const char *c = sandbox; *c; c++) {
+            count += *c == SANDBOX_ARGV_SEPARATOR;
+        }
+    }
+    char **argv = calloc(count + 4, sizeof *argv);
+    if (!argv) {
+        return NULL;
+    }
+    size_t i = 0;
+    if (count) {
+        char *start = sandbox;
+        for (char *c = sandbox;; c++) {
+            if (*c == SANDBOX_ARGV_SEPARATOR || *c == '\0') {
+                int last = *c == '\0';
+                *c = '\0';
+                argv[i++] = start;
+                start = c + 1;
+                if (last) {
+                    break;
+                }
+            }
+        }
+    }
+    argv[i++] = SHELL;
+    argv[i++] = "-c";
+    argv[i++] = (char *)command;
+    argv[i] = NULL;
+    return argv;
+}
+
 static int run_command(const char *command) {
     char *report = take_env(RUSAGE_FILE_ENV);
     char *limits = take_env(LIMITS_ENV);
     char *group = take_env(GROUP_ENV);
+    char *sandbox = take_env(SANDBOX_ARGV_ENV);
+    char **argv = command_argv(sandbox, command);
+    if (!argv) {
+        perror("stage-shell: argv");
+        return 127;
+    }
     char own_group[32];
     snprintf(own_group, sizeof own_group, "%d", (int)getpgrp());
     if (group && strcmp(group, own_group) == 0) {
@@ -140,7 +187,8 @@ static int run_command(const char *command) {
         }
         prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
         if ((!limits || apply_limits(limits) == 0) && getppid() == wrapper) {
-            execl(SHELL, SHELL, "-c", command, (char *)NULL);
+            execvp(argv[0], argv);
+            fprintf(stderr, "stage-shell: cannot run %s: %s\n", argv[0], strerror(errno));
         }
         _exit(127);
     }
@@ -171,29 +219,10 @@ static int run_command(const char *command) {
     return code;
 }
 
-static int exec_guarded(const char *parent, char **argv) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    if ((long)getppid() != strtol(parent, NULL, 10)) {
-        /* The parent died before the death signal was armed. */
-        _exit(128 + SIGKILL);
-    }
-    signal(SIGTERM, SIG_IGN);
-    signal(SIGPIPE, SIG_DFL);
-    char own_group[32];
-    snprintf(own_group, sizeof own_group, "%d", (int)getpgrp());
-    setenv(GROUP_ENV, own_group, 1);
-    execv(argv[0], argv);
-    perror("stage-shell: exec");
-    return 127;
-}
-
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "-c") == 0) {
         return run_command(argv[2]);
     }
-    if (argc >= 4 && strcmp(argv[1], "--exec") == 0) {
-        return exec_guarded(argv[2], argv + 3);
-    }
-    fprintf(stderr, "usage: %s -c COMMAND | --exec PARENT_PID PROGRAM [ARG...]\n", argv[0]);
+    fprintf(stderr, "usage: %s -c COMMAND\n", argv[0]);
     return 2;
 }
