@@ -77,20 +77,22 @@ class RunFollower:
             # One access-checked read: nothing is sent before it passes, and a caller without access leaves the
             # channel at once (the ``async with``).
             snapshot = await self.runs.get(caller=caller, run_id=run_id)
-            yield RunUpdateBatch(run=snapshot, events=())
             cursor = snapshot.last_seq if after is None else after
             # A run still QUEUED when read had stored no event: each of its events is stored after it leaves QUEUED
             # and published after that, so all of them come live and the store is not read (nor waited for).
-            from_store = snapshot.state != RunState.QUEUED
+            # Otherwise the first page of history is read before the snapshot goes out, so that the two come
+            # together (and a dashboard that starts with many others has its reads done before it is shown live).
+            stored = None if snapshot.state == RunState.QUEUED else await self.runs.events_after(run_id, cursor)
+            yield RunUpdateBatch(run=snapshot, events=())
             while True:
-                while from_store:  # the history (or what a gap left out), chunk by chunk as the store gives it
-                    stored = await self.runs.events_after(run_id, cursor)
+                while stored is not None:  # the history, or what a gap left out, page by page as the store gives it
                     for events in _chunks(stored):
                         cursor = events[-1].seq
                         yield RunUpdateBatch(run=None, events=events)
                         if _ends_run(events):
                             return
-                    from_store = len(stored) >= EVENT_PAGE  # a full page: more may follow it
+                    # A full page: more may follow it.
+                    stored = await self.runs.events_after(run_id, cursor) if len(stored) >= EVENT_PAGE else None
                 # A finished snapshot ends the stream once everything up to its last seq went out: the run document
                 # records the final state before its event is stored, so that event may still be on its way (live).
                 if snapshot.state.finished and cursor >= snapshot.last_seq:
@@ -101,7 +103,8 @@ class RunFollower:
                         yield RunUpdateBatch(run=None, events=events)
                         if _ends_run(events):
                             return
-                from_store = True  # a gap, a possible miss or a long silence: the store has what came between
+                # A gap, a possible miss or a long silence: the store has what came between.
+                stored = await self.runs.events_after(run_id, cursor)
 
     async def watch(self, *, caller: str, channel: str) -> AsyncIterator[Run]:
         """New runs and their state changes on a pipeline or project channel."""
