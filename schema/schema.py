@@ -31,7 +31,7 @@ from schema.results.queries import ResultQueries
 from schema.runs.mutations import RunMutations
 from schema.runs.queries import RunQueries
 from schema.runs.subscriptions import RunSubscriptions
-from schema.shared_results import SharedResultExecutor
+from schema.shared_results import execution_context_class
 from schema.users.mutations import UserMutations
 from schema.users.queries import UserQueries
 from schema.ws_guard import WebSocketGuard
@@ -82,5 +82,5 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         subscription=Subscription,
         extensions=extensions,
         exception_handlers=EXCEPTION_HANDLERS,
-        execution_context_class=SharedResultExecutor,
+        execution_context_class=execution_context_class(),
     )

@@ -285,19 +285,14 @@ class RunService:
         return log_page(stage, offset, limit_bytes, chunks, end=end, finished=stage_run.state.finished)
 
     async def events_after(self, run_id: str, seq: int) -> list[RunEvent]:
-        """Every stored event after ``seq``: from the run's recent messages in Redis when they hold them all
-        (app.events.recent), else from MongoDB, page by page."""
+        """The next stored events after ``seq``, in order: all of them from the run's recent messages in Redis when
+        those hold every one (app.events.recent), else one page (EVENT_PAGE) from MongoDB. Fewer than EVENT_PAGE:
+        nothing more was stored when they were read; a caller wanting the rest asks again after the last one."""
         with contextlib.suppress(RedisError):
             recent = await recent_events_after(self.redis, run_id, seq)
             if recent is not None:
                 return recent
-        events: list[RunEvent] = []
-        while True:
-            page = await self.events.after(run_id, seq=seq, limit=EVENT_PAGE)
-            events.extend(page)
-            if len(page) < EVENT_PAGE:
-                return events  # a short page is the last: no extra query to learn that nothing follows
-            seq = page[-1].seq
+        return await self.events.after(run_id, seq=seq, limit=EVENT_PAGE)
 
 
 def _is_continuation(byte: int) -> bool:
