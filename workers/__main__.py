@@ -17,7 +17,8 @@ from typing import Any
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 from app.settings import Settings
-from workers.context import close_resources, open_resources
+from workers import sandbox
+from workers.context import close_resources, open_resources, resources_of
 from workers.execution import start_stage_server
 from workers.execution.shell import stage_shell_path
 from workers.settings import build_workers
@@ -42,8 +43,17 @@ class SharedResources:
                 # shell built (compiled, ~0.1 s) before the first stage needs it.
                 start_stage_server()
                 await asyncio.to_thread(stage_shell_path)
+                await self._probe_sandbox()
             ctx.update(self._shared)
             self._users += 1
+
+    async def _probe_sandbox(self) -> None:
+        """Find out once whether stage commands can be sandboxed here; say it in the log and in Redis (/health)."""
+        resources = resources_of(self._shared)
+        policy = await asyncio.to_thread(sandbox.configure, resources.settings)
+        log = logger.error if policy.refusal else logger.warning if policy.unsandboxed else logger.info
+        log("stage sandbox: %s (%s; cgroup v2 %s)", policy.mode, policy.capability.detail, policy.capability.cgroup)
+        await sandbox.record(resources.redis, resources.settings, policy)
 
     async def on_shutdown(self, ctx: dict[str, Any]) -> None:
         async with self._lock:
@@ -51,6 +61,8 @@ class SharedResources:
                 return  # this worker's start-up failed before it opened anything
             self._users -= 1
             if self._users == 0:
+                with contextlib.suppress(Exception):
+                    await sandbox.forget(resources_of(self._shared).redis, resources_of(self._shared).settings)
                 await close_resources(self._shared)
 
 

@@ -7,11 +7,19 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from workers import sandbox
+
 DEFAULT_LOCALE = "C.UTF-8"
 
 
-def stage_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def stage_environment(
+    extra: Mapping[str, str] | None = None, *, workspace: Path | None = None, python_env: Path | None = None
+) -> dict[str, str]:
     """A clean environment for DVC and the stage commands it runs, plus ``extra`` (which wins).
+
+    With a ``workspace``, stage commands run in their sandbox (workers/sandbox/; ``python_env``: the project's
+    virtualenv, read-only, first on PATH): its prefix goes in STAGE_SANDBOX_ARGV for the stage shell. Raises
+    SandboxRefused when this worker requires a sandbox it cannot build.
 
     Built from an allow-list, so the worker's MONGODB_URL, REDIS_URL, tokens and cloud credentials never reach a
     command. The worker's interpreter folder leads PATH so that ``python``/``python3`` resolve to it; Python output
@@ -33,4 +41,8 @@ def stage_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     if os.environ.get("TMPDIR"):
         env["TMPDIR"] = os.environ["TMPDIR"]
     env.update(extra or {})
+    if workspace is not None:
+        prefix = sandbox.stage_prefix(workspace, python_env=python_env)
+        if prefix is not None:
+            env[sandbox.SANDBOX_ARGV_ENV] = sandbox.encode(prefix)
     return env

@@ -148,9 +148,11 @@ async def launch_stage(
     dies with the thread that started it). With a ``session`` (``open_session``) holding the target, the stage is
     forked from it and DVC does not read the workspace's pipeline files again; otherwise it starts as above.
     """
+    # Sandboxed (workers/sandbox/) unless ``env`` is given; in a thread, as the first stage in a workspace grants the
+    # sandbox's user access to its files.
+    run_env = dict(await asyncio.to_thread(stage_environment, workspace=root) if env is None else env)
     shell = stage_shell_path()
     report = new_usage_report()
-    run_env = dict(stage_environment() if env is None else env)
     run_env["SHELL"] = str(shell)
     run_env[RUSAGE_FILE_ENV] = str(report)
     if limits:

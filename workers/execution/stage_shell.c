@@ -7,7 +7,7 @@
  * back to stage_shell.py when there is none (or STAGE_SHELL=python). Both write the same usage lines and take the
  * same environment variables; tests/execution runs the launcher tests with each.
  *
- *   stage-shell -c COMMAND
+ *   stage-shell -c COMMAND          (behind the prefix in $STAGE_SANDBOX_ARGV when set)
  *   stage-shell --exec PARENT_PID PROGRAM [ARG...]
  */
 #define _GNU_SOURCE
@@ -27,6 +27,9 @@
 #define RUSAGE_FILE_ENV "STAGE_RUSAGE_FILE"
 #define LIMITS_ENV "STAGE_LIMITS"
 #define GROUP_ENV "STAGE_PROCESS_GROUP"
+/* A prefix for the command (the stage's sandbox, workers/sandbox/): arguments separated by the ASCII unit separator. */
+#define SANDBOX_ENV "STAGE_SANDBOX_ARGV"
+#define SANDBOX_SEPARATOR '\x1f'
 #define SHELL "/bin/sh"
 
 static const int reset_in_child[] = {SIGPIPE, SIGXFSZ, SIGTERM, SIGHUP, SIGINT};
@@ -106,9 +109,47 @@ static int apply_limits(char *spec) {
     return 0;
 }
 
+/* The argv to exec: the sandbox prefix (split in place), then SHELL -c COMMAND. NULL when out of memory. */
+static char **command_argv(char *sandbox, const char *command) {
+    size_t count = 3;
+    if (sandbox && !*sandbox) {
+        sandbox = NULL;
+    }
+    if (sandbox) {
+        count += 1;
+        for (const char *p = sandbox; *p; p++) {
+            count += *p == SANDBOX_SEPARATOR;
+        }
+    }
+    char **argv = calloc(count + 1, sizeof *argv);
+    if (!argv) {
+        return NULL;
+    }
+    size_t n = 0;
+    if (sandbox) {
+        argv[n++] = sandbox;
+        for (char *p = sandbox; *p; p++) {
+            if (*p == SANDBOX_SEPARATOR) {
+                *p = '\0';
+                argv[n++] = p + 1;
+            }
+        }
+    }
+    argv[n++] = SHELL;
+    argv[n++] = "-c";
+    argv[n++] = (char *)command;
+    argv[n] = NULL;
+    return argv;
+}
+
 static int run_command(const char *command) {
     char *report = take_env(RUSAGE_FILE_ENV);
     char *limits = take_env(LIMITS_ENV);
+    char **argv = command_argv(take_env(SANDBOX_ENV), command);
+    if (!argv) {
+        perror("stage-shell: argv");
+        return 127;
+    }
     char *group = take_env(GROUP_ENV);
     char own_group[32];
     snprintf(own_group, sizeof own_group, "%d", (int)getpgrp());
@@ -140,7 +181,7 @@ static int run_command(const char *command) {
         }
         prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
         if ((!limits || apply_limits(limits) == 0) && getppid() == wrapper) {
-            execl(SHELL, SHELL, "-c", command, (char *)NULL);
+            execv(argv[0], argv);
         }
         _exit(127);
     }

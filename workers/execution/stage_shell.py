@@ -6,8 +6,9 @@ library only, and only its fast-loading parts (it runs once per stage command an
 Two ways to call it:
 
 - ``stage-shell -c CMD``, as DVC calls ``$SHELL`` (dvc/stage/run.py ``_make_cmd``): runs ``/bin/sh -c CMD`` as its
-  child in the same process group, waits for it with ``wait4`` and appends its resource usage as one JSON line to the
-  file named by ``$STAGE_RUSAGE_FILE``, then exits with the child's status as a shell does (128+N for signal N).
+  child in the same process group (behind the prefix in ``$STAGE_SANDBOX_ARGV`` when set: the stage's sandbox), waits
+  for it with ``wait4`` and appends its resource usage as one JSON line to the file named by ``$STAGE_RUSAGE_FILE``,
+  then exits with the child's status as a shell does (128+N for signal N).
 - ``stage-shell --exec PARENT_PID PROGRAM ARG...``: the launcher's trampoline for the DVC process; sets
   PR_SET_PDEATHSIG=SIGKILL (so DVC dies with the worker), ignores SIGTERM (so DVC outlives its command on a stop and
   reports it, see launcher.py), marks its group as a stage's for the stage shell, then execs PROGRAM. A trampoline
@@ -32,6 +33,9 @@ else:
 RUSAGE_FILE_ENV = "STAGE_RUSAGE_FILE"
 LIMITS_ENV = "STAGE_LIMITS"
 """``cpu=S,as=B,nofile=N,fsize=B``: resource limits for the command, applied in its process before exec."""
+SANDBOX_ENV = "STAGE_SANDBOX_ARGV"
+"""A prefix for the command (the sandbox, workers/sandbox/): its arguments separated by the ASCII unit separator."""
+SANDBOX_SEPARATOR = "\x1f"
 # Set by the trampoline to the group it leads: only inside such a group may the stage shell kill its group.
 GROUP_ENV = "STAGE_PROCESS_GROUP"
 SHELL = "/bin/sh"
@@ -101,6 +105,8 @@ def apply_limits(spec: str) -> None:
 def run_command(command: str) -> int:
     report = os.environ.pop(RUSAGE_FILE_ENV, None)
     limits = os.environ.pop(LIMITS_ENV, None)
+    sandbox = os.environ.pop(SANDBOX_ENV, None)
+    argv = [*(sandbox.split(SANDBOX_SEPARATOR) if sandbox else ()), SHELL, "-c", command]
     if os.environ.pop(GROUP_ENV, None) == str(os.getpgrp()):
         # DVC dying (a SIGKILL from the worker's death, or from a stop) takes the whole group with it, grandchildren
         # included; the command's own death signal covers only the shell.
@@ -126,7 +132,7 @@ def run_command(command: str) -> int:
             if limits:
                 apply_limits(limits)
             if os.getppid() == wrapper_pid:
-                os.execve(SHELL, [SHELL, "-c", command], env)
+                os.execve(argv[0], argv, env)
         finally:
             os._exit(127)
     _, status, usage = os.wait4(pid, 0)

@@ -28,6 +28,7 @@ from app.domain.runs import CANCELLED_BY_REQUEST, Run, RunState, StageRun, Stage
 from app.services.run_settlement import ensure_final_event, settle_run
 from app.services.runs import run_job_id
 from app.workspace_lock import run_lock_token
+from workers import sandbox
 from workers.context import WorkerResources, resources_of
 from workers.execution import StageSession, open_session, stage_environment
 from workers.jobs.results import capture_results
@@ -224,6 +225,9 @@ async def _execute(resources: WorkerResources, recorder: RunRecorder, limits: Re
         pipeline = await resources.pipelines.get(run.pipeline_id)
     except DomainError as refused:
         return await recorder.finish(RunState.FAILED, error=refused.message, outputs_changed=[])
+    refusal = (await asyncio.to_thread(sandbox.current)).refusal
+    if refusal is not None:  # no sandbox, and no operator's STAGES_UNSANDBOXED: no stage command starts
+        return await recorder.finish(RunState.FAILED, error=refusal, outputs_changed=[])
     # The stage session reads the pipeline's files while the plan is made (both before any stage runs).
     opening = asyncio.create_task(open_session(root, [pipeline.path], stage_environment()))
     session: StageSession | None = None

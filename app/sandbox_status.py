@@ -1,0 +1,13 @@
+"""Where workers record whether they can sandbox stage commands, for the API's /health to read.
+
+One Redis hash per runs queue: a field per worker process (its id), a JSON value (workers.sandbox.policy).
+"""
+
+from __future__ import annotations
+
+SANDBOX_KEY_SUFFIX = ":sandbox"
+
+
+def sandbox_status_key(queue_name: str) -> str:
+    """The hash the workers of ``queue_name`` write their sandbox capability to."""
+    return queue_name + SANDBOX_KEY_SUFFIX
