@@ -34,6 +34,7 @@ class SharedResources:
         self._lock = asyncio.Lock()
         self._users = 0
         self._shared: dict[str, Any] = {}  # each arq worker has a ctx of its own: what they share is copied in
+        self._sandbox_status: asyncio.Task[None] | None = None
 
     async def on_startup(self, ctx: dict[str, Any]) -> None:
         async with self._lock:  # the second worker waits until the first has opened everything
@@ -53,7 +54,7 @@ class SharedResources:
         policy = await asyncio.to_thread(sandbox.configure, resources.settings)
         log = logger.error if policy.refusal else logger.warning if policy.unsandboxed else logger.info
         log("stage sandbox: %s (%s; cgroup v2 %s)", policy.mode, policy.capability.detail, policy.capability.cgroup)
-        await sandbox.record(resources.redis, resources.settings, policy)
+        self._sandbox_status = asyncio.create_task(sandbox.keep_recorded(resources.redis, resources.settings, policy))
 
     async def on_shutdown(self, ctx: dict[str, Any]) -> None:
         async with self._lock:
@@ -61,6 +62,8 @@ class SharedResources:
                 return  # this worker's start-up failed before it opened anything
             self._users -= 1
             if self._users == 0:
+                if self._sandbox_status is not None:
+                    self._sandbox_status.cancel()
                 with contextlib.suppress(Exception):
                     await sandbox.forget(resources_of(self._shared).redis, resources_of(self._shared).settings)
                 await close_resources(self._shared)

@@ -9,6 +9,7 @@ from workers.sandbox.policy import (
     current,
     encode,
     forget,
+    keep_recorded,
     record,
     stage_prefix,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "current",
     "encode",
     "forget",
+    "keep_recorded",
     "record",
     "stage_prefix",
 ]

@@ -7,9 +7,12 @@ the worker's own user, with only the worker's allow-listed environment (and /hea
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
 import threading
+import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +26,13 @@ from workers.sandbox import access
 from workers.sandbox.argv import SandboxSpec, build_argv
 from workers.sandbox.capability import Capability, probe, root_links
 
+logger = logging.getLogger(__name__)
+
 SANDBOX_ARGV_ENV = "STAGE_SANDBOX_ARGV"
 SEPARATOR = "\x1f"
 """The ASCII unit separator between the prefix's arguments (the stage-shell contract)."""
 UNSANDBOXED_SETTING = "STAGES_UNSANDBOXED"
+RECORD_EVERY_SECONDS = 10.0
 SERVICE_VARIABLES = tuple(
     sorted({str(field.validation_alias) for field in Settings.model_fields.values() if field.validation_alias})
 )
@@ -147,10 +153,20 @@ def _base_interpreter_home(python_env: Path | None) -> Path | None:
 
 
 async def record(redis: Redis, settings: Settings, policy: SandboxPolicy) -> None:
-    """Write this worker process's policy where /health reads it."""
+    """Write this worker process's policy where /health reads it, stamped with the time."""
+    entry = json.dumps({**policy.status(), "recorded_at": time.time()})
     # redis-py types hash commands as sync-or-async; on an asyncio client they are awaitables.
-    written = redis.hset(sandbox_status_key(settings.runs_queue_name), _worker_id(), json.dumps(policy.status()))
-    await cast("Awaitable[int]", written)
+    await cast("Awaitable[int]", redis.hset(sandbox_status_key(settings.runs_queue_name), _worker_id(), entry))
+
+
+async def keep_recorded(redis: Redis, settings: Settings, policy: SandboxPolicy) -> None:
+    """Record the policy now and again every RECORD_EVERY_SECONDS (/health forgets entries not refreshed)."""
+    while True:
+        try:
+            await record(redis, settings, policy)
+        except Exception as error:  # Redis away for a moment: /health says so by itself
+            logger.warning("stage sandbox status not recorded: %s", error)
+        await asyncio.sleep(RECORD_EVERY_SECONDS)
 
 
 async def forget(redis: Redis, settings: Settings) -> None:
