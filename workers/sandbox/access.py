@@ -61,8 +61,8 @@ def grant_folder(workspace: Path, uid: int) -> None:
 
 
 def grant_tree(workspace: Path, uid: int) -> None:
-    """The workspace folder and every folder under it but ``.git`` and ``.dvc``; raises OSError where ACLs are not
-    supported (the sandbox's probe runs this first)."""
+    """The workspace folder and every folder under it but ``.git`` and ``.dvc``; raises OSError when the workspace
+    folder itself takes no ACL (the sandbox's probe runs this first)."""
     grant_folder(workspace, uid)
     pending = [str(workspace)]
     while pending:
@@ -74,8 +74,9 @@ def grant_tree(workspace: Path, uid: int) -> None:
                 try:
                     info = entry.stat(follow_symlinks=False)
                     _grant(entry.path, info, uid)
-                except FileNotFoundError:
-                    continue  # removed meanwhile
+                except OSError:
+                    # Removed or swapped for a link meanwhile: the stage may not write there, nothing worse.
+                    continue
                 if stat.S_ISDIR(info.st_mode):
                     pending.append(entry.path)
 
