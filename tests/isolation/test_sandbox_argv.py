@@ -35,7 +35,8 @@ def test_as_root_bwrap_mounts_and_setpriv_drops_to_the_unprivileged_user() -> No
     separator = argv.index("--")
     inner = argv[separator + 1 :]
     assert inner[:3] == ["/usr/bin/timeout", "--foreground", "0"]
-    assert inner[3] == "/usr/bin/setpriv" and inner[-1] == "--"
+    assert inner[3:5] == ["/bin/sh", "-c"] and "chown 65534:65534" in inner[5]
+    assert inner[7] == "/usr/bin/setpriv" and inner[-1] == "--"
     assert {"--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"} <= set(inner)
     assert "--no-new-privs" in inner
     options = argv[:separator]
@@ -209,6 +210,16 @@ def test_usage_exit_codes_and_signals_stay_exact_in_the_sandbox(
     assert run_shell(stage_shell, "exit 3", prefix, ws, report).returncode == 3
     assert run_shell(stage_shell, "kill -TERM $$", prefix, ws, report).returncode == 128 + 15
     assert run_shell(stage_shell, "kill -KILL $$", prefix, ws, report).returncode == 128 + 9
+    # Output reopened through /dev/stdout, /dev/stderr (the worker's pipes) works as it does unsandboxed.
+    reopened = subprocess.run(
+        [str(stage_shell), "-c", "echo out > /dev/stdout; echo err > /dev/stderr"],
+        env={"PATH": "/usr/bin:/bin", SANDBOX_ARGV_ENV: encode(prefix)},
+        cwd=ws,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (reopened.returncode, reopened.stdout, reopened.stderr) == (0, "out\n", "err\n"), reopened
 
     ended = [json.loads(line) for line in report.read_text().splitlines() if "exit_code" in line]
     assert [line["exit_code"] for line in ended] == [0, 3, 143, 137]

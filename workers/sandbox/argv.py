@@ -24,6 +24,10 @@ SYSTEM_FOLDERS = ("/usr", "/etc")
 ROOT_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 HOME = "/home/stage"
 TMP = "/tmp"
+# Run as root just before setpriv: the command's output pipes (made by the worker, root's, mode 0600) become the
+# sandbox user's, so that `> /dev/stderr` (a reopen through /proc/self/fd) works as it does unsandboxed. Pipes only:
+# a file or device (/dev/null) must never change owner.
+OWN_OUTPUT = 'for fd in 1 2; do [ -p /proc/self/fd/$fd ] && chown {uid}:{uid} /proc/self/fd/$fd; done; exec "$@"'
 SYSTEM_PATH = ("/usr/local/bin", "/usr/bin", "/bin")
 READ_ONLY_IN_WORKSPACE = (".git", ".dvc")
 HOSTNAME = "stage"
@@ -61,7 +65,7 @@ class SandboxSpec:
 
 
 def build_argv(spec: SandboxSpec) -> list[str]:
-    """The prefix to put before ``/bin/sh -c CMD``: ``bwrap ... -- INIT [setpriv ... --]``."""
+    """The prefix to put before ``/bin/sh -c CMD``: ``bwrap ... -- INIT [sh -c OWN_OUTPUT setpriv ... --]``."""
     if not spec.workspace.is_absolute():
         raise ValueError(f"the workspace must be an absolute path, not {spec.workspace}")
     argv = [
@@ -129,6 +133,10 @@ def build_argv(spec: SandboxSpec) -> list[str]:
     argv += ["--", *INIT]
     if spec.uid is not None:
         argv += [
+            "/bin/sh",
+            "-c",
+            OWN_OUTPUT.format(uid=spec.uid),
+            "own-output",
             spec.setpriv,
             f"--reuid={spec.uid}",
             f"--regid={spec.uid}",
