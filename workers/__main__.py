@@ -90,6 +90,9 @@ async def serve() -> None:
 
 
 def main() -> None:
+    # Group write stays out of the umask: DVC chmods a persist output to 0o666 & ~umask before its stage runs, and
+    # on a workspace file with an ACL the group bits are the mask that lets the sandbox's user write it.
+    os.umask(os.umask(0) & ~0o020)
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )

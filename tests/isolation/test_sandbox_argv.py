@@ -151,7 +151,7 @@ def test_an_empty_prefix_is_no_prefix(stage_shell: Path, tmp_path: Path) -> None
     assert result.returncode == 0 and result.stdout == "plain\n"
 
 
-def test_acls_open_the_workspaces_folders_but_not_its_files_git_or_dvc(tmp_path: Path) -> None:
+def test_acls_open_the_workspace_but_not_git_or_dvc(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     for folder in ("data/sub", ".git/objects", ".dvc/cache"):
         (ws / folder).mkdir(parents=True)
@@ -163,9 +163,14 @@ def test_acls_open_the_workspaces_folders_but_not_its_files_git_or_dvc(tmp_path:
         entries = decode(os.getxattr(folder, ACCESS))
         assert (0x02, 7, 65534) in entries, folder
         assert (0x02, 7, 65534) in decode(os.getxattr(folder, DEFAULT))
-    for untouched in (ws / "data" / "f.csv", ws / ".git", ws / ".git" / "objects", ws / ".dvc"):
+    assert (0x02, 6, 65534) in decode(os.getxattr(ws / "data" / "f.csv", ACCESS))
+    for untouched in (ws / ".git", ws / ".git" / "objects", ws / ".dvc"):
         with pytest.raises(OSError):
             os.getxattr(untouched, ACCESS)
+    # Once granted, nothing is written again (an ACL write changes ctime, which executePipeline reads as a change).
+    ctimes = {path: path.stat().st_ctime_ns for path in (ws, ws / "data", ws / "data" / "f.csv")}
+    grant_tree(ws, 65534)
+    assert {path: path.stat().st_ctime_ns for path in ctimes} == ctimes
     # Owner, group and other bits are kept; the mask lets the named user through.
     assert decode(acl(0o750, 65534, 7)) == [
         (0x01, 7, -1),

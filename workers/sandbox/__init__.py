@@ -10,6 +10,7 @@ from workers.sandbox.policy import (
     encode,
     forget,
     keep_recorded,
+    prepare_workspace,
     record,
     stage_prefix,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "encode",
     "forget",
     "keep_recorded",
+    "prepare_workspace",
     "record",
     "stage_prefix",
 ]

@@ -1,13 +1,12 @@
 """Let the sandbox's unprivileged user write a workspace the worker (root) owns, with POSIX ACLs.
 
 The workspace stays root's: git refuses a repository whose folder another user owns ("dubious ownership"), and the
-worker's git, DVC and file writes go on as before. Each folder gets an access and a default entry for the sandbox's
-user, so a stage creates, replaces and removes files anywhere in its workspace, and what anyone makes there later
-inherits the entry. Files that exist already are left as they are (their ctime too, which tells executePipeline
-whether a pipeline needs validating again): a stage cannot change in place a file the worker wrote before the
-workspace's first sandboxed stage, only replace it (DVC removes a stage's outputs before running it anyway). ``.git``
-and ``.dvc`` get nothing: they are read-only inside the sandbox. Written as the kernel's ``system.posix_acl_*``
-extended attributes directly (no acl package needed); symbolic links are never followed.
+worker's git, DVC and file writes go on as before. Every folder gets an access and a default entry for the sandbox's
+user (what anyone makes there later inherits it), every file an access entry: a stage writes its workspace as it
+would unsandboxed. Done when a workspace is created (before its pipelines are validated: an ACL write changes a
+file's ctime, which executePipeline reads as a change) and checked before a worker's first stage in it, rewriting
+only what lacks the entry. ``.git`` and ``.dvc`` are skipped: they are read-only inside the sandbox. Written as the
+kernel's ``system.posix_acl_*`` extended attributes directly (no acl package needed); links are never followed.
 """
 
 from __future__ import annotations
@@ -38,14 +37,29 @@ def acl(mode: int, uid: int, user_perms: int) -> bytes:
 
 
 def _grant(path: str, info: os.stat_result, uid: int) -> None:
-    if not stat.S_ISDIR(info.st_mode):
-        return
-    wanted = acl(info.st_mode, uid, 7)
-    if _current(path, ACCESS) != wanted:
-        os.setxattr(path, ACCESS, wanted, follow_symlinks=False)
-    default = acl(0o755, uid, 7)
-    if _current(path, DEFAULT) != default:
-        os.setxattr(path, DEFAULT, default, follow_symlinks=False)
+    if stat.S_ISDIR(info.st_mode):
+        if not _allows(_current(path, ACCESS), uid, 7):
+            os.setxattr(path, ACCESS, acl(info.st_mode, uid, 7), follow_symlinks=False)
+        if not _allows(_current(path, DEFAULT), uid, 7):
+            os.setxattr(path, DEFAULT, acl(0o775, uid, 7), follow_symlinks=False)
+    elif stat.S_ISREG(info.st_mode) and not _allows(_current(path, ACCESS), uid, 6):
+        # rw, and x where the file is executable for its owner.
+        os.setxattr(path, ACCESS, acl(info.st_mode, uid, 6 | ((info.st_mode >> 6) & 1)), follow_symlinks=False)
+
+
+def _allows(blob: bytes | None, uid: int, perms: int) -> bool:
+    """Whether the ACL ``blob`` gives ``uid`` at least ``perms`` through its mask (nothing rewritten otherwise: an
+    ACL write changes the file's ctime, which executePipeline reads as a change)."""
+    if not blob or len(blob) < 4:
+        return False
+    named = mask = 0
+    for offset in range(4, len(blob) - 7, 8):
+        tag, perm, ident = struct.unpack_from("<HHI", blob, offset)
+        if tag == _USER and ident == uid:
+            named = perm
+        elif tag == _MASK:
+            mask = perm
+    return named & mask & perms == perms
 
 
 def _current(path: str, name: str) -> bytes | None:
@@ -61,7 +75,7 @@ def grant_folder(workspace: Path, uid: int) -> None:
 
 
 def grant_tree(workspace: Path, uid: int) -> None:
-    """The workspace folder and every folder under it but ``.git`` and ``.dvc``; raises OSError when the workspace
+    """The workspace folder and everything under it but ``.git`` and ``.dvc``; raises OSError when the workspace
     folder itself takes no ACL (the sandbox's probe runs this first)."""
     grant_folder(workspace, uid)
     pending = [str(workspace)]

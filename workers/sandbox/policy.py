@@ -127,6 +127,15 @@ def stage_prefix(workspace: Path, *, python_env: Path | None = None) -> list[str
     )
 
 
+def prepare_workspace(workspace: Path) -> None:
+    """Open a new workspace to the sandbox's user (when the worker is root and sandboxes stages); blocking."""
+    policy = current()
+    if policy.mode == "bubblewrap" and policy.capability.uid is not None:
+        access.grant_tree(workspace, policy.capability.uid)
+        with _lock:
+            _granted.add(workspace)
+
+
 def encode(prefix: list[str]) -> str:
     """The value of STAGE_SANDBOX_ARGV for ``prefix``."""
     if any(SEPARATOR in part or "\0" in part for part in prefix):
