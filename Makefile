@@ -28,7 +28,7 @@ help:
 	@echo "make bench       every benchmark against the real stack; writes docs/benchmarks.md"
 	@echo "make bench-smoke every benchmark once, tiny sizes (part of make test)"
 	@echo "make venv        create/refresh $(VENV) (pip install -e '.[dev]')"
-	@echo "make tools       build FerretDB into .data/bin; install PostgreSQL, redis-server if missing; GraphiQL assets"
+	@echo "make tools       build FerretDB into .data/bin; install PostgreSQL, redis-server, bubblewrap if missing; GraphiQL assets"
 	@echo "make clean       remove $(VENV), caches and leftover test data (keeps .data/ data)"
 	@echo "make clean-data  remove .data/ entirely (local databases, workspaces, FerretDB binary)"
 

@@ -5,6 +5,7 @@
 #     POSTGRESQL_URL is set: FerretDB stores its data there
 #   - GraphiQL's browser assets (npm packages at pinned versions, .ci/graphiql-assets.sh) into .data/graphiql
 #   - redis-server (from PATH, else installed with apt-get)  unless REDIS_URL is set
+#   - bubblewrap (Debian's bubblewrap, /usr/bin/bwrap): the sandbox every stage command runs in (workers/sandbox/)
 #   - a C compiler for the worker's stage shell (cc, else gcc installed with apt-get): the worker compiles
 #     workers/execution/stage_shell.c at start-up and cannot run a stage without it
 # With --browser also Debian's chromium (the browser tests in tests/browser/ drive it through Playwright).
@@ -114,6 +115,14 @@ ensure_c_compiler() {
     die "a C compiler (cc) is needed: the worker compiles its stage shell (workers/execution/stage_shell.c) at start-up, and apt-get cannot be used. Install one (e.g. 'sudo apt-get install gcc'), or set CC."
 }
 
+ensure_bubblewrap() {
+    [[ -x /usr/bin/bwrap ]] && return 0
+    apt_install "bubblewrap (the stage sandbox)" bubblewrap ||
+        die "/usr/bin/bwrap is needed: every stage command runs in a bubblewrap sandbox, and a worker without it refuses to run stages.
+  Install Debian's bubblewrap package, or set STAGES_UNSANDBOXED=true to run stage commands without a sandbox (as the worker's user)."
+    [[ -x /usr/bin/bwrap ]] || die "/usr/bin/bwrap still missing after apt-get install bubblewrap"
+}
+
 browser=0
 [[ "${1:-}" == --browser ]] && browser=1
 
@@ -124,6 +133,7 @@ fi
 "$ROOT/.ci/graphiql-assets.sh" "$GRAPHIQL_ASSETS_DIR"
 if ((browser)); then ensure_chromium; fi
 ensure_c_compiler
+[[ "${STAGES_UNSANDBOXED:-}" == true ]] || ensure_bubblewrap
 if [[ -z "${REDIS_URL:-}" ]]; then
     ensure_redis
 fi

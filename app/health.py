@@ -1,4 +1,4 @@
-"""GET /health: is MongoDB reachable, is Redis reachable, is a worker alive.
+"""GET /health: is MongoDB reachable, is Redis reachable, is a worker alive, can the workers sandbox stage commands.
 
 Without a valid token it answers only ok or not (``{"status": "ok"}`` or ``"degraded"``, 200 or 503): the details
 (component errors, latencies, the worker's queue figures) tell an outsider too much about the service.
@@ -7,6 +7,7 @@ Without a valid token it answers only ok or not (``{"status": "ok"}`` or ``"degr
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from app.domain.errors import Unauthenticated
+from app.sandbox_status import STALE_AFTER_SECONDS, sandbox_status_key
 from app.services.auth import bearer_secret
 from app.state import AppState
 
@@ -54,10 +56,13 @@ async def health(request: Request) -> JSONResponse:
             raise RuntimeError("no worker has reported in the last few seconds")
         return {"detail": info.decode() if isinstance(info, bytes) else str(info)}
 
+    async def sandbox() -> dict[str, Any]:
+        return await _sandbox_status(state)
+
     checks = dict(
         zip(
-            ("mongodb", "redis", "worker"),
-            await asyncio.gather(_check(mongodb), _check(redis), _check(worker)),
+            ("mongodb", "redis", "worker", "sandbox"),
+            await asyncio.gather(_check(mongodb), _check(redis), _check(worker), _check(sandbox)),
             strict=True,
         )
     )
@@ -66,6 +71,28 @@ async def health(request: Request) -> JSONResponse:
     if await _may_see_details(request, state):
         body |= checks
     return JSONResponse(body, status_code=200 if healthy else 503)
+
+
+async def _sandbox_status(state: AppState) -> dict[str, Any]:
+    """Each live worker's stage sandbox (workers/sandbox/): fails when one cannot build it and so refuses stage
+    commands; a worker running them unsandboxed (the operator's STAGES_UNSANDBOXED=true) is shown, not a failure."""
+    key = sandbox_status_key(state.settings.runs_queue_name)
+    entries: dict[Any, Any] = await state.redis.hgetall(key)  # type: ignore[misc]  # redis-py: sync-or-async
+    now = time.time()
+    workers: dict[str, Any] = {}
+    for field, value in entries.items():
+        status = json.loads(value)
+        if now - float(status.get("recorded_at", 0)) <= STALE_AFTER_SECONDS:
+            workers[field.decode() if isinstance(field, bytes) else str(field)] = status
+    if not workers:
+        raise RuntimeError("no worker has reported its stage sandbox in the last few seconds")
+    refusing = {name: status["detail"] for name, status in workers.items() if status.get("mode") == "refusing"}
+    if refusing:
+        raise RuntimeError(
+            "stage commands are refused: worker(s) cannot build their sandbox: "
+            + "; ".join(f"{name}: {detail}" for name, detail in refusing.items())
+        )
+    return {"workers": workers}
 
 
 async def _may_see_details(request: Request, state: AppState) -> bool:

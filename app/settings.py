@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     """How often an open WebSocket's token is checked again (it is also checked on every new operation)."""
     ws_max_operations_per_connection: int = Field(50, validation_alias="WS_MAX_OPERATIONS_PER_CONNECTION", ge=1)
     """Open operations (subscriptions, queries, mutations) one WebSocket may hold at once."""
+    stages_unsandboxed: bool = Field(False, validation_alias="STAGES_UNSANDBOXED")
+    """Run stage commands without their bubblewrap sandbox, as the worker's own user (meant for machines that cannot
+    create namespaces; /health says so). Unset, a worker that cannot build the sandbox refuses to start them."""
+    stage_sandbox_uid: int = Field(65534, validation_alias="STAGE_SANDBOX_UID", ge=1)
+    """The unprivileged user (and group) id stage commands run as when the worker runs as root."""
     ws_max_operations_per_user: int = Field(500, validation_alias="WS_MAX_OPERATIONS_PER_USER", ge=1)
     """Open WebSocket operations one user may hold at once in one API process, across all their sockets."""
 

@@ -29,6 +29,7 @@ from bench import (
     list_bench,
     results_bench,
     running_bench,
+    sandbox_bench,
     status_bench,
 )
 from bench.config import FULL, SMOKE
@@ -46,6 +47,7 @@ async def run_all(ctx: Context, idle_mb: float, only: list[str]) -> list[Row]:
         ("list", lambda c: list_bench.run(c, idle_mb)),
         ("status", status_bench.run),
         ("execute", execute_bench.run),
+        ("sandbox", sandbox_bench.run),
         ("running", running_bench.run),
         ("busy-status", busy_status_bench.run),
         ("fanout", fanout_bench.run),
@@ -119,7 +121,7 @@ def parse() -> argparse.Namespace:
         "--only",
         action="append",
         default=[],
-        choices=["list", "status", "execute", "running", "busy-status", "fanout", "results", "growth"],
+        choices=["list", "status", "execute", "sandbox", "running", "busy-status", "fanout", "results", "growth"],
         help="run only this benchmark (repeatable; the report is then not written)",
     )
     parser.add_argument("--command", default="make bench", help="the command named in the report")

@@ -17,7 +17,8 @@ from typing import Any
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 from app.settings import Settings
-from workers.context import close_resources, open_resources
+from workers import sandbox
+from workers.context import close_resources, open_resources, resources_of
 from workers.execution import start_stage_server
 from workers.execution.shell import stage_shell_path
 from workers.settings import build_workers
@@ -33,6 +34,7 @@ class SharedResources:
         self._lock = asyncio.Lock()
         self._users = 0
         self._shared: dict[str, Any] = {}  # each arq worker has a ctx of its own: what they share is copied in
+        self._sandbox_status: asyncio.Task[None] | None = None
 
     async def on_startup(self, ctx: dict[str, Any]) -> None:
         async with self._lock:  # the second worker waits until the first has opened everything
@@ -42,8 +44,17 @@ class SharedResources:
                 # shell compiled (~0.1 s) before the first stage needs it.
                 start_stage_server()
                 await asyncio.to_thread(stage_shell_path)
+                await self._probe_sandbox()
             ctx.update(self._shared)
             self._users += 1
+
+    async def _probe_sandbox(self) -> None:
+        """Find out once whether stage commands can be sandboxed here; say it in the log and in Redis (/health)."""
+        resources = resources_of(self._shared)
+        policy = await asyncio.to_thread(sandbox.configure, resources.settings)
+        log = logger.error if policy.refusal else logger.warning if policy.unsandboxed else logger.info
+        log("stage sandbox: %s (%s; cgroup v2 %s)", policy.mode, policy.capability.detail, policy.capability.cgroup)
+        self._sandbox_status = asyncio.create_task(sandbox.keep_recorded(resources.redis, resources.settings, policy))
 
     async def on_shutdown(self, ctx: dict[str, Any]) -> None:
         async with self._lock:
@@ -51,6 +62,10 @@ class SharedResources:
                 return  # this worker's start-up failed before it opened anything
             self._users -= 1
             if self._users == 0:
+                if self._sandbox_status is not None:
+                    self._sandbox_status.cancel()
+                with contextlib.suppress(Exception):
+                    await sandbox.forget(resources_of(self._shared).redis, resources_of(self._shared).settings)
                 await close_resources(self._shared)
 
 
@@ -75,6 +90,9 @@ async def serve() -> None:
 
 
 def main() -> None:
+    # Group write stays out of the umask: DVC chmods a persist output to 0o666 & ~umask before its stage runs, and
+    # on a workspace file with an ACL the group bits are the mask that lets the sandbox's user write it.
+    os.umask(os.umask(0) & ~0o020)
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )

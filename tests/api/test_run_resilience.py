@@ -14,6 +14,7 @@ from tests.api.pipeline_fixtures import create_pipeline
 from tests.api.run_helpers import CANCEL, execute, finished, follow, stage_states, wait_for_run
 from tests.api.test_runs import is_running
 from tests.conftest import CREATE_PROJECT, GraphQLClient, create_user_with_cli, workspace_of
+from tests.processes import stage_pid
 from tests.reliability import ReliabilityLog
 from tests.stack import Stack, free_port, running_stack, start_api, start_worker, wait_until_healthy
 
@@ -53,6 +54,7 @@ async def test_a_worker_killed_mid_run_fails_the_run_and_the_queue_goes_on(
             await wait_for_run(gql, doomed, lambda r: stage_states(r).get("long") == "RUNNING")
             pid_file = workspace_of(stack, project["id"]) / "pid.txt"
             await wait_for_run(gql, doomed, lambda _: pid_file.exists() and pid_file.read_text().strip() != "")
+            command = stage_pid(pid_file)
             queued = await execute(gql, quick["pipeline"]["id"])
 
             stack.worker.kill()
@@ -66,7 +68,7 @@ async def test_a_worker_killed_mid_run_fails_the_run_and_the_queue_goes_on(
             assert lost["state"] == "FAILED"
             assert lost["error"] == "worker lost"
             assert stage_states(lost) == {"long": "FAILED"}
-            assert not is_running(int(pid_file.read_text())), "the lost run's stage must not keep running"
+            assert not is_running(command), "the lost run's stage must not keep running"
             assert done["state"] == "SUCCEEDED", done
             reliability.record(
                 "Faults",

@@ -12,6 +12,7 @@ from bson import ObjectId
 from tests.api.pipeline_fixtures import create_pipeline, write_example_files, write_file
 from tests.api.run_helpers import CANCEL, execute, finished, follow, get_run, stage_states, wait_for_run
 from tests.conftest import GraphQLClient, workspace_of
+from tests.processes import stage_pid
 from tests.stack import Stack
 
 MakeProject = Callable[..., Awaitable[dict[str, Any]]]
@@ -216,12 +217,14 @@ async def test_cancel_stops_a_running_stage_and_its_children(
     pid_file = workspace_of(stack, project["id"]) / "pid.txt"
     await wait_for_run(gql, run_id, lambda _: pid_file.exists() and pid_file.read_text().strip() != "")
 
+    command = stage_pid(pid_file)
+
     result = (await gql.execute(CANCEL, {"id": run_id}))["cancelRun"]
 
     assert result["__typename"] == "RunCancelled"
     assert result["run"]["state"] == "CANCELLED", result
     assert stage_states(result["run"]) == {"long": "CANCELLED"}
-    assert not is_running(int(pid_file.read_text())), "the stage's command is still running"
+    assert not is_running(command), "the stage's command is still running"
     # The workspace is usable: the next run works.
     await write_file(gql, project["id"], "dvc-free.txt", "x")
     run2 = await execute(gql, pipeline_id, timeoutSeconds=30)

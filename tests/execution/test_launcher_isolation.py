@@ -35,8 +35,9 @@ async def test_command_sees_a_clean_environment(tmp_path: Path, monkeypatch: pyt
     assert not set(WORKER_SECRETS) & set(variables), variables
     assert "secret" not in output.text
     assert variables["DVC_NO_ANALYTICS"] == "1"
-    assert variables["HOME"] == os.environ["HOME"]
-    assert variables["python3"] == str(Path(sys.executable).parent / "python3")
+    # In its sandbox (workers/sandbox/): a private HOME, the system's interpreter, not the worker's.
+    assert variables["HOME"] == "/home/stage"
+    assert variables["python3"] == "/usr/bin/python3"
     # The command runs in /bin/sh and never sees the stage shell's plumbing.
     assert variables["SHELL"] == "/bin/sh"
     assert "STAGE_RUSAGE_FILE" not in variables and "STAGE_PROCESS_GROUP" not in variables

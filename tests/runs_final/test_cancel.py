@@ -18,6 +18,7 @@ from tests.api.pipeline_fixtures import create_pipeline
 from tests.api.run_helpers import CANCEL, execute, finished, follow, get_run, stage_states, wait_for_run
 from tests.api.test_runs import is_running
 from tests.conftest import GraphQLClient, workspace_of
+from tests.processes import stage_pid
 from tests.reliability import ReliabilityLog
 from tests.runs_final.conftest import new_project
 from tests.stack import Stack, start_worker
@@ -42,7 +43,7 @@ async def running_long_run(stack: Stack, user: GraphQLClient) -> tuple[str, str,
     pid_file = workspace_of(stack, project_id) / "pid.txt"
     await wait_for_run(user, run_id, lambda r: stage_states(r).get("long") == "RUNNING")
     await wait_for_run(user, run_id, lambda _: pid_file.exists() and pid_file.read_text().strip() != "")
-    return project_id, run_id, int(pid_file.read_text())
+    return project_id, run_id, stage_pid(pid_file)
 
 
 async def timed_cancel(user: GraphQLClient, run_id: str) -> tuple[dict[str, Any], float]:

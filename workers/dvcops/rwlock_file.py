@@ -115,4 +115,3 @@ def repair_locked(repo: Any, project: str) -> bool:
         held,
     )
     return True
-

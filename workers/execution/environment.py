@@ -7,13 +7,24 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from workers import sandbox
+
 DEFAULT_LOCALE = "C.UTF-8"
 
 
 def stage_environment(
-    extra: Mapping[str, str] | None = None, *, python_environment: Path | None = None
+    extra: Mapping[str, str] | None = None,
+    *,
+    workspace: Path | None = None,
+    python_environment: Path | None = None,
+    python_home: Path | None = None,
 ) -> dict[str, str]:
     """A clean environment for DVC and the stage commands it runs, plus ``extra`` (which wins).
+
+    With a ``workspace``, stage commands run in their sandbox (workers/sandbox/; the ``python_environment`` is
+    mounted in it read-only, first on PATH, with ``python_home``, the prefix of its base interpreter, which its
+    ``python`` links into): its prefix goes in STAGE_SANDBOX_ARGV for the stage shell. Raises
+    SandboxRefused when this worker requires a sandbox it cannot build.
 
     Built from an allow-list, so the worker's MONGODB_URL, REDIS_URL, tokens and cloud credentials never reach a
     command. With a ``python_environment`` (the project's virtualenv, workers.environments), its ``bin/`` leads PATH
@@ -40,4 +51,8 @@ def stage_environment(
     if os.environ.get("TMPDIR"):
         env["TMPDIR"] = os.environ["TMPDIR"]
     env.update(extra or {})
+    if workspace is not None:
+        prefix = sandbox.stage_prefix(workspace, python_env=python_environment, python_home=python_home)
+        if prefix is not None:
+            env[sandbox.SANDBOX_ARGV_ENV] = sandbox.encode(prefix)
     return env

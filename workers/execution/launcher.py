@@ -112,10 +112,13 @@ async def launch_stage(
     and closed when it ends. Call it from the thread that runs the worker's event loop (the stage server, started on
     first use, dies with the thread that started it).
     """
+    # Sandboxed (workers/sandbox/) unless ``env`` is given; in a thread, as the first stage in a workspace grants the
+    # sandbox's user access to its files.
+    base_env = await asyncio.to_thread(stage_environment, workspace=root) if env is None else env
     report = new_usage_report()
     own_session = None
     try:
-        run_env = dict(stage_environment() if env is None else env)
+        run_env = dict(base_env)
         run_env["SHELL"] = str(stage_shell_path())
         run_env[RUSAGE_FILE_ENV] = str(report)
         if limits:

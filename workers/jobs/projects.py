@@ -12,7 +12,7 @@ from app.domain.errors import DomainError
 from app.domain.names import redact_repository_url
 from app.domain.pipelines import PipelineSource
 from app.jobs_protocol import JobPayload, ok
-from workers import dvcops
+from workers import dvcops, sandbox
 from workers.context import resources_of
 from workers.jobs.common import answers_domain_errors, report_from
 from workers.locks import workspace_lock
@@ -45,6 +45,7 @@ async def init_project(ctx: dict[str, Any], project_id: str, repository_url: str
         if repository_url and redact_repository_url(repository_url) != repository_url:
             # The clone keeps its URL in .git/config, where stage commands can read it: keep no credentials there.
             await asyncio.to_thread(_forget_credentials, root, redact_repository_url(repository_url))
+        await asyncio.to_thread(sandbox.prepare_workspace, root)  # writable by its stages' sandboxed user
         try:
             discovered = await asyncio.to_thread(dvcops.discover_checked_pipelines, root)
             for path, stages, issues in discovered:

@@ -14,6 +14,7 @@ import os
 import socket
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from app.domain.runs import CANCELLED_BY_REQUEST, ENVIRONMENT_STEP, Run, RunStat
 from app.services.run_settlement import ensure_final_event, settle_run
 from app.services.runs import run_job_id
 from app.workspace_lock import run_lock_token
+from workers import sandbox
 from workers.context import WorkerResources, resources_of
 from workers.environments import EnvironmentStore, RunEnvironment, prepare_environment
 from workers.environments.preparation import serving_run
@@ -233,6 +235,9 @@ async def _execute(
         pipeline = await resources.pipelines.get(run.pipeline_id)
     except DomainError as refused:
         return await recorder.finish(RunState.FAILED, error=refused.message, outputs_changed=[])
+    refusal = (await asyncio.to_thread(sandbox.current)).refusal
+    if refusal is not None:  # no sandbox, and no operator's STAGES_UNSANDBOXED: no stage command starts
+        return await recorder.finish(RunState.FAILED, error=refusal, outputs_changed=[])
     # The stage session reads the pipeline's files while the plan is made (both before any stage runs).
     opening = asyncio.create_task(open_session(root, [pipeline.path], stage_environment()))
     session: StageSession | None = None
@@ -301,7 +306,16 @@ async def _run_stages(
         limits=stage_limits(limits),
         session=session,
         pipeline_name=run.pipeline_name,
-        env=stage_environment(python_environment=python.environment.root),
+        # The sandbox's prefix is made here, once for the run's stages (in a thread: the first run in a workspace
+        # opens its files to the sandbox's user); the environment may be built only by the run's first step.
+        env=await asyncio.to_thread(
+            partial(
+                stage_environment,
+                workspace=root,
+                python_environment=python.environment.root,
+                python_home=python.environment.interpreter_home,
+            )
+        ),
         build_environment=python.start_step,
     )
     work = asyncio.create_task(scheduler.run())
