@@ -57,7 +57,7 @@ SECRET = "B's secret\n"
 # What the worker's stage environment and DVC give a command, and what the sandbox sets; nothing else.
 KNOWN_VARIABLES = {
     "PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "PYTHONUNBUFFERED", "DVC_NO_ANALYTICS", "DVC_ROOT", "DVC_STAGE",
-    "SHELL", "PWD", "SHLVL", "_",
+    "SHELL", "PWD", "SHLVL", "_", "VIRTUAL_ENV",
 }  # fmt: skip
 
 
@@ -91,6 +91,8 @@ async def test_a_stage_sees_only_its_own_workspace_and_reaches_neither_mongodb_n
     root = Path(stack.env["WORKSPACE_ROOT"])
     their_secret = workspace_of(stack, theirs) / "secret.txt"
     venv = sys.prefix
+    base = Path(os.path.realpath(sys.base_prefix))
+    interpreter_under_root = base.relative_to("/root").parts[0] if base.is_relative_to("/root") else None
     # A new file, never an existing one: if the sandbox failed, the test must not damage the machine.
     system_file = Path("/usr/local") / f"sandbox-probe-{uuid.uuid4().hex}"
     plan = {
@@ -117,7 +119,11 @@ async def test_a_stage_sees_only_its_own_workspace_and_reaches_neither_mongodb_n
     # Other workspaces, the database's and the service's files, /root: not there at all. ".." holds only our own.
     assert report["list .."] == {"ok": True, "value": [mine]}
     for path in plan["list"][1:]:
-        if path != str(root):
+        if path == "/root" and interpreter_under_root is not None:
+            # The projects' environments link into the service's base interpreter, installed under /root on this
+            # machine: the folders leading to it are there, empty but for it, and nothing else of /root.
+            assert report["list /root"] == {"ok": True, "value": [interpreter_under_root]}, report["list /root"]
+        elif path != str(root):
             assert not report[f"list {path}"]["ok"], (path, report[f"list {path}"])
     assert report[f"list {root}"]["ok"] and report[f"list {root}"]["value"] == [mine], report[f"list {root}"]
     for path in plan["read"]:
@@ -136,7 +142,11 @@ async def test_a_stage_sees_only_its_own_workspace_and_reaches_neither_mongodb_n
     environment = report["environment"]["value"]
     assert set(environment) <= KNOWN_VARIABLES, set(environment) - KNOWN_VARIABLES
     assert not any(stack.env[name] in value for value in environment.values() for name in ("MONGODB_URL", "REDIS_URL"))
-    assert report["python"]["value"] == "/usr/bin/python3"
+    # The plain environment every project without requirements shares (workers/environments/), not the service's.
+    assert (
+        Path(report["python"]["value"]).parent.parent.parent
+        == Path(stack.env["WORKSPACE_ROOT"]).parent / "environments"
+    )
     assert not report["import service"]["ok"] and not report["import dvc"]["ok"], report
 
 

@@ -95,11 +95,9 @@ def build_argv(spec: SandboxSpec) -> list[str]:
     # Writable for the sandbox's user whoever mounted them (bwrap as root makes them root's).
     argv += ["--perms", "1777", "--size", size, "--tmpfs", TMP, "--perms", "0777", "--size", size, "--tmpfs", HOME]
     mounted = {"/", TMP, HOME, *SYSTEM_FOLDERS, *(link for link, _ in spec.root_links)}
-    for parent in reversed(spec.workspace.parents):
-        if str(parent) not in mounted:
-            # Searchable by the sandbox's user, so that the workspace's absolute path works inside (bwrap makes the
-            # folders it needs for a mount private to root).
-            argv += ["--perms", "0755", "--dir", str(parent)]
+    # Searchable by the sandbox's user, so that absolute paths work inside (bwrap makes the folders it needs for a
+    # mount private to root: /root for an interpreter installed under it, a test's 0700 temporary folder).
+    argv += _searchable_parents(spec.workspace, mounted)
     workspace = str(spec.workspace)
     argv += ["--bind", workspace, workspace]
     for name in READ_ONLY_IN_WORKSPACE:
@@ -109,11 +107,11 @@ def build_argv(spec: SandboxSpec) -> list[str]:
     path = list(SYSTEM_PATH)
     if spec.python_env is not None:
         env = str(spec.python_env)
-        argv += ["--ro-bind", env, env]
+        argv += [*_searchable_parents(spec.python_env, mounted), "--ro-bind", env, env]
         path.insert(0, str(spec.python_env / "bin"))
         if spec.python_home is not None:
             home = str(spec.python_home)
-            argv += ["--ro-bind", home, home]
+            argv += [*_searchable_parents(spec.python_home, mounted), "--ro-bind", home, home]
     argv += [
         # The root folder bwrap builds its mounts in is a writable tmpfs until told otherwise.
         "--remount-ro",
@@ -146,4 +144,15 @@ def build_argv(spec: SandboxSpec) -> list[str]:
             "--no-new-privs",
             "--",
         ]
+    return argv
+
+
+def _searchable_parents(path: Path, mounted: set[str]) -> list[str]:
+    """bwrap arguments making each folder above ``path`` that is not mounted already, mode 0755; adds them to
+    ``mounted``."""
+    argv: list[str] = []
+    for parent in reversed(path.parents):
+        if str(parent) not in mounted:
+            mounted.add(str(parent))
+            argv += ["--perms", "0755", "--dir", str(parent)]
     return argv
