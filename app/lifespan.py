@@ -15,6 +15,7 @@ from app.db import create_client, ensure_indexes
 from app.events.hub import EventHub
 from app.jobs import JobDispatcher
 from app.repositories.events import EventRepository
+from app.repositories.experiments import ExperimentRepository
 from app.repositories.pipelines import PipelineRepository
 from app.repositories.projects import ProjectRepository
 from app.repositories.results import ResultsRepository
@@ -22,6 +23,7 @@ from app.repositories.runs import RunRepository
 from app.repositories.users import UserRepository
 from app.services.access import Access
 from app.services.auth import AuthService
+from app.services.experiments import ExperimentService
 from app.services.files import FileService
 from app.services.history import HistoryService
 from app.services.pipelines import PipelineService
@@ -68,6 +70,7 @@ def build_lifespan(settings: Settings):  # type: ignore[no-untyped-def]
                 redis=redis,
                 settings=settings,
             )
+            results = ResultsRepository(db)
             services = Services(
                 auth=AuthService(users=users, max_tokens_per_user=settings.max_tokens_per_user),
                 rate_limit=RateLimiter(redis=redis, per_minute=settings.work_requests_per_minute),
@@ -79,10 +82,13 @@ def build_lifespan(settings: Settings):  # type: ignore[no-untyped-def]
                     access=access,
                     runs=run_service,
                     pipelines=pipeline_service,
-                    results=ResultsRepository(db),
+                    results=results,
                     jobs=jobs,
                 ),
                 history=HistoryService(access=access, runs=run_service, pipelines=pipeline_service, jobs=jobs),
+                experiments=ExperimentService(
+                    runs=run_service, experiments=ExperimentRepository(db), results=results, jobs=jobs, redis=redis
+                ),
             )
             hub = EventHub(redis)
             stack.push_async_callback(hub.close)

@@ -10,6 +10,7 @@ from pymongo import AsyncMongoClient
 from app.db import Database, Document
 from app.events.hub import EventHub
 from app.services.auth import AuthService
+from app.services.experiments import ExperimentService
 from app.services.files import FileService
 from app.services.history import HistoryService
 from app.services.pipelines import PipelineService
@@ -31,6 +32,7 @@ class Services:
     runs: RunService
     results: ResultsService
     history: HistoryService
+    experiments: ExperimentService
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from pymongo import AsyncMongoClient
 
 from app.db import Document, create_client, ensure_indexes
 from app.repositories.events import EventRepository
+from app.repositories.experiments import ExperimentRepository
 from app.repositories.pipelines import PipelineRepository
 from app.repositories.projects import ProjectRepository
 from app.repositories.results import ResultsRepository
@@ -35,6 +36,7 @@ class WorkerResources:
     events: EventRepository
     results: ResultsRepository
     users: UserRepository
+    experiments: ExperimentRepository
 
     def workspace(self, project_id: str) -> Path:
         return self.settings.workspace_root / project_id
@@ -64,6 +66,7 @@ async def open_resources(ctx: dict[str, Any]) -> None:
         events=EventRepository(db),
         results=ResultsRepository(db),
         users=UserRepository(db),
+        experiments=ExperimentRepository(db),
     )
 
 

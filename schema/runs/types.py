@@ -53,6 +53,7 @@ class StageRunState(Enum):
 class RunTrigger(Enum):
     API = domain.Trigger.API.value
     RETRY = domain.Trigger.RETRY.value
+    EXPERIMENT = domain.Trigger.EXPERIMENT.value
 
 
 @strawberry.enum(description="What a run update carries.")

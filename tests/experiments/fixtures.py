@@ -1,0 +1,160 @@
+"""A 3-stage pipeline whose metric follows a param, and the GraphQL documents of experiment tests."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.api.pipeline_fixtures import create_pipeline, write_file
+from tests.conftest import GraphQLClient
+
+PARAMS = "train:\n  lr: 0.01\n  epochs: 3\n"
+
+TRAIN_PY = """\
+import yaml
+lr = yaml.safe_load(open("params.yaml"))["train"]["lr"]
+print(f"training with lr={lr}", flush=True)
+if lr > 1:
+    raise SystemExit(f"lr {lr} is too large")
+open("model.txt", "w").write(f"{lr}\\n" + open("prepared.txt").read())
+"""
+
+EVALUATE_PY = """\
+import json
+lr = float(open("model.txt").readline())
+json.dump({"score": round(lr * 10, 6)}, open("metrics.json", "w"))
+"""
+
+STAGES: list[dict[str, Any]] = [
+    {"name": "prepare", "command": "echo rows > prepared.txt", "outs": ["prepared.txt"]},
+    {
+        "name": "train",
+        "command": "python3 train.py",
+        "deps": ["prepared.txt", "train.py"],
+        "params": ["train.lr"],
+        "outs": ["model.txt"],
+    },
+    {
+        "name": "evaluate",
+        "command": "python3 evaluate.py",
+        "deps": ["model.txt", "evaluate.py"],
+        "metrics": ["metrics.json"],
+    },
+]
+
+EXPERIMENT_FIELDS = """
+  id name state error baseRev baseSha expRef expRev runId createdBy
+  setParams { file key value }
+  baseParams { entries { file key number } }
+  baseMetrics { entries { file key number } }
+"""
+
+RUN_EXPERIMENT = f"""
+mutation($p: ID!, $set: [ParamOverrideInput!]!, $name: String, $base: String) {{
+  runExperiment(pipelineId: $p, setParams: $set, name: $name, baseRev: $base) {{
+    __typename
+    ... on ExperimentQueued {{ experiment {{ {EXPERIMENT_FIELDS} }} }}
+    ... on Error {{ message }}
+    ... on ValidationError {{ issues {{ path message }} }}
+  }}
+}}
+"""
+
+EXPERIMENT = f"""
+query($id: ID!) {{
+  experiment(id: $id) {{
+    __typename
+    ... on Experiment {{
+      {EXPERIMENT_FIELDS}
+      run {{
+        id state error trigger
+        stages {{ name state exitCode log {{ ... on StageLog {{ text }} }} }}
+        metrics {{ entries {{ file key number }} }}
+        params {{ entries {{ file key number }} }}
+      }}
+    }}
+    ... on Error {{ message }}
+  }}
+}}
+"""
+
+EXPERIMENTS = """
+query($p: ID!) {
+  experiments(pipelineId: $p) {
+    __typename
+    ... on ExperimentConnection { edges { node { id name state } } }
+    ... on Error { message }
+  }
+}
+"""
+
+TABLE = """
+query($p: ID!, $sort: MetricSortInput) {
+  experimentsTable(pipelineId: $p, sortBy: $sort) {
+    __typename
+    ... on ExperimentsTable {
+      columns { kind file key }
+      rows { experiment { id name state } hasResults cells { value number delta } }
+      sortedBy { file key }
+      notes
+    }
+    ... on Error { message }
+  }
+}
+"""
+
+FINISHED = {"SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT"}
+
+
+async def experiment_project(gql: GraphQLClient, project_id: str) -> str:
+    """Writes the files and the pipeline; returns the pipeline's id."""
+    await write_file(gql, project_id, "params.yaml", PARAMS)
+    await write_file(gql, project_id, "train.py", TRAIN_PY)
+    await write_file(gql, project_id, "evaluate.py", EVALUATE_PY)
+    created = await create_pipeline(gql, project_id, name="exp", stages=STAGES)
+    assert created["__typename"] == "PipelineWritten", created
+    pipeline_id: str = created["pipeline"]["id"]
+    return pipeline_id
+
+
+async def run_experiment(gql: GraphQLClient, pipeline_id: str, **variables: Any) -> dict[str, Any]:
+    result: dict[str, Any] = (await gql.execute(RUN_EXPERIMENT, {"p": pipeline_id, **variables}))["runExperiment"]
+    return result
+
+
+async def get_experiment(gql: GraphQLClient, experiment_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = (await gql.execute(EXPERIMENT, {"id": experiment_id}))["experiment"]
+    return found
+
+
+async def experiment_finished(gql: GraphQLClient, experiment_id: str, *, seconds: float = 120) -> dict[str, Any]:
+    """Poll the experiment until it ends; fail with the last state seen after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        found = await get_experiment(gql, experiment_id)
+        if found["state"] in FINISHED:
+            return found
+        assert time.monotonic() < deadline, f"the experiment did not end within {seconds}s: {found}"
+        await asyncio.sleep(0.1)  # polling interval of a deadline-bounded wait
+
+
+def user_files(root: Path) -> dict[str, str]:
+    """Every file of the workspace but git's and DVC's own stores (the cache is shared with copies on purpose):
+    path -> hash of its bytes (or of a link's target)."""
+    digest: dict[str, str] = {}
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root).as_posix()
+        if relative == ".git" or relative.startswith((".git/", ".dvc/cache", ".dvc/tmp")):
+            continue
+        if path.is_symlink():
+            digest[relative] = f"link:{path.readlink()}"
+        elif path.is_file():
+            digest[relative] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digest
+
+
+def cells_by_column(table: dict[str, Any], row: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    return {(c["kind"], c["file"], c["key"]): cell for c, cell in zip(table["columns"], row["cells"], strict=True)}
