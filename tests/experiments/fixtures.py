@@ -11,12 +11,14 @@ from typing import Any
 from tests.api.pipeline_fixtures import create_pipeline, write_file
 from tests.conftest import GraphQLClient
 
-PARAMS = "train:\n  lr: 0.01\n  epochs: 3\n"
+PARAMS = "train:\n  lr: 0.01\n  epochs: 3\npause: 0\n"
 
 TRAIN_PY = """\
-import yaml
-lr = yaml.safe_load(open("params.yaml"))["train"]["lr"]
+import time, yaml
+params = yaml.safe_load(open("params.yaml"))
+lr = params["train"]["lr"]
 print(f"training with lr={lr}", flush=True)
+time.sleep(params["pause"])  # a slow training, for tests that act while it runs
 if lr > 1:
     raise SystemExit(f"lr {lr} is too large")
 open("model.txt", "w").write(f"{lr}\\n" + open("prepared.txt").read())

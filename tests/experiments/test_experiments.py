@@ -5,14 +5,16 @@ DVC is the oracle: ``dvc exp show --json`` run by hand in a copy of the workspac
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.api.run_helpers import execute, finished, get_run
+from tests.api.run_helpers import execute, finished, get_run, wait_for_run
 from tests.conftest import GraphQLClient, MakeUser, workspace_of
 from tests.experiments.fixtures import (
     EXPERIMENTS,
@@ -215,3 +217,54 @@ async def test_an_experiment_run_cannot_be_retried_in_the_workspace(
 RETRY = """
 mutation($id: ID!) { retryRun(id: $id) { __typename ... on Error { message } } }
 """
+
+
+DRY_RUN = """
+mutation($id: ID!) { dryRunPipeline(id: $id) { __typename ... on DryRunPlan { upToDate } ... on Error { message } } }
+"""
+
+CANCEL = """
+mutation($id: ID!) { cancelRun(id: $id) { __typename ... on RunCancelled { run { state } } ... on Error { message } } }
+"""
+
+
+async def test_the_workspace_is_free_while_an_experiment_runs_and_a_cancel_ends_it(
+    gql: GraphQLClient, make_project: MakeProject, stack: Stack, tmp_path: Path
+) -> None:
+    project_id, pipeline_id = await prepared_pipeline(gql, make_project)
+    workspace = workspace_of(stack, project_id)
+    files_before = user_files(workspace)
+    queued = await run_experiment(
+        gql, pipeline_id, set=[{"key": "train.lr", "value": "0.2"}, {"key": "pause", "value": "120"}], name="slow"
+    )
+    assert queued["__typename"] == "ExperimentQueued", queued
+    run_id = queued["experiment"]["runId"]
+    await wait_for_run(
+        gql, run_id, lambda r: any(s["name"] == "train" and s["state"] == "RUNNING" for s in r["stages"])
+    )
+
+    try:
+        # The experiment does not hold the workspace: a dry run and a whole run of the workspace go on meanwhile.
+        plan = (await gql.execute(DRY_RUN, {"id": pipeline_id}))["dryRunPipeline"]
+        assert plan == {"__typename": "DryRunPlan", "upToDate": ["prepare", "train", "evaluate"]}, plan
+        workspace_run = await finished(gql, await execute(gql, pipeline_id), seconds=60)
+        assert workspace_run["state"] == "SUCCEEDED", workspace_run
+        assert (await get_run(gql, run_id))["state"] == "RUNNING"
+    finally:
+        cancelled = (await gql.execute(CANCEL, {"id": run_id}))["cancelRun"]
+    assert cancelled == {"__typename": "RunCancelled", "run": {"state": "CANCELLED"}}, cancelled
+    experiment = await experiment_finished(gql, queued["experiment"]["id"], seconds=30)
+    assert experiment["state"] == "CANCELLED", experiment
+    assert experiment["expRef"] is None
+    train = next(s for s in experiment["run"]["stages"] if s["name"] == "train")
+    assert train["state"] == "CANCELLED" and "training with lr=0.2" in train["log"]["text"]
+    await wait_until(lambda: experiment["id"] not in copies_left(stack) and worktrees(workspace) == [str(workspace)])
+    assert user_files(workspace) == files_before
+    assert "slow" not in dvc_experiments(workspace, tmp_path)
+
+
+async def wait_until(condition: Callable[[], bool], *, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"not true within {seconds}s"
+        await asyncio.sleep(0.1)  # polling interval of a deadline-bounded wait
