@@ -20,6 +20,7 @@ from app.repositories.pipelines import PipelineRepository
 from app.repositories.projects import ProjectRepository
 from app.repositories.results import ResultsRepository
 from app.repositories.runs import RunRepository
+from app.repositories.sweeps import SweepRepository
 from app.repositories.users import UserRepository
 from app.services.access import Access
 from app.services.auth import AuthService
@@ -32,6 +33,7 @@ from app.services.rate_limit import RateLimiter
 from app.services.results import ResultsService
 from app.services.run_updates import RunFollower
 from app.services.runs import RunService
+from app.services.sweeps import SweepService
 from app.services.workspace_holder import WorkspaceHolder
 from app.settings import Settings
 from app.state import AppState, Services
@@ -71,6 +73,9 @@ def build_lifespan(settings: Settings):  # type: ignore[no-untyped-def]
                 settings=settings,
             )
             results = ResultsRepository(db)
+            experiment_service = ExperimentService(
+                runs=run_service, experiments=ExperimentRepository(db), results=results, jobs=jobs, redis=redis
+            )
             services = Services(
                 auth=AuthService(users=users, max_tokens_per_user=settings.max_tokens_per_user),
                 rate_limit=RateLimiter(redis=redis, per_minute=settings.work_requests_per_minute),
@@ -86,9 +91,8 @@ def build_lifespan(settings: Settings):  # type: ignore[no-untyped-def]
                     jobs=jobs,
                 ),
                 history=HistoryService(access=access, runs=run_service, pipelines=pipeline_service, jobs=jobs),
-                experiments=ExperimentService(
-                    runs=run_service, experiments=ExperimentRepository(db), results=results, jobs=jobs, redis=redis
-                ),
+                experiments=experiment_service,
+                sweeps=SweepService(experiments=experiment_service, sweeps=SweepRepository(db)),
             )
             hub = EventHub(redis)
             stack.push_async_callback(hub.close)

@@ -19,6 +19,7 @@ from app.services.rate_limit import RateLimiter
 from app.services.results import ResultsService
 from app.services.run_updates import RunFollower
 from app.services.runs import RunService
+from app.services.sweeps import SweepService
 from app.settings import Settings
 
 
@@ -33,6 +34,7 @@ class Services:
     results: ResultsService
     history: HistoryService
     experiments: ExperimentService
+    sweeps: SweepService
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from app.repositories.pipelines import PipelineRepository
 from app.repositories.projects import ProjectRepository
 from app.repositories.results import ResultsRepository
 from app.repositories.runs import RunRepository
+from app.repositories.sweeps import SweepRepository
 from app.repositories.users import UserRepository
 from app.settings import Settings
 from workers import dvcops
@@ -37,6 +38,7 @@ class WorkerResources:
     results: ResultsRepository
     users: UserRepository
     experiments: ExperimentRepository
+    sweeps: SweepRepository
 
     def workspace(self, project_id: str) -> Path:
         return self.settings.workspace_root / project_id
@@ -67,6 +69,7 @@ async def open_resources(ctx: dict[str, Any]) -> None:
         results=ResultsRepository(db),
         users=UserRepository(db),
         experiments=ExperimentRepository(db),
+        sweeps=SweepRepository(db),
     )
 
 

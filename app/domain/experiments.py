@@ -99,6 +99,9 @@ class Experiment:
     exp_rev: str | None = None
     baseline: ResultsSnapshot | None = None
     """Params and metrics of the copy before the overrides: what deltas are taken against."""
+    sweep_id: str | None = None
+    max_parallel: int = 0
+    """Of its sweep: how many of the sweep's experiments may run at once (0: the worker's CPUs)."""
 
 
 def check_overrides(overrides: list[ParamOverride], *, path: str = "setParams") -> list[Issue]:
@@ -222,3 +225,109 @@ def build_table(
         sorted_by=chosen,
         notes=notes,
     )
+
+
+MAX_SWEEP_EXPERIMENTS = 100
+MAX_SWEEP_AXES = 10
+MAX_SWEEP_PARALLEL = 64
+
+
+@dataclass(frozen=True, slots=True)
+class SweepAxis:
+    """One param of a sweep and the values it takes."""
+
+    file: str
+    key: str
+    values: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "key": self.key, "values": list(self.values)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SweepAxis:
+        return cls(file=str(data["file"]), key=str(data["key"]), values=[str(v) for v in data["values"]])
+
+
+def sweep_points(grid: list[SweepAxis]) -> list[list[ParamOverride]]:
+    """The cartesian product of the grid, first axis slowest (as ``dvc exp run -S a=1,2 -S b=3,4 --queue``)."""
+    points: list[list[ParamOverride]] = [[]]
+    for axis in grid:
+        points = [
+            [*point, ParamOverride(file=axis.file, key=axis.key, value=value)]
+            for point in points
+            for value in axis.values
+        ]
+    return points
+
+
+def check_grid(grid: list[SweepAxis], max_parallel: int) -> list[Issue]:
+    if not grid:
+        return [Issue(path="grid", message="name at least one param")]
+    if len(grid) > MAX_SWEEP_AXES:
+        return [Issue(path="grid", message=f"at most {MAX_SWEEP_AXES} params")]
+    issues: list[Issue] = []
+    for index, axis in enumerate(grid):
+        if not axis.values:
+            issues.append(Issue(path=f"grid[{index}].values", message="give at least one value"))
+        elif len(set(axis.values)) != len(axis.values):
+            issues.append(Issue(path=f"grid[{index}].values", message="a value is given twice"))
+    # Each axis as one override (keys, files, duplicates), and each value as a value.
+    issues += check_overrides(
+        [ParamOverride(file=a.file, key=a.key, value=a.values[0]) for a in grid if a.values], path="grid"
+    )
+    for index, axis in enumerate(grid):
+        for value in axis.values:
+            if not value.strip() or len(value) > MAX_VALUE_LENGTH or "\n" in value:
+                issues.append(
+                    Issue(
+                        path=f"grid[{index}].values", message=f"give one line of at most {MAX_VALUE_LENGTH} characters"
+                    )
+                )
+                break
+    count = 1
+    for axis in grid:
+        count *= max(1, len(axis.values))
+    if count > MAX_SWEEP_EXPERIMENTS:
+        issues.append(Issue(path="grid", message=f"{count} experiments; a sweep makes at most {MAX_SWEEP_EXPERIMENTS}"))
+    if not 0 <= max_parallel <= MAX_SWEEP_PARALLEL:
+        issues.append(Issue(path="maxParallel", message=f"must be between 0 (worker CPUs) and {MAX_SWEEP_PARALLEL}"))
+    return issues
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    id: str
+    project_id: str
+    pipeline_id: str
+    name: str
+    grid: list[SweepAxis]
+    max_parallel: int
+    """Experiments of the sweep running at once; 0: the worker's CPUs."""
+    base_rev: str | None
+    created_by: str
+    created_at: datetime
+    cancel_requested: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SweepProgress:
+    """A sweep with its experiments; its state follows from theirs."""
+
+    sweep: Sweep
+    experiments: list[Experiment]
+
+    def count(self, state: ExperimentState) -> int:
+        return sum(1 for e in self.experiments if e.state == state)
+
+    @property
+    def state(self) -> ExperimentState:
+        states = {e.state for e in self.experiments}
+        if not states or states == {ExperimentState.QUEUED}:
+            return ExperimentState.QUEUED
+        if not all(s.finished for s in states):
+            return ExperimentState.RUNNING
+        if states == {ExperimentState.SUCCEEDED}:
+            return ExperimentState.SUCCEEDED
+        if self.sweep.cancel_requested or ExperimentState.CANCELLED in states:
+            return ExperimentState.CANCELLED
+        return ExperimentState.FAILED

@@ -42,6 +42,8 @@ def _to_experiment(doc: Document) -> Experiment:
         exp_ref=doc.get("exp_ref"),
         exp_rev=doc.get("exp_rev"),
         baseline=None if baseline is None else ResultsSnapshot.from_dict(baseline),
+        sweep_id=doc.get("sweep_id"),
+        max_parallel=int(doc.get("max_parallel", 0)),
     )
 
 
@@ -61,6 +63,8 @@ class ExperimentRepository:
         set_params: list[ParamOverride],
         run_id: str,
         created_by: str,
+        sweep_id: str | None = None,
+        max_parallel: int = 0,
     ) -> Experiment:
         doc: Document = {
             "_id": parse_object_id(experiment_id, resource="experiment"),
@@ -74,6 +78,8 @@ class ExperimentRepository:
             "run_id": run_id,
             "created_by": created_by,
             "created_at": datetime.now(UTC),
+            "sweep_id": sweep_id,
+            "max_parallel": max_parallel,
         }
         await self._collection.insert_one(doc)
         return _to_experiment(doc)
@@ -101,6 +107,11 @@ class ExperimentRepository:
 
     async def of_pipeline(self, pipeline_id: str, *, limit: int = TABLE_LIMIT) -> list[Experiment]:
         docs = await self._collection.find({"pipeline_id": pipeline_id}).sort("_id", -1).limit(limit).to_list()
+        return [_to_experiment(d) for d in docs]
+
+    async def of_sweep(self, sweep_id: str) -> list[Experiment]:
+        """In the order they were queued (the grid's order)."""
+        docs = await self._collection.find({"sweep_id": sweep_id}).sort("_id", 1).limit(TABLE_LIMIT).to_list()
         return [_to_experiment(d) for d in docs]
 
     async def started(self, experiment_id: str, *, base_sha: str, baseline: ResultsSnapshot) -> Experiment | None:

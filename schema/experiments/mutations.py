@@ -5,6 +5,14 @@ from __future__ import annotations
 import strawberry
 
 from schema.context import Info
+from schema.experiments.sweep_types import (
+    CancelSweepResult,
+    RunSweepResult,
+    Sweep,
+    SweepAxisInput,
+    SweepCancelled,
+    SweepQueued,
+)
 from schema.experiments.types import Experiment, ExperimentQueued, ParamOverrideInput, RunExperimentResult
 
 
@@ -35,3 +43,35 @@ class ExperimentMutations:
             timeout_seconds=timeout_seconds if timeout_seconds is not None else settings.default_run_timeout_seconds,
         )
         return ExperimentQueued(experiment=Experiment.from_domain(experiment))
+
+    @strawberry.mutation(
+        description="Queue a sweep: an experiment per point of the grid's cartesian product, at most `maxParallel` "
+        "running at once (0 = the worker's CPUs), each in its own copy. Answers at once, every experiment QUEUED."
+    )
+    async def run_sweep(
+        self,
+        info: Info,
+        pipeline_id: strawberry.ID,
+        grid: list[SweepAxisInput],
+        max_parallel: int = 0,
+        name: str | None = None,
+        base_rev: str | None = None,
+        timeout_seconds: float | None = None,
+    ) -> RunSweepResult:
+        await info.context.spend_work()
+        settings = info.context.state.settings
+        progress = await info.context.services.sweeps.run(
+            caller=info.context.caller,
+            pipeline_id=pipeline_id,
+            grid=[a.to_domain() for a in grid],
+            max_parallel=max_parallel,
+            name=name,
+            base_rev=base_rev,
+            timeout_seconds=timeout_seconds if timeout_seconds is not None else settings.default_run_timeout_seconds,
+        )
+        return SweepQueued(sweep=Sweep.from_domain(progress))
+
+    @strawberry.mutation(description="Cancel every experiment of a sweep that has not ended.")
+    async def cancel_sweep(self, info: Info, id: strawberry.ID) -> CancelSweepResult:
+        progress = await info.context.services.sweeps.cancel(caller=info.context.caller, sweep_id=id)
+        return SweepCancelled(sweep=Sweep.from_domain(progress))

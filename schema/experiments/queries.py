@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
+from app.domain.errors import InvalidInput, Issue
 from schema.context import Info
+from schema.experiments.sweep_types import Sweep, SweepResult
 from schema.experiments.types import (
     Experiment,
     ExperimentConnection,
@@ -43,16 +45,32 @@ class ExperimentQueries:
         return Experiment.from_domain(found)
 
     @strawberry.field(
-        description="A pipeline's experiments side by side: a row per experiment, a column per param and metric, "
-        "deltas against each experiment's base; sorted by a metric when asked."
+        description="A pipeline's or a sweep's experiments side by side: a row per experiment, a column per param and "
+        "metric, deltas against each experiment's base; sorted by a metric when asked."
     )
     async def experiments_table(
-        self, info: Info, pipeline_id: strawberry.ID, sort_by: MetricSortInput | None = None
+        self,
+        info: Info,
+        pipeline_id: strawberry.ID | None = None,
+        sweep_id: strawberry.ID | None = None,
+        sort_by: MetricSortInput | None = None,
     ) -> ExperimentsTableResult:
-        table = await info.context.services.experiments.table(
-            caller=info.context.caller,
-            pipeline_id=pipeline_id,
-            sort_by=None if sort_by is None else (sort_by.file, sort_by.key),
-            descending=True if sort_by is None else sort_by.descending,
-        )
+        chosen = None if sort_by is None else (sort_by.file, sort_by.key)
+        descending = True if sort_by is None else sort_by.descending
+        caller = info.context.caller
+        if (pipeline_id is None) == (sweep_id is None):
+            raise InvalidInput([Issue(path="pipelineId", message="give either pipelineId or sweepId")])
+        if sweep_id is not None:
+            table = await info.context.services.sweeps.table(
+                caller=caller, sweep_id=sweep_id, sort_by=chosen, descending=descending
+            )
+        else:
+            table = await info.context.services.experiments.table(
+                caller=caller, pipeline_id=str(pipeline_id), sort_by=chosen, descending=descending
+            )
         return ExperimentsTable.from_domain(table)
+
+    @strawberry.field(description="One sweep by id, with its experiments and counts.")
+    async def sweep(self, info: Info, id: strawberry.ID) -> SweepResult:
+        progress = await info.context.services.sweeps.get(caller=info.context.caller, sweep_id=id)
+        return Sweep.from_domain(progress)

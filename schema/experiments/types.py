@@ -80,6 +80,7 @@ class Experiment:
     error: str | None = strawberry.field(description="Why it did not succeed.")
     exp_ref: str | None = strawberry.field(description="Its DVC experiment's git ref (`refs/exps/...`), once saved.")
     exp_rev: str | None = strawberry.field(description="Its DVC experiment's commit, once saved.")
+    sweep_id: strawberry.ID | None = strawberry.field(description="The sweep it belongs to, if any.")
     baseline: strawberry.Private[ResultsSnapshot | None]
 
     @strawberry.field(description="Its run: stages, states, logs, metrics and params.")
@@ -119,6 +120,7 @@ class Experiment:
             error=experiment.error,
             exp_ref=experiment.exp_ref,
             exp_rev=experiment.exp_rev,
+            sweep_id=None if experiment.sweep_id is None else strawberry.ID(experiment.sweep_id),
             baseline=experiment.baseline,
         )
 
@@ -208,4 +210,6 @@ RunExperimentResult = Annotated[
 ]
 ExperimentResult = Annotated[Experiment | NotFoundError, strawberry.union("ExperimentResult")]
 ExperimentsResult = Annotated[ExperimentConnection | NotFoundError, strawberry.union("ExperimentsResult")]
-ExperimentsTableResult = Annotated[ExperimentsTable | NotFoundError, strawberry.union("ExperimentsTableResult")]
+ExperimentsTableResult = Annotated[
+    ExperimentsTable | NotFoundError | ValidationError, strawberry.union("ExperimentsTableResult")
+]

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import subprocess
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from tests.api.pipeline_fixtures import create_pipeline, write_file
+from tests.api.run_helpers import execute, finished
 from tests.conftest import GraphQLClient
+from tests.results.fixtures import copy_workspace, dvc_json
+from tests.stack import Stack
+
+MakeProject = Callable[..., Awaitable[dict[str, Any]]]
 
 PARAMS = "train:\n  lr: 0.01\n  epochs: 3\npause: 0\n"
 
@@ -160,3 +167,37 @@ def user_files(root: Path) -> dict[str, str]:
 
 def cells_by_column(table: dict[str, Any], row: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
     return {(c["kind"], c["file"], c["key"]): cell for c, cell in zip(table["columns"], row["cells"], strict=True)}
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True, timeout=30).stdout
+
+
+def worktrees(workspace: Path) -> list[str]:
+    listed = git(workspace, "worktree", "list", "--porcelain").splitlines()
+    return [line.removeprefix("worktree ") for line in listed if line.startswith("worktree ")]
+
+
+def copies_left(stack: Stack) -> list[str]:
+    folder = Path(stack.env["WORKSPACE_ROOT"]) / ".experiments"
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def dvc_experiments(workspace: Path, tmp_path: Path) -> dict[str, dict[str, Any]]:
+    """``dvc exp show --json`` in a copy of the workspace: each experiment's data by name."""
+    shown = dvc_json(copy_workspace(workspace, tmp_path), "exp", "show")
+    found: dict[str, dict[str, Any]] = {}
+    for baseline in shown:
+        for group in baseline.get("experiments") or []:
+            for rev in group["revs"]:
+                found[rev["name"]] = rev["data"]
+    return found
+
+
+async def prepared_pipeline(gql: GraphQLClient, make_project: MakeProject) -> tuple[str, str]:
+    """A project whose pipeline ran once in the workspace (so its outputs are in the cache); (project, pipeline)."""
+    project = await make_project()
+    pipeline_id = await experiment_project(gql, project["id"])
+    run = await finished(gql, await execute(gql, pipeline_id))
+    assert run["state"] == "SUCCEEDED", run
+    return project["id"], pipeline_id

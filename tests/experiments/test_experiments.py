@@ -6,7 +6,6 @@ DVC is the oracle: ``dvc exp show --json`` run by hand in a copy of the workspac
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -20,49 +19,19 @@ from tests.experiments.fixtures import (
     EXPERIMENTS,
     TABLE,
     cells_by_column,
+    copies_left,
+    dvc_experiments,
     experiment_finished,
     experiment_project,
+    git,
+    prepared_pipeline,
     run_experiment,
     user_files,
+    worktrees,
 )
-from tests.results.fixtures import copy_workspace, dvc_json
 from tests.stack import Stack
 
 MakeProject = Callable[..., Awaitable[dict[str, Any]]]
-
-
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True, timeout=30).stdout
-
-
-def worktrees(workspace: Path) -> list[str]:
-    listed = git(workspace, "worktree", "list", "--porcelain").splitlines()
-    return [line.removeprefix("worktree ") for line in listed if line.startswith("worktree ")]
-
-
-def copies_left(stack: Stack) -> list[str]:
-    folder = Path(stack.env["WORKSPACE_ROOT"]) / ".experiments"
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
-
-
-def dvc_experiments(workspace: Path, tmp_path: Path) -> dict[str, dict[str, Any]]:
-    """``dvc exp show --json`` in a copy of the workspace: each experiment's data by name."""
-    shown = dvc_json(copy_workspace(workspace, tmp_path), "exp", "show")
-    found: dict[str, dict[str, Any]] = {}
-    for baseline in shown:
-        for group in baseline.get("experiments") or []:
-            for rev in group["revs"]:
-                found[rev["name"]] = rev["data"]
-    return found
-
-
-async def prepared_pipeline(gql: GraphQLClient, make_project: MakeProject) -> tuple[str, str]:
-    """A project whose pipeline ran once in the workspace (so its outputs are in the cache); (project, pipeline)."""
-    project = await make_project()
-    pipeline_id = await experiment_project(gql, project["id"])
-    run = await finished(gql, await execute(gql, pipeline_id))
-    assert run["state"] == "SUCCEEDED", run
-    return project["id"], pipeline_id
 
 
 async def test_an_experiment_runs_in_a_copy_and_dvc_lists_it(

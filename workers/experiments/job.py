@@ -26,6 +26,7 @@ from workers.dvcops.results import read_results
 from workers.experiments import overrides
 from workers.experiments.copies import copy_path, make_copy, remove_copy, resolve_base
 from workers.experiments.saving import SavedExperiment, save_experiment
+from workers.experiments.slots import sweep_slot
 from workers.jobs.common import answers_domain_errors
 from workers.jobs.pipelines import reading
 from workers.runs.job import BUSY_WORKSPACE_RETRY_SECONDS, claim_and_run, run_lock
@@ -81,6 +82,11 @@ async def _execute(resources: WorkerResources, experiment: Experiment) -> str:
     run = await resources.runs.get(experiment.run_id)
     if run.state != RunState.QUEUED:
         return await _ended_without_us(resources, experiment)
+    async with sweep_slot(resources.redis, experiment):
+        return await _execute_queued(resources, experiment)
+
+
+async def _execute_queued(resources: WorkerResources, experiment: Experiment) -> str:
     lock = run_lock(resources.redis, experiment.project_id)
     if not await lock.acquire():
         raise Retry(defer=BUSY_WORKSPACE_RETRY_SECONDS)  # as a run: come back once the workspace is free
