@@ -23,6 +23,7 @@ from tests.experiments.fixtures import (
     dvc_experiments,
     experiment_finished,
     experiment_project,
+    get_experiment,
     git,
     prepared_pipeline,
     run_experiment,
@@ -237,3 +238,31 @@ async def wait_until(condition: Callable[[], bool], *, seconds: float = 30) -> N
     while not condition():
         assert time.monotonic() < deadline, f"not true within {seconds}s"
         await asyncio.sleep(0.1)  # polling interval of a deadline-bounded wait
+
+
+SET_MEMBER = """
+mutation($p: ID!, $u: String!, $r: Role!) {
+  setProjectMember(projectId: $p, userName: $u, role: $r) { __typename }
+}
+"""
+
+
+async def test_a_viewer_reads_experiments_but_cannot_start_one(
+    gql: GraphQLClient, make_project: MakeProject, make_user: MakeUser
+) -> None:
+    project_id, pipeline_id = await prepared_pipeline(gql, make_project)
+    queued = await run_experiment(gql, pipeline_id, set=[{"key": "train.lr", "value": "0.5"}], name="seen")
+    experiment = await experiment_finished(gql, queued["experiment"]["id"])
+    assert experiment["state"] == "SUCCEEDED", experiment
+    viewer = await make_user()
+    added = await gql.execute(SET_MEMBER, {"p": project_id, "u": viewer.name, "r": "VIEWER"})
+    assert added["setProjectMember"]["__typename"] == "MembersChanged"
+
+    refused = await run_experiment(viewer, pipeline_id, set=[{"key": "train.lr", "value": "0.6"}])
+    assert refused["__typename"] == "ForbiddenError", refused
+    seen = await get_experiment(viewer, experiment["id"])
+    assert seen["state"] == "SUCCEEDED" and seen["run"]["state"] == "SUCCEEDED"
+    table = (await viewer.execute(TABLE, {"p": pipeline_id, "sort": None}))["experimentsTable"]
+    assert [r["experiment"]["name"] for r in table["rows"]] == ["seen"]
+    stranger = await make_user()
+    assert (await get_experiment(stranger, experiment["id"]))["__typename"] == "NotFoundError"
