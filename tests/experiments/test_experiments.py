@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bson import ObjectId
 
 from tests.api.run_helpers import execute, finished, get_run, wait_for_run
 from tests.conftest import GraphQLClient, MakeUser, workspace_of
@@ -266,3 +267,21 @@ async def test_a_viewer_reads_experiments_but_cannot_start_one(
     assert [r["experiment"]["name"] for r in table["rows"]] == ["seen"]
     stranger = await make_user()
     assert (await get_experiment(stranger, experiment["id"]))["__typename"] == "NotFoundError"
+
+
+async def test_a_copy_left_by_a_worker_that_stopped_is_removed(
+    gql: GraphQLClient, make_project: MakeProject, stack: Stack, mongo: Any
+) -> None:
+    project_id, pipeline_id = await prepared_pipeline(gql, make_project)
+    workspace = workspace_of(stack, project_id)
+    queued = await run_experiment(gql, pipeline_id, set=[{"key": "train.lr", "value": "7"}], name="orphan")
+    experiment = await experiment_finished(gql, queued["experiment"]["id"])
+    assert experiment["state"] == "FAILED", experiment
+    # What a worker killed after its run was reaped leaves: the copy (a registered worktree), the experiment RUNNING.
+    copy = Path(stack.env["WORKSPACE_ROOT"]) / ".experiments" / experiment["id"]
+    git(workspace, "worktree", "add", "--detach", str(copy), "HEAD")
+    mongo.experiments.update_one({"_id": ObjectId(experiment["id"])}, {"$set": {"state": "running", "error": None}})
+
+    await wait_until(lambda: not copy.exists() and worktrees(workspace) == [str(workspace)], seconds=60)
+    stored = mongo.experiments.find_one({"_id": ObjectId(experiment["id"])})
+    assert stored["state"] == "failed" and "train" in stored["error"], stored

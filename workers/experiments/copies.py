@@ -98,12 +98,13 @@ def share_cache(workspace: Path, copy: Path) -> None:
             logger.info("copy %s: some outputs are not in the cache yet: %s", copy.name, missing)
 
 
-def remove_copy(workspace: Path, copy: Path) -> None:
-    """Remove the copy and git's record of it; never raises (the copies folder is looked at again next time)."""
+def remove_copy(workspace: Path | None, copy: Path) -> None:
+    """Remove the copy and git's record of it (none left to remove when the workspace is gone); never raises (the
+    copies folder is looked at again by workers.experiments.job.remove_stale_copies)."""
     try:
         if copy.exists():
             shutil.rmtree(copy)
-        if workspace.is_dir():
+        if workspace is not None and workspace.is_dir():
             gitops.git(workspace, "worktree", "prune")
     except (OSError, WorkspaceError):
         logger.warning("could not remove the experiment copy %s", copy, exc_info=True)

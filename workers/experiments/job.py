@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,8 +25,8 @@ from app.jobs_protocol import JobPayload, ok
 from workers.context import WorkerResources, resources_of
 from workers.dvcops.results import read_results
 from workers.experiments import overrides
-from workers.experiments.copies import copy_path, make_copy, remove_copy, resolve_base
-from workers.experiments.saving import SavedExperiment, save_experiment
+from workers.experiments.copies import COPIES_FOLDER, copy_path, make_copy, remove_copy, resolve_base
+from workers.experiments.saving import SAVE_TIMEOUT_SECONDS, SavedExperiment, save_experiment
 from workers.experiments.slots import sweep_slot
 from workers.jobs.common import answers_domain_errors
 from workers.jobs.pipelines import reading
@@ -37,6 +38,9 @@ logger = logging.getLogger(__name__)
 SAVE_LOCK_SECONDS = 120.0
 
 T = TypeVar("T")
+
+_executing_experiments: set[str] = set()
+"""The experiments this process is executing: their copies are never stale."""
 
 
 @answers_domain_errors
@@ -83,7 +87,11 @@ async def _execute(resources: WorkerResources, experiment: Experiment) -> str:
     if run.state != RunState.QUEUED:
         return await _ended_without_us(resources, experiment)
     async with sweep_slot(resources.redis, experiment):
-        return await _execute_queued(resources, experiment)
+        _executing_experiments.add(experiment.id)
+        try:
+            return await _execute_queued(resources, experiment)
+        finally:
+            _executing_experiments.discard(experiment.id)
 
 
 async def _execute_queued(resources: WorkerResources, experiment: Experiment) -> str:
@@ -162,3 +170,48 @@ async def _uninterrupted(function: Callable[..., T], *args: Any, **kwargs: Any) 
         with contextlib.suppress(BaseException):
             await work
         raise
+
+
+async def remove_stale_copies(ctx: dict[str, Any]) -> int:
+    """Remove copies whose experiment is over but which nobody removed: their worker died mid-experiment (the reaper
+    then ended the run). A copy is kept while its experiment's run may still go on, or its job may still set it up.
+    The experiment is given its run's final state (it would stay RUNNING otherwise)."""
+    resources = resources_of(ctx)
+    folder = resources.settings.workspace_root / COPIES_FOLDER
+    names = await asyncio.to_thread(lambda: sorted(p.name for p in folder.iterdir()) if folder.is_dir() else [])
+    removed = 0
+    for name in names:
+        if name in _executing_experiments:
+            continue
+        if not await _stale(resources, name):
+            continue
+        try:
+            workspace: Path | None = resources.workspace((await resources.experiments.get(name)).project_id)
+        except NotFound:
+            workspace = None  # the project (and so the experiment) was deleted, its workspace with it
+        await asyncio.to_thread(remove_copy, workspace, folder / name)
+        logger.warning("removed the copy of experiment %s, left behind by a worker that stopped", name)
+        removed += 1
+    return removed
+
+
+async def _stale(resources: WorkerResources, experiment_id: str) -> bool:
+    """Whether nobody can be using the experiment's copy any more; a stale experiment gets its run's final state."""
+    try:
+        experiment = await resources.experiments.get(experiment_id)
+        run = await resources.runs.get(experiment.run_id)
+    except NotFound:
+        return True
+    if experiment.state.finished:
+        return True
+    if not run.state.finished:
+        return False
+    if run.state == RunState.SUCCEEDED:
+        # Being saved by its job, maybe in another worker process: stale only once saving would have given up.
+        ended = run.finished_at or datetime.now(UTC)
+        if datetime.now(UTC) - ended < timedelta(seconds=SAVE_LOCK_SECONDS + SAVE_TIMEOUT_SECONDS):
+            return False
+    await resources.experiments.finish(
+        experiment.id, state=ExperimentState.of_run(run.state), error=run.error or "its worker stopped before saving it"
+    )
+    return True
