@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from app.db import Database, Document
-from app.domain.errors import NotFound
+from app.domain.errors import Conflict, NotFound
 from app.domain.experiments import Experiment, ExperimentState, ParamOverride
 from app.domain.pages import Page
 from app.domain.results import ResultsSnapshot
@@ -81,7 +82,11 @@ class ExperimentRepository:
             "sweep_id": sweep_id,
             "max_parallel": max_parallel,
         }
-        await self._collection.insert_one(doc)
+        try:
+            await self._collection.insert_one(doc)
+        except DuplicateKeyError:
+            # Two requests raced for one name: the unique (project_id, name) index decides.
+            raise Conflict(f"the project already has an experiment named {name!r}") from None
         return _to_experiment(doc)
 
     async def get(self, experiment_id: str) -> Experiment:

@@ -58,6 +58,11 @@ async def run_sweep(gql: GraphQLClient, pipeline_id: str, grid: list[dict[str, A
     return result
 
 
+async def sweep_now(gql: GraphQLClient, sweep_id: str) -> dict[str, Any]:
+    sweep: dict[str, Any] = (await gql.execute(SWEEP, {"id": sweep_id}))["sweep"]
+    return sweep
+
+
 async def sweep_finished(gql: GraphQLClient, sweep_id: str, *, seconds: float = 240) -> dict[str, Any]:
     deadline = time.monotonic() + seconds
     while True:
@@ -120,13 +125,19 @@ async def test_a_sweep_is_cancelled_as_a_whole(
     queued = await run_sweep(gql, pipeline_id, grid, max_parallel=1, name="slow")
     assert queued["__typename"] == "SweepQueued", queued
     sweep_id = queued["sweep"]["id"]
-    first_run = queued["sweep"]["experiments"][0]["runId"]
     try:
+        # Whichever experiment took the one slot first (arq picks the jobs' order): its training runs.
+        deadline = time.monotonic() + 90
+        while not (running := [e for e in (await sweep_now(gql, sweep_id))["experiments"] if e["state"] == "RUNNING"]):
+            assert time.monotonic() < deadline, "no experiment of the sweep started"
+            await asyncio.sleep(0.1)  # polling interval of a deadline-bounded wait
         await wait_for_run(
-            gql, first_run, lambda r: any(s["name"] == "train" and s["state"] == "RUNNING" for s in r["stages"])
+            gql,
+            running[0]["runId"],
+            lambda r: any(s["name"] == "train" and s["state"] == "RUNNING" for s in r["stages"]),
         )
         # One slot: the other two wait.
-        sweep = (await gql.execute(SWEEP, {"id": sweep_id}))["sweep"]
+        sweep = await sweep_now(gql, sweep_id)
         assert sweep["state"] == "RUNNING" and sweep["counts"]["queued"] == 2, sweep
     finally:
         cancelled = (await gql.execute(CANCEL_SWEEP, {"id": sweep_id}))["cancelSweep"]
