@@ -32,3 +32,7 @@ async def ensure_indexes(db: Database) -> None:
     await db.run_results.create_index([("run_id", ASCENDING)], unique=True)
     await db.run_results.create_index([("pipeline_id", ASCENDING), ("read_at", DESCENDING)])
     await db.run_result_images.create_index([("run_id", ASCENDING), ("index", ASCENDING)])
+    await db.experiments.create_index([("pipeline_id", ASCENDING), ("_id", DESCENDING)])
+    await db.experiments.create_index([("run_id", ASCENDING)])
+    await db.experiments.create_index([("sweep_id", ASCENDING), ("_id", ASCENDING)])
+    await db.experiments.create_index([("project_id", ASCENDING), ("name", ASCENDING)], unique=True)

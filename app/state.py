@@ -11,13 +11,16 @@ from app.db import Database, Document
 from app.events.hub import EventHub
 from app.jobs import JobDispatcher
 from app.repositories.events import EventRepository
+from app.repositories.experiments import ExperimentRepository
 from app.repositories.pipelines import PipelineRepository
 from app.repositories.projects import ProjectRepository
 from app.repositories.results import ResultsRepository
 from app.repositories.runs import RunRepository
+from app.repositories.sweeps import SweepRepository
 from app.repositories.users import UserRepository
 from app.services.access import Access
 from app.services.auth import AuthService
+from app.services.experiments import ExperimentService
 from app.services.files import FileService
 from app.services.history import HistoryService
 from app.services.pipelines import PipelineService
@@ -26,6 +29,7 @@ from app.services.rate_limit import RateLimiter
 from app.services.results import ResultsService
 from app.services.run_updates import RunFollower
 from app.services.runs import RunService
+from app.services.sweeps import SweepService
 from app.services.workspace_holder import WorkspaceHolder
 from app.settings import Settings
 
@@ -40,6 +44,8 @@ class Services:
     runs: RunService
     results: ResultsService
     history: HistoryService
+    experiments: ExperimentService
+    sweeps: SweepService
 
     @classmethod
     def build(cls, *, db: Database, redis: ArqRedis, settings: Settings) -> Services:
@@ -63,6 +69,10 @@ class Services:
             redis=redis,
             settings=settings,
         )
+        results = ResultsRepository(db)
+        experiments = ExperimentService(
+            runs=run_service, experiments=ExperimentRepository(db), results=results, jobs=jobs, redis=redis
+        )
         return cls(
             auth=AuthService(users=users, max_tokens_per_user=settings.max_tokens_per_user),
             rate_limit=RateLimiter(redis=redis, per_minute=settings.work_requests_per_minute),
@@ -71,9 +81,11 @@ class Services:
             files=FileService(access=access, settings=settings),
             runs=run_service,
             results=ResultsService(
-                access=access, runs=run_service, pipelines=pipelines, results=ResultsRepository(db), jobs=jobs
+                access=access, runs=run_service, pipelines=pipelines, results=results, jobs=jobs
             ),
             history=HistoryService(access=access, runs=run_service, pipelines=pipelines, jobs=jobs),
+            experiments=experiments,
+            sweeps=SweepService(experiments=experiments, sweeps=SweepRepository(db)),
         )
 
 

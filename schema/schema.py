@@ -20,6 +20,8 @@ from strawberry.extensions.query_depth_limiter import create_validator as query_
 
 from app.settings import Settings
 from schema.errors import EXCEPTION_HANDLERS
+from schema.experiments.mutations import ExperimentMutations
+from schema.experiments.queries import ExperimentQueries
 from schema.files.mutations import FileMutations
 from schema.masking import PublicErrors
 from schema.pipelines.mutations import PipelineMutations
@@ -42,12 +44,20 @@ CACHED_DOCUMENTS = 1024
 
 
 @strawberry.type(description="Read projects, pipelines, their status, runs and workspace files.")
-class Query(UserQueries, ProjectQueries, PipelineQueries, RunQueries, ResultQueries):
+class Query(UserQueries, ProjectQueries, PipelineQueries, RunQueries, ResultQueries, ExperimentQueries):
     pass
 
 
 @strawberry.type(description="Define, validate, dry-run and run pipelines; manage projects and files.")
-class Mutation(ProjectMutations, PipelineMutations, RunMutations, FileMutations, UserMutations, HistoryMutations):
+class Mutation(
+    ProjectMutations,
+    PipelineMutations,
+    RunMutations,
+    FileMutations,
+    UserMutations,
+    HistoryMutations,
+    ExperimentMutations,
+):
     pass
 
 

@@ -13,10 +13,12 @@ from pymongo import AsyncMongoClient
 
 from app.db import Document, create_client, ensure_indexes
 from app.repositories.events import EventRepository
+from app.repositories.experiments import ExperimentRepository
 from app.repositories.pipelines import PipelineRepository
 from app.repositories.projects import ProjectRepository
 from app.repositories.results import ResultsRepository
 from app.repositories.runs import RunRepository
+from app.repositories.sweeps import SweepRepository
 from app.repositories.users import UserRepository
 from app.settings import Settings
 from workers import dvcops
@@ -35,6 +37,8 @@ class WorkerResources:
     events: EventRepository
     results: ResultsRepository
     users: UserRepository
+    experiments: ExperimentRepository
+    sweeps: SweepRepository
 
     def workspace(self, project_id: str) -> Path:
         return self.settings.workspace_root / project_id
@@ -64,6 +68,8 @@ async def open_resources(ctx: dict[str, Any]) -> None:
         events=EventRepository(db),
         results=ResultsRepository(db),
         users=UserRepository(db),
+        experiments=ExperimentRepository(db),
+        sweeps=SweepRepository(db),
     )
 
 

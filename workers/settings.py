@@ -13,6 +13,7 @@ from arq.typing import StartupShutdown
 from arq.worker import Worker
 
 from app.settings import Settings
+from workers.experiments.job import check_experiment, execute_experiment, remove_stale_copies
 from workers.jobs.history import commit_run, pipeline_history, project_revisions, tag_revision, working_tree
 from workers.jobs.pipelines import (
     apply_pipeline,
@@ -44,6 +45,7 @@ WORKSPACE_FUNCTIONS: list[Any] = [
     pipeline_history,
     tag_revision,
     working_tree,
+    check_experiment,
 ]
 
 # arq's default 0.5 s poll would be added to every request a user waits on (half of it on average). Idle, a worker
@@ -53,6 +55,7 @@ POLL_DELAY_SECONDS = 0.02
 # The health key lives a little longer than this; GET /health reads it to tell whether a worker is alive.
 HEALTH_CHECK_SECONDS = 5
 REAP_EVERY_SECONDS = 5
+STALE_COPIES_EVERY_SECONDS = 10
 
 
 def build_workers(settings: Settings, *, on_startup: StartupShutdown, on_shutdown: StartupShutdown) -> list[Worker]:
@@ -74,10 +77,11 @@ def build_workers(settings: Settings, *, on_startup: StartupShutdown, on_shutdow
         job_timeout=600,
     )
     runs = Worker(
-        functions=[execute_run],
+        functions=[execute_run, execute_experiment],
         cron_jobs=[
             cron(reap_lost_runs, second=set(range(0, 60, REAP_EVERY_SECONDS)), run_at_startup=True, timeout=60),
             cron(requeue_orphaned_runs, second=set(range(2, 60, REAP_EVERY_SECONDS)), run_at_startup=True, timeout=60),
+            cron(remove_stale_copies, second=set(range(4, 60, STALE_COPIES_EVERY_SECONDS)), timeout=120),
         ],
         queue_name=settings.runs_queue_name,
         redis_settings=redis_settings,

@@ -48,6 +48,8 @@ class StageRunState(StrEnum):
 class Trigger(StrEnum):
     API = "api"
     RETRY = "retry"
+    EXPERIMENT = "experiment"
+    """The run of an experiment, in a copy of the workspace (app.domain.experiments)."""
 
 
 @dataclass(frozen=True, slots=True)

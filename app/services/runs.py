@@ -189,6 +189,9 @@ class RunService:
         previous = await self.get(caller=caller, run_id=run_id, needs=Role.EDITOR)
         if not previous.state.finished:
             raise Conflict(f"the run is still {previous.state.value}; retry it once it has finished")
+        if previous.trigger == Trigger.EXPERIMENT:
+            # Retried here it would run in the workspace, without the experiment's overrides.
+            raise Conflict("this run is an experiment's: run the experiment again with runExperiment")
         return await self.execute(
             caller=caller,
             pipeline_id=previous.pipeline_id,

@@ -78,6 +78,8 @@ async def delete_project(ctx: dict[str, Any], project_id: str) -> JobPayload:
         await resources.events.delete_for_runs(run_ids)
         await resources.runs.delete_for_project(project_id)
         await resources.results.delete_for_project(project_id)
+        await resources.experiments.delete_for_project(project_id)
+        await resources.sweeps.delete_for_project(project_id)
         await resources.projects.delete(project_id)
         await asyncio.to_thread(shutil.rmtree, root, True)
     return ok(removed_pipelines=removed_pipelines)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from app.domain.errors import InvalidInput, Issue
@@ -23,13 +24,14 @@ logger = logging.getLogger(__name__)
 CAPTURE_SECONDS = 120.0
 
 
-async def capture_results(resources: WorkerResources, run: Run, state: RunState) -> None:
-    """Store what DVC reads from the workspace now as run ``run``'s results, then commit them if the run asked
-    (option ``commit``). Called before the final state is recorded, so a client that sees it finds both.
-    Never fails the run: a problem becomes an error of the snapshot, or the run's ``commit_note``."""
+async def capture_results(resources: WorkerResources, run: Run, state: RunState, root: Path | None = None) -> None:
+    """Store what DVC reads from ``root`` (default: the run's workspace; an experiment's copy) now as run ``run``'s
+    results, then commit them if the run asked (option ``commit``). Called before the final state is recorded, so a
+    client that sees it finds both. Never fails the run: a problem becomes an error of the snapshot, or the run's
+    ``commit_note``."""
     try:
         snapshot = await asyncio.wait_for(
-            asyncio.to_thread(read_results, resources.workspace(run.project_id)), CAPTURE_SECONDS
+            asyncio.to_thread(read_results, root or resources.workspace(run.project_id)), CAPTURE_SECONDS
         )
     except TimeoutError:
         snapshot = _failed(f"DVC did not read the results within {CAPTURE_SECONDS:g} s")

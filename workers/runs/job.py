@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -24,8 +24,8 @@ from redis.asyncio import Redis
 from redis.asyncio.lock import Lock
 
 from app.domain.errors import DomainError, NotFound
-from app.domain.projects import ResourceLimits
-from app.domain.runs import CANCELLED_BY_REQUEST, ENVIRONMENT_STEP, Run, RunState, StageRun, StageRunState
+from app.domain.projects import Project, ResourceLimits
+from app.domain.runs import CANCELLED_BY_REQUEST, ENVIRONMENT_STEP, Run, RunState, StageRun, StageRunState, Trigger
 from app.services.run_settlement import ensure_final_event, settle_run
 from app.services.runs import run_job_id
 from app.workspace_lock import run_lock_token
@@ -80,6 +80,11 @@ async def execute_run(ctx: dict[str, Any], run_id: str, project_id: str | None =
         queued = await resources.runs.get(run_id)
         if queued.state != RunState.QUEUED:
             return f"run is {queued.state.value}; nothing to do"
+        if queued.trigger == Trigger.EXPERIMENT:
+            # Queued again from MongoDB (requeue_orphaned_runs): an experiment's run runs in its own copy.
+            from workers.experiments.job import execute_experiment_of_run  # the experiment job imports this module
+
+            return await execute_experiment_of_run(ctx, run_id)
         project_id = queued.project_id
     lock = run_lock(resources.redis, project_id)
     acquiring: Awaitable[bool] = lock.acquire(token=run_lock_token(run_id))
@@ -97,36 +102,56 @@ async def execute_run(ctx: dict[str, Any], run_id: str, project_id: str | None =
             return "the project was deleted"
         if isinstance(project, BaseException):
             raise project
-        _executing.add(run_id)  # before the claim: the reaper never sees this run RUNNING and not ours
-        recorder = await RunRecorder.claim(
-            run_id, worker=WORKER_ID, runs=resources.runs, events=resources.events, redis=resources.redis
-        )
-        if recorder is None:
+        final = await claim_and_run(resources, run_id, project, lock)
+        if final is None:
             return "run is no longer queued (cancelled, or started elsewhere); nothing to do"
-        recorder.log_limit = project.limits.log_bytes
-        recorder.server_root = str(resources.settings.workspace_root)
-        heartbeat = asyncio.create_task(_heartbeat(resources, recorder, lock))
-        try:
-            final = await _run_to_the_end(resources, recorder, project.limits, project.requirements_path)
-        finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
         return final.state.value
     finally:
-        _executing.discard(run_id)
         with contextlib.suppress(Exception):
             await lock.release()
 
 
+RunPlace = Callable[[], Awaitable[Path]]
+"""Sets up the folder a run executes in instead of its workspace (an experiment's copy), once the run is claimed."""
+
+
+async def claim_and_run(
+    resources: WorkerResources, run_id: str, project: Project, lock: Lock, place: RunPlace | None = None
+) -> Run | None:
+    """Claim the QUEUED run (QUEUED -> RUNNING) and execute it to a final state; None when it was not QUEUED any
+    more. The heartbeat renews ``lock`` while the caller holds it (a run in a ``place`` releases it once set up)."""
+    _executing.add(run_id)  # before the claim: the reaper never sees this run RUNNING and not ours
+    try:
+        recorder = await RunRecorder.claim(
+            run_id, worker=WORKER_ID, runs=resources.runs, events=resources.events, redis=resources.redis
+        )
+        if recorder is None:
+            return None
+        recorder.log_limit = project.limits.log_bytes
+        recorder.server_root = str(resources.settings.workspace_root)
+        heartbeat = asyncio.create_task(_heartbeat(resources, recorder, lock))
+        try:
+            return await _run_to_the_end(resources, recorder, project.limits, project.requirements_path, place)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+    finally:
+        _executing.discard(run_id)
+
+
 async def _run_to_the_end(
-    resources: WorkerResources, recorder: RunRecorder, limits: ResourceLimits, requirements_path: str | None
+    resources: WorkerResources,
+    recorder: RunRecorder,
+    limits: ResourceLimits,
+    requirements_path: str | None,
+    place: RunPlace | None = None,
 ) -> Run:
     """Execute the claimed run; whatever fails, it ends in a final state (unless MongoDB itself is gone: then the
     reaper settles it once this job is over)."""
     try:
         await recorder.announce()
-        finished = await _execute(resources, recorder, limits, requirements_path)
+        finished = await _execute(resources, recorder, limits, requirements_path, place)
     except asyncio.CancelledError:
         if await _aborted(resources, recorder.run.id):
             # cancelRun aborted the job (arq's Job.abort) before the stages started: the run ends CANCELLED.
@@ -140,8 +165,9 @@ async def _run_to_the_end(
     if finished is None:
         # Settled by someone else meanwhile (cancelRun, the reaper): that final state stands.
         return await resources.runs.get(recorder.run.id)
-    with contextlib.suppress(Exception):
-        await resources.pipelines.record_run(finished)
+    if place is None:  # a run elsewhere (an experiment's) is not the pipeline's last run in its workspace
+        with contextlib.suppress(Exception):
+            await resources.pipelines.record_run(finished)
     return finished
 
 
@@ -223,16 +249,21 @@ def stage_limits(limits: ResourceLimits) -> dict[str, int]:
 
 
 async def _execute(
-    resources: WorkerResources, recorder: RunRecorder, limits: ResourceLimits, requirements_path: str | None
+    resources: WorkerResources,
+    recorder: RunRecorder,
+    limits: ResourceLimits,
+    requirements_path: str | None,
+    place: RunPlace | None,
 ) -> Run | None:
     """The run from its plan to its final state; None when someone else settled it meanwhile.
 
-    ``requirements_path``: the project's requirements file as its owner set it (None: requirements.txt, if any).
+    ``requirements_path``: the project's requirements file as its owner set it (None: requirements.txt, if any);
+    ``place`` sets up the folder the run executes in instead of its workspace (an experiment's copy).
     """
     run = recorder.run
-    root = resources.workspace(run.project_id)
     try:
         pipeline = await resources.pipelines.get(run.pipeline_id)
+        root = resources.workspace(run.project_id) if place is None else await place()
     except DomainError as refused:
         return await recorder.finish(RunState.FAILED, error=refused.message, outputs_changed=[])
     refusal = (await asyncio.to_thread(sandbox.current)).refusal
@@ -260,7 +291,7 @@ async def _execute(
             state, error = await _run_stages(resources, recorder, limits, root, plan, session, python)
         faults.inject(run.pipeline_name, "end")
         after = await asyncio.to_thread(output_hashes, root)
-        await capture_results(resources, recorder.run, state)  # results (and commit) before the final state
+        await capture_results(resources, recorder.run, state, root)  # results (and commit) before the final state
         return await recorder.finish(state, error=error, outputs_changed=changed_outputs(before, after))
     finally:
         if session is None:

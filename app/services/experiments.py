@@ -1,0 +1,216 @@
+"""Experiments: queue one, list them, read one, and the table that compares them. A worker does the work
+(workers/experiments): a copy of the workspace, the overrides, the run, the DVC experiment."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, replace
+
+from bson import ObjectId
+from redis.asyncio import Redis
+
+from app.domain.errors import Conflict, InvalidInput, Issue, NotFound
+from app.domain.experiments import (
+    DEFAULT_PARAMS_FILE,
+    Experiment,
+    ExperimentsTable,
+    ExperimentState,
+    ParamOverride,
+    build_table,
+    check_name,
+    check_overrides,
+    default_name,
+)
+from app.domain.pages import Page
+from app.domain.pipelines import Pipeline
+from app.domain.runs import Run, RunOptions, RunState, StageRun, StageRunState, Trigger
+from app.domain.users import Role
+from app.events.publisher import announce_run
+from app.jobs import JobDispatcher
+from app.repositories.experiments import ExperimentRepository
+from app.repositories.results import ResultsRepository
+from app.services.results import check_revision
+from app.services.runs import MAX_TIMEOUT_SECONDS, RunService, run_job_id
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentService:
+    runs: RunService
+    experiments: ExperimentRepository
+    results: ResultsRepository
+    jobs: JobDispatcher
+    redis: Redis
+
+    async def run(
+        self,
+        *,
+        caller: str,
+        pipeline_id: str,
+        set_params: list[ParamOverride],
+        name: str | None,
+        base_rev: str | None,
+        timeout_seconds: float,
+    ) -> Experiment:
+        """Queue an experiment; nothing is stored unless the pipeline, the base and every override are good."""
+        overrides = [ParamOverride(file=o.file or DEFAULT_PARAMS_FILE, key=o.key, value=o.value) for o in set_params]
+        issues = check_overrides(overrides) + check_common(name, base_rev, timeout_seconds)
+        if issues:
+            raise InvalidInput(issues)
+        pipeline = await self.usable_pipeline(caller=caller, pipeline_id=pipeline_id)
+        experiment_id = str(ObjectId())
+        chosen = name or default_name(experiment_id)
+        await self.check_names_free(pipeline.project_id, [chosen])
+        # DVC's verdict on the base and on each key (it exists, the value parses), asked before anything is stored.
+        await self.jobs.call("check_experiment", pipeline.project_id, base_rev, [o.to_dict() for o in overrides])
+        return await self.queue(
+            pipeline,
+            caller=caller,
+            experiment_id=experiment_id,
+            name=chosen,
+            overrides=overrides,
+            base_rev=base_rev,
+            timeout_seconds=timeout_seconds,
+        )
+
+    async def usable_pipeline(self, *, caller: str, pipeline_id: str) -> Pipeline:
+        """The pipeline, if the caller may run it (NotFound as if it did not exist otherwise) and it is valid."""
+        pipeline = await self.runs.pipeline_service.get(caller=caller, pipeline_id=pipeline_id, needs=Role.EDITOR)
+        if pipeline.validation is None or not pipeline.validation.valid:
+            report = await self.runs.pipeline_service.validate(caller=caller, pipeline_id=pipeline.id)
+            if not report.valid:
+                raise InvalidInput(report.issues, "the pipeline is invalid; nothing was queued")
+        return pipeline
+
+    async def check_names_free(self, project_id: str, names: list[str]) -> None:
+        for name in names:
+            if await self.experiments.name_taken(project_id=project_id, name=name):
+                raise Conflict(f"the project already has an experiment named {name!r}")
+
+    async def queue(
+        self,
+        pipeline: Pipeline,
+        *,
+        caller: str,
+        experiment_id: str,
+        name: str,
+        overrides: list[ParamOverride],
+        base_rev: str | None,
+        timeout_seconds: float,
+        sweep_id: str | None = None,
+        max_parallel: int = 0,
+    ) -> Experiment:
+        """Store the experiment and its QUEUED run and queue its job; nothing stays stored if that fails."""
+        run = await self.runs.runs.create(
+            project_id=pipeline.project_id,
+            pipeline_id=pipeline.id,
+            pipeline_name=pipeline.name,
+            options=RunOptions(timeout_seconds=timeout_seconds),
+            triggered_by=caller,
+            trigger=Trigger.EXPERIMENT,
+            stages=[StageRun(name=s.name, command=s.cmd, state=StageRunState.PENDING) for s in pipeline.stages],
+        )
+        try:
+            experiment = await self.experiments.create(
+                experiment_id=experiment_id,
+                project_id=pipeline.project_id,
+                pipeline_id=pipeline.id,
+                pipeline_name=pipeline.name,
+                name=name,
+                base_rev=base_rev,
+                set_params=overrides,
+                run_id=run.id,
+                created_by=caller,
+                sweep_id=sweep_id,
+                max_parallel=max_parallel,
+            )
+        except BaseException:
+            await self.runs.runs.withdraw(run.id)
+            raise
+        # The job has the run's job id: cancelRun's abort reaches it, and the reaper asks arq about it.
+        outcomes = await asyncio.gather(
+            self.jobs.submit(
+                "execute_experiment",
+                experiment.id,
+                queue_name=self.runs.settings.runs_queue_name,
+                job_id=run_job_id(run.id),
+            ),
+            announce_run(
+                self.redis, run_id=run.id, state=run.state.value, project_id=run.project_id, pipeline_id=run.pipeline_id
+            ),
+            return_exceptions=True,
+        )
+        if isinstance(outcomes[0], BaseException):
+            await self.withdraw(experiment)
+            raise outcomes[0]
+        if isinstance(outcomes[1], BaseException):
+            raise outcomes[1]
+        return experiment
+
+    async def withdraw(self, experiment: Experiment) -> None:
+        """Delete an experiment no worker has taken (its job could not be queued)."""
+        await self.runs.runs.withdraw(experiment.run_id)
+        await self.experiments.delete(experiment.id)
+
+    async def get(self, *, caller: str, experiment_id: str) -> Experiment:
+        experiment = await self.experiments.get(experiment_id)
+        await self._check_access(caller, experiment)
+        return await self.reconciled(experiment)
+
+    async def _check_access(self, caller: str, experiment: Experiment) -> None:
+        # An experiment of a project the caller is not a member of is reported exactly like a missing one.
+        try:
+            await self.runs.access.project(caller=caller, project_id=experiment.project_id, needs=Role.VIEWER)
+        except NotFound:
+            raise NotFound("experiment", experiment.id) from None
+
+    async def reconciled(self, experiment: Experiment) -> Experiment:
+        """An experiment whose run ended without its worker ending the experiment (the worker died, or the run was
+        cancelled before a worker took it) is shown with its run's final state."""
+        if experiment.state.finished:
+            return experiment
+        run = await self.runs.runs.get(experiment.run_id)
+        return _with_run_state(experiment, run)
+
+    async def list_page(self, *, caller: str, pipeline_id: str, first: int, after: str | None) -> Page[Experiment]:
+        pipeline = await self.runs.pipeline_service.get(caller=caller, pipeline_id=pipeline_id)
+        page = await self.experiments.list_page(pipeline_id=pipeline.id, first=first, after=after)
+        items = [await self.reconciled(e) for e in page.items]
+        return Page(items=items, has_next_page=page.has_next_page)
+
+    async def table(
+        self, *, caller: str, pipeline_id: str, sort_by: tuple[str, str] | None, descending: bool
+    ) -> ExperimentsTable:
+        pipeline = await self.runs.pipeline_service.get(caller=caller, pipeline_id=pipeline_id)
+        experiments = [await self.reconciled(e) for e in await self.experiments.of_pipeline(pipeline.id)]
+        return await self.table_of(experiments, sort_by=sort_by, descending=descending)
+
+    async def table_of(
+        self, experiments: list[Experiment], *, sort_by: tuple[str, str] | None, descending: bool
+    ) -> ExperimentsTable:
+        found = await self.results.get_many([e.run_id for e in experiments])
+        snapshots = {run_id: results.snapshot for run_id, results in found.items()}
+        return build_table(experiments, snapshots, sort_by=sort_by, descending=descending)
+
+
+def check_common(name: str | None, base_rev: str | None, timeout_seconds: float) -> list[Issue]:
+    issues = [] if name is None else check_name(name)
+    if not 0 < timeout_seconds <= MAX_TIMEOUT_SECONDS:
+        issues.append(Issue(path="timeoutSeconds", message=f"must be between 1 and {MAX_TIMEOUT_SECONDS}"))
+    if base_rev is not None:
+        try:
+            check_revision(base_rev, path="baseRev")
+        except InvalidInput as bad:
+            issues += bad.issues
+    return issues
+
+
+def _with_run_state(experiment: Experiment, run: Run) -> Experiment:
+    # A SUCCEEDED run's experiment is being saved: it stays RUNNING until its worker says how saving went.
+    if not run.state.finished or run.state == RunState.SUCCEEDED:
+        return experiment
+    return replace(
+        experiment,
+        state=ExperimentState.of_run(run.state),
+        finished_at=experiment.finished_at or run.finished_at,
+        error=experiment.error or run.error,
+    )

@@ -1,0 +1,77 @@
+"""Mutations that start experiments."""
+
+from __future__ import annotations
+
+import strawberry
+
+from schema.context import Info
+from schema.experiments.sweep_types import (
+    CancelSweepResult,
+    RunSweepResult,
+    Sweep,
+    SweepAxisInput,
+    SweepCancelled,
+    SweepQueued,
+)
+from schema.experiments.types import Experiment, ExperimentQueued, ParamOverrideInput, RunExperimentResult
+
+
+@strawberry.type
+class ExperimentMutations:
+    @strawberry.mutation(
+        description="Queue an experiment: a run of the pipeline with `setParams` overrides (as `dvc exp run -S`), in "
+        "a copy of the workspace at `baseRev` (default: the last commit plus the working tree's changes), saved as a "
+        "DVC experiment when it succeeds. The workspace's files never change. Answers at once, QUEUED."
+    )
+    async def run_experiment(
+        self,
+        info: Info,
+        pipeline_id: strawberry.ID,
+        set_params: list[ParamOverrideInput],
+        name: str | None = None,
+        base_rev: str | None = None,
+        timeout_seconds: float | None = None,
+    ) -> RunExperimentResult:
+        await info.context.spend_work()
+        settings = info.context.state.settings
+        experiment = await info.context.services.experiments.run(
+            caller=info.context.caller,
+            pipeline_id=pipeline_id,
+            set_params=[o.to_domain() for o in set_params],
+            name=name,
+            base_rev=base_rev,
+            timeout_seconds=timeout_seconds if timeout_seconds is not None else settings.default_run_timeout_seconds,
+        )
+        return ExperimentQueued(experiment=Experiment.from_domain(experiment))
+
+    @strawberry.mutation(
+        description="Queue a sweep: an experiment per point of the grid's cartesian product, at most `maxParallel` "
+        "running at once (0 = the worker's CPUs), each in its own copy. Answers at once, every experiment QUEUED."
+    )
+    async def run_sweep(
+        self,
+        info: Info,
+        pipeline_id: strawberry.ID,
+        grid: list[SweepAxisInput],
+        max_parallel: int = 0,
+        name: str | None = None,
+        base_rev: str | None = None,
+        timeout_seconds: float | None = None,
+    ) -> RunSweepResult:
+        await info.context.spend_work()
+        settings = info.context.state.settings
+        progress = await info.context.services.sweeps.run(
+            caller=info.context.caller,
+            pipeline_id=pipeline_id,
+            grid=[a.to_domain() for a in grid],
+            max_parallel=max_parallel,
+            name=name,
+            base_rev=base_rev,
+            timeout_seconds=timeout_seconds if timeout_seconds is not None else settings.default_run_timeout_seconds,
+        )
+        return SweepQueued(sweep=Sweep.from_domain(progress))
+
+    @strawberry.mutation(description="Cancel every experiment of a sweep that has not ended.")
+    async def cancel_sweep(self, info: Info, id: strawberry.ID) -> CancelSweepResult:
+        progress = await info.context.services.sweeps.cancel(caller=info.context.caller, sweep_id=id)
+        return SweepCancelled(sweep=Sweep.from_domain(progress))

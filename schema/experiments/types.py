@@ -1,0 +1,201 @@
+"""GraphQL types of experiments: one experiment, a page of them, and the table that compares them."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from app.domain import experiments as domain
+from app.domain.results import ResultKind as DomainResultKind
+from app.domain.results import ResultsSnapshot
+from schema.context import Info
+from schema.errors import (
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    RateLimitedError,
+    ValidationError,
+    WorkerUnavailableError,
+    WorkspaceBusyError,
+)
+from schema.pagination import Connection, encode_cursor
+from schema.results.types import ResultEntries, ResultKind
+from schema.runs.types import Run
+
+
+def _parsed(value_json: str | None) -> Any:
+    return None if value_json is None else json.loads(value_json)
+
+
+# The domain enum is the GraphQL enum (as in schema/runs/types.py).
+ExperimentState = domain.ExperimentState
+strawberry.enum(
+    ExperimentState, description="Where an experiment is: its run's state, and SUCCEEDED only once saved for DVC."
+)
+
+
+@strawberry.input(description="One parameter override, as `dvc exp run -S file:key=value` takes it.")
+class ParamOverrideInput:
+    key: str = strawberry.field(description="The dotted key path (`train.lr`); `+key` adds a key, as with DVC.")
+    value: str = strawberry.field(description="The value, as DVC parses it: a scalar (`0.1`, `adam`) or a list.")
+    file: str | None = strawberry.field(default=None, description="The params file (default `params.yaml`).")
+
+    def to_domain(self) -> domain.ParamOverride:
+        return domain.ParamOverride(file=self.file or domain.DEFAULT_PARAMS_FILE, key=self.key, value=self.value)
+
+
+@strawberry.type(description="One parameter override of an experiment.")
+class ParamOverride:
+    file: str = strawberry.field(description="The params file.")
+    key: str = strawberry.field(description="The dotted key path.")
+    value: str = strawberry.field(description="The value as given.")
+
+
+@strawberry.type(description="A run of a pipeline with parameter overrides, in a copy of its workspace.")
+class Experiment:
+    id: strawberry.ID = strawberry.field(description="The experiment's id.")
+    project_id: strawberry.ID = strawberry.field(description="Its project.")
+    pipeline_id: strawberry.ID = strawberry.field(description="Its pipeline.")
+    pipeline_name: str = strawberry.field(description="The pipeline's name when it was queued.")
+    name: str = strawberry.field(description="Its name, which is also its DVC experiment's name.")
+    state: ExperimentState = strawberry.field(description="Where it is.")
+    base_rev: str | None = strawberry.field(
+        description="The revision asked for; null: the last commit plus the working tree's changes."
+    )
+    base_sha: str | None = strawberry.field(description="The commit its copy was made from, once made.")
+    set_params: list[ParamOverride] = strawberry.field(description="Its overrides, in order.")
+    run_id: strawberry.ID = strawberry.field(description="Its run (stages, logs, results; runUpdates follows it).")
+    created_by: str = strawberry.field(description="The user who queued it.")
+    created_at: datetime = strawberry.field(description="When it was queued.")
+    started_at: datetime | None = strawberry.field(description="When its copy was set up.")
+    finished_at: datetime | None = strawberry.field(description="When it ended.")
+    error: str | None = strawberry.field(description="Why it did not succeed.")
+    exp_ref: str | None = strawberry.field(description="Its DVC experiment's git ref (`refs/exps/...`), once saved.")
+    exp_rev: str | None = strawberry.field(description="Its DVC experiment's commit, once saved.")
+    sweep_id: strawberry.ID | None = strawberry.field(description="The sweep it belongs to, if any.")
+    baseline: strawberry.Private[ResultsSnapshot | None]
+
+    @strawberry.field(description="Its run: stages, states, logs, metrics and params.")
+    async def run(self, info: Info) -> Run:
+        run = await info.context.services.runs.get(caller=info.context.caller, run_id=self.run_id)
+        return Run.from_domain(run)
+
+    @strawberry.field(description="The base's params, read in the copy before the overrides; null before that.")
+    def base_params(self) -> ResultEntries | None:
+        if self.baseline is None:
+            return None
+        return ResultEntries.from_domain(self.baseline, DomainResultKind.PARAMS, None)
+
+    @strawberry.field(description="The base's metrics, read in the copy before the run; null before that.")
+    def base_metrics(self) -> ResultEntries | None:
+        if self.baseline is None:
+            return None
+        return ResultEntries.from_domain(self.baseline, DomainResultKind.METRICS, None)
+
+    @classmethod
+    def from_domain(cls, experiment: domain.Experiment) -> Experiment:
+        return cls(
+            id=strawberry.ID(experiment.id),
+            project_id=strawberry.ID(experiment.project_id),
+            pipeline_id=strawberry.ID(experiment.pipeline_id),
+            pipeline_name=experiment.pipeline_name,
+            name=experiment.name,
+            state=ExperimentState(experiment.state.value),
+            base_rev=experiment.base_rev,
+            base_sha=experiment.base_sha,
+            set_params=[ParamOverride(file=o.file, key=o.key, value=o.value) for o in experiment.set_params],
+            run_id=strawberry.ID(experiment.run_id),
+            created_by=experiment.created_by,
+            created_at=experiment.created_at,
+            started_at=experiment.started_at,
+            finished_at=experiment.finished_at,
+            error=experiment.error,
+            exp_ref=experiment.exp_ref,
+            exp_rev=experiment.exp_rev,
+            sweep_id=None if experiment.sweep_id is None else strawberry.ID(experiment.sweep_id),
+            baseline=experiment.baseline,
+        )
+
+
+@strawberry.type(description="A page of experiments, newest first.")
+class ExperimentConnection(Connection[Experiment]):
+    @classmethod
+    def from_items(cls, items: list[domain.Experiment], *, has_next_page: bool) -> ExperimentConnection:
+        return cls.of(((encode_cursor(e.id), Experiment.from_domain(e)) for e in items), has_next_page=has_next_page)
+
+
+@strawberry.type(description="A column of the experiments table: one param or metric key of one file.")
+class ExperimentColumn:
+    kind: ResultKind = strawberry.field(description="PARAMS or METRICS.")
+    file: str = strawberry.field(description="The file.")
+    key: str = strawberry.field(description="The dotted key path.")
+
+
+@strawberry.type(description="One experiment's value in one column.")
+class ExperimentCell:
+    value: JSON | None = strawberry.field(description="The value; null when the experiment has none.")
+    number: float | None = strawberry.field(description="The value when it is a number.")
+    delta: float | None = strawberry.field(description="number - its base's number, when both are numbers.")
+
+
+@strawberry.type(description="One experiment of the table; `cells` follow `columns`.")
+class ExperimentRow:
+    experiment: Experiment = strawberry.field(description="The experiment.")
+    has_results: bool = strawberry.field(description="False while its run has kept no results (not ended yet).")
+    cells: list[ExperimentCell] = strawberry.field(description="One per column, in the same order.")
+
+
+@strawberry.type(description="Experiments side by side: a row per experiment, a column per param then metric.")
+class ExperimentsTable:
+    columns: list[ExperimentColumn] = strawberry.field(description="Params first, then metrics, by file and key.")
+    rows: list[ExperimentRow] = strawberry.field(description="Newest first, or by the metric asked for.")
+    sorted_by: ExperimentColumn | None = strawberry.field(description="The metric the rows are sorted by.")
+    notes: list[str] = strawberry.field(description="Why the table is not as asked (an unknown sort metric).")
+
+    @classmethod
+    def from_domain(cls, table: domain.ExperimentsTable) -> ExperimentsTable:
+        def column(c: domain.TableColumn) -> ExperimentColumn:
+            return ExperimentColumn(kind=ResultKind(c.kind.value), file=c.file, key=c.key)
+
+        return cls(
+            columns=[column(c) for c in table.columns],
+            rows=[
+                ExperimentRow(
+                    experiment=Experiment.from_domain(r.experiment),
+                    has_results=r.has_results,
+                    cells=[
+                        ExperimentCell(value=_parsed(c.value_json), number=c.number, delta=c.delta) for c in r.cells
+                    ],
+                )
+                for r in table.rows
+            ],
+            sorted_by=None if table.sorted_by is None else column(table.sorted_by),
+            notes=table.notes,
+        )
+
+
+@strawberry.type(description="The experiment was queued; follow its run with runUpdates(runId).")
+class ExperimentQueued:
+    experiment: Experiment = strawberry.field(description="The new experiment, QUEUED.")
+
+
+RunExperimentResult = Annotated[
+    ExperimentQueued
+    | ValidationError
+    | NotFoundError
+    | ConflictError
+    | ForbiddenError
+    | RateLimitedError
+    | WorkerUnavailableError
+    | WorkspaceBusyError,
+    strawberry.union("RunExperimentResult"),
+]
+ExperimentResult = Annotated[Experiment | NotFoundError, strawberry.union("ExperimentResult")]
+ExperimentsResult = Annotated[ExperimentConnection | NotFoundError, strawberry.union("ExperimentsResult")]
+ExperimentsTableResult = Annotated[
+    ExperimentsTable | NotFoundError | ValidationError, strawberry.union("ExperimentsTableResult")
+]
