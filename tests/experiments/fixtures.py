@@ -19,6 +19,9 @@ from tests.stack import Stack
 MakeProject = Callable[..., Awaitable[dict[str, Any]]]
 
 PARAMS = "train:\n  lr: 0.01\n  epochs: 3\npause: 0\n"
+# train.py reads params.yaml with PyYAML, from the project's own environment (built by the run's first step): stage
+# commands never see the service's packages.
+REQUIREMENTS = "PyYAML==6.0.2\n"
 
 TRAIN_PY = """\
 import time, yaml
@@ -121,6 +124,7 @@ FINISHED = {"SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT"}
 async def experiment_project(gql: GraphQLClient, project_id: str) -> str:
     """Writes the files and the pipeline; returns the pipeline's id."""
     await write_file(gql, project_id, "params.yaml", PARAMS)
+    await write_file(gql, project_id, "requirements.txt", REQUIREMENTS)
     await write_file(gql, project_id, "train.py", TRAIN_PY)
     await write_file(gql, project_id, "evaluate.py", EVALUATE_PY)
     created = await create_pipeline(gql, project_id, name="exp", stages=STAGES)
