@@ -156,10 +156,27 @@ class ExperimentService:
         await self._check_access(caller, experiment)
         return await self.reconciled(experiment)
 
-    async def _check_access(self, caller: str, experiment: Experiment) -> None:
+    async def branch(self, *, caller: str, experiment_id: str, branch: str) -> tuple[Experiment, str]:
+        """Make the saved experiment a git branch of the workspace (``dvc exp branch``); the branch's commit.
+
+        Conflict unless the experiment SUCCEEDED (only then is it a DVC experiment) or when the branch exists;
+        InvalidInput for a name git refuses. Nothing changes in the workspace's files."""
+        experiment = await self.editable(caller=caller, experiment_id=experiment_id)
+        if experiment.state != ExperimentState.SUCCEEDED:
+            raise Conflict(f"experiment {experiment.name!r} is {experiment.state.value}; only a saved one is branched")
+        answer = await self.jobs.call("branch_experiment", experiment.id, branch)
+        return experiment, str(answer["sha"])
+
+    async def editable(self, *, caller: str, experiment_id: str) -> Experiment:
+        """The experiment, if the caller may change its project (NotFound as if it did not exist otherwise)."""
+        experiment = await self.experiments.get(experiment_id)
+        await self._check_access(caller, experiment, needs=Role.EDITOR)
+        return await self.reconciled(experiment)
+
+    async def _check_access(self, caller: str, experiment: Experiment, needs: Role = Role.VIEWER) -> None:
         # An experiment of a project the caller is not a member of is reported exactly like a missing one.
         try:
-            await self.runs.access.project(caller=caller, project_id=experiment.project_id, needs=Role.VIEWER)
+            await self.runs.access.project(caller=caller, project_id=experiment.project_id, needs=needs)
         except NotFound:
             raise NotFound("experiment", experiment.id) from None
 

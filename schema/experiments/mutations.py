@@ -1,4 +1,4 @@
-"""Mutations that start experiments."""
+"""Mutations that start experiments and promote them in the workspace."""
 
 from __future__ import annotations
 
@@ -13,7 +13,14 @@ from schema.experiments.sweep_types import (
     SweepCancelled,
     SweepQueued,
 )
-from schema.experiments.types import Experiment, ExperimentQueued, ParamOverrideInput, RunExperimentResult
+from schema.experiments.types import (
+    BranchExperimentResult,
+    Experiment,
+    ExperimentBranched,
+    ExperimentQueued,
+    ParamOverrideInput,
+    RunExperimentResult,
+)
 
 
 @strawberry.type
@@ -75,3 +82,14 @@ class ExperimentMutations:
     async def cancel_sweep(self, info: Info, id: strawberry.ID) -> CancelSweepResult:
         progress = await info.context.services.sweeps.cancel(caller=info.context.caller, sweep_id=id)
         return SweepCancelled(sweep=Sweep.from_domain(progress))
+
+    @strawberry.mutation(
+        description="Make a saved (SUCCEEDED) experiment a git branch of the workspace, as `dvc exp branch` does: "
+        "`refs/heads/<branch>` points at the experiment's commit. The workspace's files and checkout do not change. "
+        "ValidationError for a name git refuses; ConflictError when the branch exists or the experiment was not saved."
+    )
+    async def branch_experiment(self, info: Info, id: strawberry.ID, branch: str) -> BranchExperimentResult:
+        experiment, sha = await info.context.services.experiments.branch(
+            caller=info.context.caller, experiment_id=id, branch=branch
+        )
+        return ExperimentBranched(experiment=Experiment.from_domain(experiment), branch=branch, sha=sha)

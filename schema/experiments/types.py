@@ -199,3 +199,22 @@ ExperimentsResult = Annotated[ExperimentConnection | NotFoundError, strawberry.u
 ExperimentsTableResult = Annotated[
     ExperimentsTable | NotFoundError | ValidationError, strawberry.union("ExperimentsTableResult")
 ]
+
+
+@strawberry.type(description="The experiment is now a git branch of the workspace, as `dvc exp branch` makes it.")
+class ExperimentBranched:
+    experiment: Experiment = strawberry.field(description="The experiment the branch was made from.")
+    branch: str = strawberry.field(description="The new branch's name (`refs/heads/<branch>`).")
+    sha: str = strawberry.field(description="The commit the branch points at: the experiment's DVC commit.")
+
+
+BranchExperimentResult = Annotated[
+    ExperimentBranched
+    | ValidationError
+    | NotFoundError
+    | ConflictError
+    | ForbiddenError
+    | WorkerUnavailableError
+    | WorkspaceBusyError,
+    strawberry.union("BranchExperimentResult"),
+]

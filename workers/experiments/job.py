@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from arq import Retry
 
-from app.domain.errors import DomainError, NotFound
+from app.domain.errors import Conflict, DomainError, NotFound
 from app.domain.experiments import Experiment, ExperimentState, ParamOverride
 from app.domain.runs import RunState
 from app.jobs_protocol import JobPayload, ok
@@ -26,10 +26,12 @@ from workers.context import WorkerResources, resources_of
 from workers.dvcops.results import read_results
 from workers.experiments import overrides
 from workers.experiments.copies import COPIES_FOLDER, copy_path, make_copy, remove_copy, resolve_base
+from workers.experiments.promotion import branch_experiment as make_branch
 from workers.experiments.saving import SAVE_TIMEOUT_SECONDS, SavedExperiment, save_experiment
 from workers.experiments.slots import sweep_slot
 from workers.jobs.common import answers_domain_errors
 from workers.jobs.pipelines import reading
+from workers.locks import workspace_lock
 from workers.runs.job import BUSY_WORKSPACE_RETRY_SECONDS, claim_and_run, run_lock
 
 logger = logging.getLogger(__name__)
@@ -60,6 +62,21 @@ async def check_experiment(
     async with reading(resources, project_id):
         base_sha = await asyncio.to_thread(check)
     return ok(base_sha=base_sha)
+
+
+@answers_domain_errors
+async def branch_experiment(ctx: dict[str, Any], experiment_id: str, branch: str) -> JobPayload:
+    """``dvc exp branch`` of a saved experiment in its workspace, under the workspace lock (a ref is written)."""
+    resources = resources_of(ctx)
+    experiment = await resources.experiments.get(experiment_id)
+    if experiment.exp_ref is None or experiment.exp_rev is None:
+        raise Conflict(f"experiment {experiment.name!r} was not saved as a DVC experiment; nothing to branch")
+    workspace = resources.workspace(experiment.project_id)
+    async with workspace_lock(
+        resources.redis, experiment.project_id, wait_seconds=resources.settings.workspace_write_wait_seconds
+    ):
+        made = await asyncio.to_thread(make_branch, workspace, experiment.exp_ref, experiment.exp_rev, branch)
+    return ok(branch=made.name, sha=made.sha)
 
 
 async def execute_experiment(ctx: dict[str, Any], experiment_id: str) -> str:

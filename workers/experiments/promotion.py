@@ -1,0 +1,58 @@
+"""Promoting a saved experiment in the workspace: a git branch of it (``dvc exp branch``).
+
+``Repo.experiments.branch`` (dvc/repo/experiments/branch.py) resolves the experiment's ref and sets
+``refs/heads/<branch>`` to its commit; it neither reads nor changes the process's cwd nor the working tree, so it
+runs in the worker's thread on the workspace's Repo. The branch name is git's verdict
+(``git check-ref-format --branch``), asked before DVC is.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.domain.errors import Conflict, InvalidInput, Issue, WorkspaceError
+from workers import gitops
+from workers.dvcops.repo import open_repo
+
+MAX_BRANCH_LENGTH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    name: str
+    sha: str
+
+
+def check_branch_name(name: str) -> None:
+    """InvalidInput unless git takes ``name`` as a branch name as it is (no expansion like ``@{-1}``)."""
+    problem = [Issue(path="branch", message=f"{name[:60]!r} is not a valid git branch name")]
+    if not name or len(name) > MAX_BRANCH_LENGTH or name.startswith("-") or "\n" in name or "\0" in name:
+        raise InvalidInput(problem)
+    # Outside any repository: git has no previous branch to expand ``@{-N}`` to.
+    with tempfile.TemporaryDirectory(prefix="check-ref-") as outside:
+        normalized = gitops.git(None, "check-ref-format", "--branch", name, cwd=Path(outside), check=False)
+    if normalized.strip() != name:
+        raise InvalidInput(problem)
+
+
+def branch_experiment(workspace: Path, exp_ref: str, exp_rev: str, branch: str) -> Branch:
+    """``dvc exp branch <exp_ref> <branch>`` in the workspace; Conflict when the branch exists or the experiment's
+    ref is gone, InvalidInput for a bad name."""
+    check_branch_name(branch)
+    if gitops.resolve(workspace, f"refs/heads/{branch}") is not None:
+        raise Conflict(f"the workspace already has a branch {branch!r}")
+    if gitops.resolve(workspace, exp_ref) != exp_rev:
+        raise Conflict(f"the experiment's DVC ref {exp_ref} is gone from the workspace (removed by hand?)")
+    from dvc.exceptions import InvalidArgumentError
+
+    with open_repo(workspace) as repo:
+        try:
+            repo.experiments.branch(exp_ref, branch)
+        except InvalidArgumentError as refused:
+            raise Conflict(f"DVC refused the branch: {refused}") from refused
+    sha = gitops.resolve(workspace, f"refs/heads/{branch}")
+    if sha is None:
+        raise WorkspaceError(f"DVC made no branch {branch!r}")
+    return Branch(name=branch, sha=sha)
