@@ -80,9 +80,7 @@ class Services:
             pipelines=pipelines,
             files=FileService(access=access, settings=settings),
             runs=run_service,
-            results=ResultsService(
-                access=access, runs=run_service, pipelines=pipelines, results=results, jobs=jobs
-            ),
+            results=ResultsService(access=access, runs=run_service, pipelines=pipelines, results=results, jobs=jobs),
             history=HistoryService(access=access, runs=run_service, pipelines=pipelines, jobs=jobs),
             experiments=experiments,
             sweeps=SweepService(experiments=experiments, sweeps=SweepRepository(db)),

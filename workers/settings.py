@@ -13,7 +13,13 @@ from arq.typing import StartupShutdown
 from arq.worker import Worker
 
 from app.settings import Settings
-from workers.experiments.job import branch_experiment, check_experiment, execute_experiment, remove_stale_copies
+from workers.experiments.job import (
+    branch_experiment,
+    check_experiment,
+    execute_experiment,
+    remove_experiments,
+    remove_stale_copies,
+)
 from workers.jobs.history import commit_run, pipeline_history, project_revisions, tag_revision, working_tree
 from workers.jobs.pipelines import (
     apply_pipeline,
@@ -47,6 +53,7 @@ WORKSPACE_FUNCTIONS: list[Any] = [
     working_tree,
     check_experiment,
     branch_experiment,
+    remove_experiments,
 ]
 
 # arq's default 0.5 s poll would be added to every request a user waits on (half of it on average). Idle, a worker

@@ -164,6 +164,11 @@ class ExperimentRepository:
     async def delete(self, experiment_id: str) -> None:
         await self._collection.delete_one({"_id": parse_object_id(experiment_id, resource="experiment")})
 
+    async def delete_many(self, experiment_ids: list[str]) -> int:
+        ids = [parse_object_id(i, resource="experiment") for i in experiment_ids]
+        result = await self._collection.delete_many({"_id": {"$in": ids}})
+        return result.deleted_count
+
     async def delete_for_project(self, project_id: str) -> int:
         result = await self._collection.delete_many({"project_id": project_id})
         return result.deleted_count

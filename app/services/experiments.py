@@ -167,6 +167,29 @@ class ExperimentService:
         answer = await self.jobs.call("branch_experiment", experiment.id, branch)
         return experiment, str(answer["sha"])
 
+    async def remove(self, *, caller: str, experiment_ids: list[str]) -> list[Experiment]:
+        """Remove ended experiments from DVC (``dvc exp remove``: their ``refs/exps`` go) and from the store.
+
+        Every id is checked first: nothing is removed when one is unknown (NotFound), still queued or running
+        (Conflict: cancel it first), or the list is empty, too long or repeats an id (InvalidInput). Their runs stay
+        in the run history."""
+        issues = check_removal(experiment_ids)
+        if issues:
+            raise InvalidInput(issues)
+        experiments = [await self.editable(caller=caller, experiment_id=i) for i in experiment_ids]
+        running = [e.name for e in experiments if not e.state.finished]
+        if running:
+            raise Conflict(f"experiments {', '.join(running)} have not ended; cancel them first (nothing was removed)")
+        by_project: dict[str, list[Experiment]] = {}
+        for experiment in experiments:
+            by_project.setdefault(experiment.project_id, []).append(experiment)
+        for project_id, of_project in by_project.items():
+            refs = [e.exp_ref for e in of_project if e.exp_ref is not None]
+            if refs:
+                await self.jobs.call("remove_experiments", project_id, refs)
+            await self.experiments.delete_many([e.id for e in of_project])
+        return experiments
+
     async def editable(self, *, caller: str, experiment_id: str) -> Experiment:
         """The experiment, if the caller may change its project (NotFound as if it did not exist otherwise)."""
         experiment = await self.experiments.get(experiment_id)
@@ -207,6 +230,19 @@ class ExperimentService:
         found = await self.results.get_many([e.run_id for e in experiments])
         snapshots = {run_id: results.snapshot for run_id, results in found.items()}
         return build_table(experiments, snapshots, sort_by=sort_by, descending=descending)
+
+
+MAX_REMOVED_AT_ONCE = 100
+
+
+def check_removal(experiment_ids: list[str]) -> list[Issue]:
+    if not experiment_ids:
+        return [Issue(path="ids", message="give at least one experiment")]
+    if len(experiment_ids) > MAX_REMOVED_AT_ONCE:
+        return [Issue(path="ids", message=f"at most {MAX_REMOVED_AT_ONCE} experiments at once")]
+    if len(set(experiment_ids)) != len(experiment_ids):
+        return [Issue(path="ids", message="an experiment is given twice")]
+    return []
 
 
 def check_common(name: str | None, base_rev: str | None, timeout_seconds: float) -> list[Issue]:

@@ -18,7 +18,9 @@ from schema.experiments.types import (
     Experiment,
     ExperimentBranched,
     ExperimentQueued,
+    ExperimentsRemoved,
     ParamOverrideInput,
+    RemoveExperimentsResult,
     RunExperimentResult,
 )
 
@@ -93,3 +95,14 @@ class ExperimentMutations:
             caller=info.context.caller, experiment_id=id, branch=branch
         )
         return ExperimentBranched(experiment=Experiment.from_domain(experiment), branch=branch, sha=sha)
+
+    @strawberry.mutation(
+        description="Remove ended experiments, as `dvc exp remove` does: their `refs/exps` leave the workspace and "
+        "`dvc exp show` lists them no more; the service forgets them (their runs stay in the run history). Nothing is "
+        "removed when one id is unknown (NotFoundError) or one experiment has not ended (ConflictError)."
+    )
+    async def remove_experiments(self, info: Info, ids: list[strawberry.ID]) -> RemoveExperimentsResult:
+        removed = await info.context.services.experiments.remove(
+            caller=info.context.caller, experiment_ids=[str(i) for i in ids]
+        )
+        return ExperimentsRemoved(ids=[strawberry.ID(e.id) for e in removed], names=[e.name for e in removed])

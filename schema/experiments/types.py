@@ -218,3 +218,21 @@ BranchExperimentResult = Annotated[
     | WorkspaceBusyError,
     strawberry.union("BranchExperimentResult"),
 ]
+
+
+@strawberry.type(description="The experiments are gone from DVC (`dvc exp remove`: their `refs/exps`) and the service.")
+class ExperimentsRemoved:
+    ids: list[strawberry.ID] = strawberry.field(description="The removed experiments' ids, as given.")
+    names: list[str] = strawberry.field(description="Their names, in the same order.")
+
+
+RemoveExperimentsResult = Annotated[
+    ExperimentsRemoved
+    | ValidationError
+    | NotFoundError
+    | ConflictError
+    | ForbiddenError
+    | WorkerUnavailableError
+    | WorkspaceBusyError,
+    strawberry.union("RemoveExperimentsResult"),
+]

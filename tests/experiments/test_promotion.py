@@ -1,12 +1,15 @@
-"""Promoting experiments in the workspace on the real stack: branchExperiment.
+"""Promoting and removing experiments in the workspace on the real stack: branchExperiment, removeExperiments.
 
-DVC is the oracle: ``dvc exp branch`` run by hand on a copy of the workspace makes the branch the service must make.
+DVC is the oracle: ``dvc exp branch`` run by hand on a copy of the workspace makes the branch the service must make;
+``dvc exp show --json`` there no longer lists removed experiments.
 """
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,17 @@ from typing import Any
 from bson import ObjectId
 
 from tests.conftest import GraphQLClient, MakeUser, workspace_of
-from tests.experiments.fixtures import experiment_finished, git, prepared_pipeline, run_experiment, user_files
+from tests.experiments.fixtures import (
+    EXPERIMENTS,
+    dvc_experiments,
+    experiment_finished,
+    get_experiment,
+    git,
+    prepared_pipeline,
+    run_experiment,
+    user_files,
+    worktrees,
+)
 from tests.results.fixtures import copy_workspace
 from tests.stack import Stack
 
@@ -31,6 +44,28 @@ mutation($id: ID!, $branch: String!) {
 }
 """
 
+REMOVE_EXPERIMENTS = """
+mutation($ids: [ID!]!) {
+  removeExperiments(ids: $ids) {
+    __typename
+    ... on ExperimentsRemoved { ids names }
+    ... on Error { message }
+    ... on ValidationError { issues { path message } }
+  }
+}
+"""
+
+
+async def remove_experiments(gql: GraphQLClient, ids: list[str]) -> dict[str, Any]:
+    result: dict[str, Any] = (await gql.execute(REMOVE_EXPERIMENTS, {"ids": ids}))["removeExperiments"]
+    return result
+
+
+def exp_refs(root: Path) -> list[str]:
+    """The experiments' refs (not DVC's executor bookkeeping under refs/exps/exec, which ``dvc exp save`` leaves)."""
+    listed = git(root, "for-each-ref", "--format=%(refname)", "refs/exps").split()
+    return sorted(ref for ref in listed if not ref.startswith("refs/exps/exec/"))
+
 
 async def branch_experiment(gql: GraphQLClient, experiment_id: str, branch: str) -> dict[str, Any]:
     result: dict[str, Any] = (await gql.execute(BRANCH_EXPERIMENT, {"id": experiment_id, "branch": branch}))[
@@ -46,6 +81,15 @@ def dvc(root: Path, *args: str) -> None:
 
 def branches(root: Path) -> list[str]:
     return sorted(git(root, "branch", "--list", "--format=%(refname:short)").split())
+
+
+async def no_copies_left(workspace: Path, *, seconds: float = 30) -> None:
+    """An experiment is shown ended a moment before its copy (a git worktree of the workspace) is removed; a copy of
+    the workspace for DVC's CLI is taken once they are gone."""
+    deadline = time.monotonic() + seconds
+    while worktrees(workspace) != [str(workspace)]:
+        assert time.monotonic() < deadline, f"copies still registered after {seconds}s: {worktrees(workspace)}"
+        await asyncio.sleep(0.1)  # polling interval of a deadline-bounded wait
 
 
 async def succeeded_experiment(gql: GraphQLClient, pipeline_id: str, name: str, lr: str) -> dict[str, Any]:
@@ -68,6 +112,7 @@ async def test_a_saved_experiment_becomes_the_branch_dvc_exp_branch_makes(
     branches_before = branches(workspace)
 
     # DVC's own command, by hand on a copy of the workspace.
+    await no_copies_left(workspace)
     oracle = copy_workspace(workspace, tmp_path)
     dvc(oracle, "exp", "branch", "lr-high", "by-dvc")
 
@@ -135,3 +180,62 @@ async def test_branching_is_refused_for_a_taken_name_an_unsaved_or_unknown_exper
 
     assert git(workspace, "for-each-ref") == refs_before
     assert git(workspace, "rev-parse", "refs/heads/taken").strip() == taken_sha
+
+
+async def test_removed_experiments_leave_dvc_and_the_service_and_the_rest_stay(
+    gql: GraphQLClient, make_project: MakeProject, stack: Stack, tmp_path: Path
+) -> None:
+    project_id, pipeline_id = await prepared_pipeline(gql, make_project)
+    workspace = workspace_of(stack, project_id)
+    gone = [
+        await succeeded_experiment(gql, pipeline_id, name, lr) for name, lr in (("gone-a", "0.4"), ("gone-b", "0.6"))
+    ]
+    kept = await succeeded_experiment(gql, pipeline_id, "kept", "0.7")
+    queued = await run_experiment(gql, pipeline_id, set=[{"key": "train.lr", "value": "9"}], name="failed-one")
+    failed = await experiment_finished(gql, queued["experiment"]["id"])
+    assert failed["state"] == "FAILED" and failed["expRef"] is None, failed
+    await no_copies_left(workspace)
+    assert set(dvc_experiments(workspace, tmp_path / "before")) == {"gone-a", "gone-b", "kept"}
+    files_before = user_files(workspace)
+
+    ids = [gone[0]["id"], gone[1]["id"], failed["id"]]
+    removed = await remove_experiments(gql, ids)
+    assert removed == {"__typename": "ExperimentsRemoved", "ids": ids, "names": ["gone-a", "gone-b", "failed-one"]}
+
+    # DVC's own listing, by hand in a copy of the workspace: only the kept one.
+    assert set(dvc_experiments(workspace, tmp_path / "after")) == {"kept"}
+    assert exp_refs(workspace) == [kept["expRef"]]
+    for experiment_id in ids:
+        assert (await get_experiment(gql, experiment_id))["__typename"] == "NotFoundError"
+    page = (await gql.execute(EXPERIMENTS, {"p": pipeline_id}))["experiments"]
+    assert [e["node"]["name"] for e in page["edges"]] == ["kept"]
+    assert user_files(workspace) == files_before
+
+
+async def test_removal_is_all_or_nothing_for_unknown_unended_or_strangers_experiments(
+    gql: GraphQLClient, make_project: MakeProject, make_user: MakeUser, stack: Stack
+) -> None:
+    project_id, pipeline_id = await prepared_pipeline(gql, make_project)
+    workspace = workspace_of(stack, project_id)
+    saved = await succeeded_experiment(gql, pipeline_id, "saved", "0.5")
+    refs_before = exp_refs(workspace)
+    assert refs_before == [saved["expRef"]]
+
+    unknown = await remove_experiments(gql, [saved["id"], str(ObjectId())])
+    assert unknown["__typename"] == "NotFoundError", unknown
+    for bad in ([], [saved["id"], saved["id"]]):
+        refused = await remove_experiments(gql, bad)
+        assert refused["__typename"] == "ValidationError" and refused["issues"][0]["path"] == "ids", refused
+    stranger = await make_user()
+    assert (await remove_experiments(stranger, [saved["id"]]))["__typename"] == "NotFoundError"
+
+    slow = await run_experiment(
+        gql, pipeline_id, set=[{"key": "train.lr", "value": "0.8"}, {"key": "pause", "value": "4"}], name="slow"
+    )
+    assert slow["__typename"] == "ExperimentQueued", slow
+    unended = await remove_experiments(gql, [saved["id"], slow["experiment"]["id"]])
+    assert unended["__typename"] == "ConflictError" and "slow" in unended["message"], unended
+
+    assert exp_refs(workspace) == refs_before
+    assert (await get_experiment(gql, saved["id"]))["state"] == "SUCCEEDED"
+    assert (await experiment_finished(gql, slow["experiment"]["id"]))["state"] == "SUCCEEDED"

@@ -27,6 +27,7 @@ from workers.dvcops.results import read_results
 from workers.experiments import overrides
 from workers.experiments.copies import COPIES_FOLDER, copy_path, make_copy, remove_copy, resolve_base
 from workers.experiments.promotion import branch_experiment as make_branch
+from workers.experiments.promotion import remove_experiments as remove_refs
 from workers.experiments.saving import SAVE_TIMEOUT_SECONDS, SavedExperiment, save_experiment
 from workers.experiments.slots import sweep_slot
 from workers.jobs.common import answers_domain_errors
@@ -77,6 +78,18 @@ async def branch_experiment(ctx: dict[str, Any], experiment_id: str, branch: str
     ):
         made = await asyncio.to_thread(make_branch, workspace, experiment.exp_ref, experiment.exp_rev, branch)
     return ok(branch=made.name, sha=made.sha)
+
+
+@answers_domain_errors
+async def remove_experiments(ctx: dict[str, Any], project_id: str, exp_refs: list[str]) -> JobPayload:
+    """``dvc exp remove`` of experiments of one project, under the workspace lock (refs are deleted)."""
+    resources = resources_of(ctx)
+    workspace = resources.workspace(project_id)
+    async with workspace_lock(
+        resources.redis, project_id, wait_seconds=resources.settings.workspace_write_wait_seconds
+    ):
+        removed = await asyncio.to_thread(remove_refs, workspace, exp_refs)
+    return ok(removed=removed)
 
 
 async def execute_experiment(ctx: dict[str, Any], experiment_id: str) -> str:

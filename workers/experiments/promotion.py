@@ -1,9 +1,11 @@
-"""Promoting a saved experiment in the workspace: a git branch of it (``dvc exp branch``).
+"""Promoting or removing saved experiments in the workspace: a git branch of one (``dvc exp branch``), and
+``dvc exp remove``.
 
 ``Repo.experiments.branch`` (dvc/repo/experiments/branch.py) resolves the experiment's ref and sets
 ``refs/heads/<branch>`` to its commit; it neither reads nor changes the process's cwd nor the working tree, so it
 runs in the worker's thread on the workspace's Repo. The branch name is git's verdict
-(``git check-ref-format --branch``), asked before DVC is.
+(``git check-ref-format --branch``), asked before DVC is. ``Repo.experiments.remove`` deletes the refs the same
+way, without touching the working tree.
 """
 
 from __future__ import annotations
@@ -56,3 +58,17 @@ def branch_experiment(workspace: Path, exp_ref: str, exp_rev: str, branch: str) 
     if sha is None:
         raise WorkspaceError(f"DVC made no branch {branch!r}")
     return Branch(name=branch, sha=sha)
+
+
+def remove_experiments(workspace: Path, exp_refs: list[str]) -> list[str]:
+    """``dvc exp remove <ref>...`` for the refs the workspace still has (one may have been removed by hand); the refs
+    removed. WorkspaceError if DVC left one behind."""
+    present = [ref for ref in exp_refs if gitops.resolve(workspace, ref) is not None]
+    if not present:
+        return []
+    with open_repo(workspace) as repo:
+        repo.experiments.remove(exp_names=present)
+    left = [ref for ref in present if gitops.resolve(workspace, ref) is not None]
+    if left:
+        raise WorkspaceError(f"DVC did not remove {', '.join(left)}")
+    return present
