@@ -14,6 +14,7 @@ from arq.worker import Worker
 
 from app.settings import Settings
 from workers.experiments.job import (
+    apply_experiment,
     branch_experiment,
     check_experiment,
     execute_experiment,
@@ -54,6 +55,7 @@ WORKSPACE_FUNCTIONS: list[Any] = [
     check_experiment,
     branch_experiment,
     remove_experiments,
+    apply_experiment,
 ]
 
 # arq's default 0.5 s poll would be added to every request a user waits on (half of it on average). Idle, a worker

@@ -167,6 +167,16 @@ class ExperimentService:
         answer = await self.jobs.call("branch_experiment", experiment.id, branch)
         return experiment, str(answer["sha"])
 
+    async def apply(self, *, caller: str, experiment_id: str, force: bool) -> tuple[Experiment, list[str]]:
+        """Write the saved experiment's params and results into the workspace (``dvc exp apply``); the files that then
+        differ from the last commit. Conflict unless it SUCCEEDED, or while tracked files have uncommitted changes
+        (unless ``force``: DVC then overwrites them)."""
+        experiment = await self.editable(caller=caller, experiment_id=experiment_id)
+        if experiment.state != ExperimentState.SUCCEEDED:
+            raise Conflict(f"experiment {experiment.name!r} is {experiment.state.value}; only a saved one is applied")
+        answer = await self.jobs.call("apply_experiment", experiment.id, force)
+        return experiment, [str(path) for path in answer["changed"]]
+
     async def remove(self, *, caller: str, experiment_ids: list[str]) -> list[Experiment]:
         """Remove ended experiments from DVC (``dvc exp remove``: their ``refs/exps`` go) and from the store.
 

@@ -14,8 +14,10 @@ from schema.experiments.sweep_types import (
     SweepQueued,
 )
 from schema.experiments.types import (
+    ApplyExperimentResult,
     BranchExperimentResult,
     Experiment,
+    ExperimentApplied,
     ExperimentBranched,
     ExperimentQueued,
     ExperimentsRemoved,
@@ -106,3 +108,14 @@ class ExperimentMutations:
             caller=info.context.caller, experiment_ids=[str(i) for i in ids]
         )
         return ExperimentsRemoved(ids=[strawberry.ID(e.id) for e in removed], names=[e.name for e in removed])
+
+    @strawberry.mutation(
+        description="Write a saved (SUCCEEDED) experiment's params and results into the workspace, as `dvc exp apply` "
+        "does (outputs from DVC's cache; the checkout stays on its branch). ConflictError while tracked files have "
+        "uncommitted changes, which applying would overwrite, unless `force`."
+    )
+    async def apply_experiment(self, info: Info, id: strawberry.ID, force: bool = False) -> ApplyExperimentResult:
+        experiment, changed = await info.context.services.experiments.apply(
+            caller=info.context.caller, experiment_id=id, force=force
+        )
+        return ExperimentApplied(experiment=Experiment.from_domain(experiment), changed_files=changed)

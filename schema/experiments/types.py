@@ -236,3 +236,19 @@ RemoveExperimentsResult = Annotated[
     | WorkspaceBusyError,
     strawberry.union("RemoveExperimentsResult"),
 ]
+
+
+@strawberry.type(
+    description="The experiment's params and results are in the workspace, as `dvc exp apply` writes them."
+)
+class ExperimentApplied:
+    experiment: Experiment = strawberry.field(description="The applied experiment.")
+    changed_files: list[str] = strawberry.field(
+        description="The tracked files that now differ from the last commit (commit them to keep the experiment)."
+    )
+
+
+ApplyExperimentResult = Annotated[
+    ExperimentApplied | NotFoundError | ConflictError | ForbiddenError | WorkerUnavailableError | WorkspaceBusyError,
+    strawberry.union("ApplyExperimentResult"),
+]

@@ -16,11 +16,15 @@ from typing import Any
 
 from bson import ObjectId
 
+from tests.api.pipeline_fixtures import write_file
+from tests.api.run_helpers import execute, finished
 from tests.conftest import GraphQLClient, MakeUser, workspace_of
 from tests.experiments.fixtures import (
     EXPERIMENTS,
+    PARAMS,
     dvc_experiments,
     experiment_finished,
+    experiment_project,
     get_experiment,
     git,
     prepared_pipeline,
@@ -239,3 +243,97 @@ async def test_removal_is_all_or_nothing_for_unknown_unended_or_strangers_experi
     assert exp_refs(workspace) == refs_before
     assert (await get_experiment(gql, saved["id"]))["state"] == "SUCCEEDED"
     assert (await experiment_finished(gql, slow["experiment"]["id"]))["state"] == "SUCCEEDED"
+
+
+APPLY_EXPERIMENT = """
+mutation($id: ID!, $force: Boolean!) {
+  applyExperiment(id: $id, force: $force) {
+    __typename
+    ... on ExperimentApplied { changedFiles experiment { id name } }
+    ... on Error { message }
+  }
+}
+"""
+
+
+async def apply_experiment(gql: GraphQLClient, experiment_id: str, *, force: bool = False) -> dict[str, Any]:
+    result: dict[str, Any] = (await gql.execute(APPLY_EXPERIMENT, {"id": experiment_id, "force": force}))[
+        "applyExperiment"
+    ]
+    return result
+
+
+COMMIT_RUN = """
+mutation($id: ID!) { commitRun(runId: $id) { __typename ... on RunCommitted { sha } ... on Error { message } } }
+"""
+
+
+def status(root: Path) -> str:
+    return git(root, "status", "--porcelain", "--untracked-files=all")
+
+
+async def test_applying_writes_into_the_workspace_what_dvc_exp_apply_writes(
+    gql: GraphQLClient, make_project: MakeProject, stack: Stack, tmp_path: Path
+) -> None:
+    project_id, pipeline_id = await prepared_pipeline(gql, make_project)
+    workspace = workspace_of(stack, project_id)
+    experiment = await succeeded_experiment(gql, pipeline_id, "lr-high", "0.1")
+    await no_copies_left(workspace)
+    head_before = git(workspace, "symbolic-ref", "HEAD"), git(workspace, "rev-parse", "HEAD")
+    # The service's files are all untracked here: nothing tracked would be overwritten, so no force is needed.
+    assert git(workspace, "status", "--porcelain", "--untracked-files=no") == ""
+
+    oracle = copy_workspace(workspace, tmp_path)
+    dvc(oracle, "exp", "apply", "lr-high")
+
+    applied = await apply_experiment(gql, experiment["id"])
+    assert applied["__typename"] == "ExperimentApplied", applied
+    assert applied["experiment"]["id"] == experiment["id"]
+    assert user_files(workspace) == user_files(oracle)
+    assert status(workspace) == status(oracle)
+    assert "lr: 0.1" in (workspace / "params.yaml").read_text()
+    assert (workspace / "model.txt").read_text().splitlines()[0] == "0.1"  # the experiment's output, from the cache
+    assert '"score": 1.0' in (workspace / "metrics.json").read_text()
+    assert (git(workspace, "symbolic-ref", "HEAD"), git(workspace, "rev-parse", "HEAD")) == head_before
+
+
+async def test_uncommitted_tracked_changes_refuse_applying_unless_forced(
+    gql: GraphQLClient, make_project: MakeProject, make_user: MakeUser, stack: Stack, tmp_path: Path
+) -> None:
+    project = await make_project()
+    workspace = workspace_of(stack, project["id"])
+    pipeline_id = await experiment_project(gql, project["id"])
+    run = await finished(gql, await execute(gql, pipeline_id))
+    assert run["state"] == "SUCCEEDED", run
+    committed = (await gql.execute(COMMIT_RUN, {"id": run["id"]}))["commitRun"]
+    assert committed["__typename"] == "RunCommitted", committed
+    assert "params.yaml" in git(workspace, "ls-files")
+    experiment = await succeeded_experiment(gql, pipeline_id, "lr-mid", "0.3")
+    queued = await run_experiment(gql, pipeline_id, set=[{"key": "train.lr", "value": "6"}], name="too-large")
+    failed = await experiment_finished(gql, queued["experiment"]["id"])
+    assert failed["state"] == "FAILED", failed
+    await no_copies_left(workspace)
+    # An unsaved edit of a tracked file: applying would overwrite it.
+    await write_file(gql, project["id"], "params.yaml", PARAMS.replace("lr: 0.01", "lr: 0.02"))
+    files_before = user_files(workspace)
+    status_before = status(workspace)
+    assert " M params.yaml" in status_before.splitlines()
+
+    refused = await apply_experiment(gql, experiment["id"])
+    assert refused["__typename"] == "ConflictError" and "params.yaml" in refused["message"], refused
+    unsaved = await apply_experiment(gql, failed["id"], force=True)
+    assert unsaved["__typename"] == "ConflictError" and "failed" in unsaved["message"], unsaved
+    stranger = await make_user()
+    assert (await apply_experiment(stranger, experiment["id"], force=True))["__typename"] == "NotFoundError"
+    assert user_files(workspace) == files_before and status(workspace) == status_before
+
+    oracle = copy_workspace(workspace, tmp_path)
+    dvc(oracle, "exp", "apply", "lr-mid")
+    forced = await apply_experiment(gql, experiment["id"], force=True)
+    assert forced["__typename"] == "ExperimentApplied", forced
+    assert "params.yaml" in forced["changedFiles"]
+    assert user_files(workspace) == user_files(oracle)
+    assert status(workspace) == status(oracle)
+    assert "lr: 0.3" in (workspace / "params.yaml").read_text()
+
+    assert (await apply_experiment(gql, str(ObjectId()), force=True))["__typename"] == "NotFoundError"

@@ -26,6 +26,7 @@ from workers.context import WorkerResources, resources_of
 from workers.dvcops.results import read_results
 from workers.experiments import overrides
 from workers.experiments.copies import COPIES_FOLDER, copy_path, make_copy, remove_copy, resolve_base
+from workers.experiments.promotion import apply_experiment as apply_files
 from workers.experiments.promotion import branch_experiment as make_branch
 from workers.experiments.promotion import remove_experiments as remove_refs
 from workers.experiments.saving import SAVE_TIMEOUT_SECONDS, SavedExperiment, save_experiment
@@ -78,6 +79,21 @@ async def branch_experiment(ctx: dict[str, Any], experiment_id: str, branch: str
     ):
         made = await asyncio.to_thread(make_branch, workspace, experiment.exp_ref, experiment.exp_rev, branch)
     return ok(branch=made.name, sha=made.sha)
+
+
+@answers_domain_errors
+async def apply_experiment(ctx: dict[str, Any], experiment_id: str, force: bool) -> JobPayload:
+    """``dvc exp apply`` of a saved experiment in its workspace, under the workspace lock (files are written)."""
+    resources = resources_of(ctx)
+    experiment = await resources.experiments.get(experiment_id)
+    if experiment.exp_ref is None or experiment.exp_rev is None:
+        raise Conflict(f"experiment {experiment.name!r} was not saved as a DVC experiment; nothing to apply")
+    workspace = resources.workspace(experiment.project_id)
+    async with workspace_lock(
+        resources.redis, experiment.project_id, wait_seconds=resources.settings.workspace_write_wait_seconds
+    ):
+        changed = await asyncio.to_thread(apply_files, workspace, experiment.exp_ref, experiment.exp_rev, force=force)
+    return ok(changed=changed)
 
 
 @answers_domain_errors

@@ -1,11 +1,14 @@
-"""Promoting or removing saved experiments in the workspace: a git branch of one (``dvc exp branch``), and
-``dvc exp remove``.
+"""Promoting or removing saved experiments in the workspace: a git branch of one (``dvc exp branch``), its files in
+the working tree (``dvc exp apply``), and ``dvc exp remove``.
 
 ``Repo.experiments.branch`` (dvc/repo/experiments/branch.py) resolves the experiment's ref and sets
 ``refs/heads/<branch>`` to its commit; it neither reads nor changes the process's cwd nor the working tree, so it
 runs in the worker's thread on the workspace's Repo. The branch name is git's verdict
 (``git check-ref-format --branch``), asked before DVC is. ``Repo.experiments.remove`` deletes the refs the same
-way, without touching the working tree.
+way, without touching the working tree. ``Repo.experiments.apply`` writes the experiment's files into the working tree
+(it stashes the working tree's changes, checks the experiment's commit out detached, goes back to the branch and
+restores the files the experiment does not have, then ``dvc checkout --force``), all with paths from the repository's
+root, never the cwd. DVC overwrites uncommitted changes; the service refuses to unless asked to.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from workers import gitops
 from workers.dvcops.repo import open_repo
 
 MAX_BRANCH_LENGTH = 200
+SHOWN_CHANGES = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +49,7 @@ def branch_experiment(workspace: Path, exp_ref: str, exp_rev: str, branch: str) 
     check_branch_name(branch)
     if gitops.resolve(workspace, f"refs/heads/{branch}") is not None:
         raise Conflict(f"the workspace already has a branch {branch!r}")
-    if gitops.resolve(workspace, exp_ref) != exp_rev:
-        raise Conflict(f"the experiment's DVC ref {exp_ref} is gone from the workspace (removed by hand?)")
+    _check_still_there(workspace, exp_ref, exp_rev)
     from dvc.exceptions import InvalidArgumentError
 
     with open_repo(workspace) as repo:
@@ -72,3 +75,24 @@ def remove_experiments(workspace: Path, exp_refs: list[str]) -> list[str]:
     if left:
         raise WorkspaceError(f"DVC did not remove {', '.join(left)}")
     return present
+
+
+def apply_experiment(workspace: Path, exp_ref: str, exp_rev: str, *, force: bool) -> list[str]:
+    """``dvc exp apply <ref>`` in the workspace; the files that then differ from HEAD. Conflict while tracked files
+    have uncommitted changes (they would be overwritten) unless ``force``, or when the experiment's ref is gone."""
+    _check_still_there(workspace, exp_ref, exp_rev)
+    changed = [c.path for c in gitops.status(workspace, untracked=False)]
+    if changed and not force:
+        shown = ", ".join(changed[:SHOWN_CHANGES]) + (" ..." if len(changed) > SHOWN_CHANGES else "")
+        raise Conflict(
+            f"the workspace has uncommitted changes to tracked files ({shown}) that applying would overwrite; "
+            "commit them, or apply with force"
+        )
+    with open_repo(workspace) as repo:
+        repo.experiments.apply(exp_ref)
+    return [c.path for c in gitops.status(workspace, untracked=False)]
+
+
+def _check_still_there(workspace: Path, exp_ref: str, exp_rev: str) -> None:
+    if gitops.resolve(workspace, exp_ref) != exp_rev:
+        raise Conflict(f"the experiment's DVC ref {exp_ref} is gone from the workspace (removed by hand?)")
