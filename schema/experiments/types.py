@@ -21,6 +21,7 @@ from schema.errors import (
     ValidationError,
     WorkerUnavailableError,
     WorkspaceBusyError,
+    WorkspaceError,
 )
 from schema.pagination import Connection, encode_cursor
 from schema.results.types import ResultEntries, ResultKind
@@ -215,7 +216,8 @@ BranchExperimentResult = Annotated[
     | ConflictError
     | ForbiddenError
     | WorkerUnavailableError
-    | WorkspaceBusyError,
+    | WorkspaceBusyError
+    | WorkspaceError,
     strawberry.union("BranchExperimentResult"),
 ]
 
@@ -233,7 +235,8 @@ RemoveExperimentsResult = Annotated[
     | ConflictError
     | ForbiddenError
     | WorkerUnavailableError
-    | WorkspaceBusyError,
+    | WorkspaceBusyError
+    | WorkspaceError,
     strawberry.union("RemoveExperimentsResult"),
 ]
 
@@ -249,6 +252,12 @@ class ExperimentApplied:
 
 
 ApplyExperimentResult = Annotated[
-    ExperimentApplied | NotFoundError | ConflictError | ForbiddenError | WorkerUnavailableError | WorkspaceBusyError,
+    ExperimentApplied
+    | NotFoundError
+    | ConflictError
+    | ForbiddenError
+    | WorkerUnavailableError
+    | WorkspaceBusyError
+    | WorkspaceError,
     strawberry.union("ApplyExperimentResult"),
 ]

@@ -14,15 +14,32 @@ root, never the cwd. DVC overwrites uncommitted changes; the service refuses to 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.domain.errors import Conflict, InvalidInput, Issue, WorkspaceError
+from app.domain.errors import Conflict, InvalidInput, Issue, WorkspaceBusy, WorkspaceError
 from workers import gitops
 from workers.dvcops.repo import open_repo
 
 MAX_BRANCH_LENGTH = 200
 SHOWN_CHANGES = 5
+
+
+@contextmanager
+def dvc_failures(doing: str) -> Iterator[None]:
+    """DVC's refusals as the service's typed errors: a DVC exception must not travel back to the API process (it
+    would be unpickled there, importing DVC)."""
+    from dvc.exceptions import DvcException
+    from dvc.lock import LockError
+
+    try:
+        yield
+    except LockError as busy:
+        raise WorkspaceBusy(f"DVC's lock on the workspace is held; try {doing} again shortly") from busy
+    except DvcException as refused:
+        raise WorkspaceError(f"DVC could not {doing}: {refused}") from refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +69,7 @@ def branch_experiment(workspace: Path, exp_ref: str, exp_rev: str, branch: str) 
     _check_still_there(workspace, exp_ref, exp_rev)
     from dvc.exceptions import InvalidArgumentError
 
-    with open_repo(workspace) as repo:
+    with dvc_failures("make the branch"), open_repo(workspace) as repo:
         try:
             repo.experiments.branch(exp_ref, branch)
         except InvalidArgumentError as refused:
@@ -69,7 +86,7 @@ def remove_experiments(workspace: Path, exp_refs: list[str]) -> list[str]:
     present = [ref for ref in exp_refs if gitops.resolve(workspace, ref) is not None]
     if not present:
         return []
-    with open_repo(workspace) as repo:
+    with dvc_failures("remove the experiments"), open_repo(workspace) as repo:
         repo.experiments.remove(exp_names=present)
     left = [ref for ref in present if gitops.resolve(workspace, ref) is not None]
     if left:
@@ -88,7 +105,7 @@ def apply_experiment(workspace: Path, exp_ref: str, exp_rev: str, *, force: bool
             f"the workspace has uncommitted changes to tracked files ({shown}) that applying would overwrite; "
             "commit them, or apply with force"
         )
-    with open_repo(workspace) as repo:
+    with dvc_failures("apply the experiment"), open_repo(workspace) as repo:
         repo.experiments.apply(exp_ref)
     return [c.path for c in gitops.status(workspace, untracked=False)]
 
