@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -140,18 +141,28 @@ async def _execute(resources: WorkerResources, experiment: Experiment) -> str:
             _executing_experiments.discard(experiment.id)
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    state: ExperimentState
+    error: str | None
+    message: str
+    exp_ref: str | None = None
+    exp_rev: str | None = None
+
+
 async def _execute_queued(resources: WorkerResources, experiment: Experiment) -> str:
     lock = run_lock(resources.redis, experiment.project_id)
     if not await lock.acquire():
         raise Retry(defer=BUSY_WORKSPACE_RETRY_SECONDS)  # as a run: come back once the workspace is free
     workspace = resources.workspace(experiment.project_id)
     copy = copy_path(resources.settings.workspace_root, experiment.id)
+    outcome: _Outcome | None = None
     try:
         try:
             project = await resources.projects.get(experiment.project_id)
         except NotFound:
-            await resources.experiments.finish(experiment.id, state=ExperimentState.FAILED, error="project deleted")
-            return "the project was deleted"
+            outcome = _Outcome(ExperimentState.FAILED, "project deleted", "the project was deleted")
+            return outcome.message
 
         async def place() -> Path:
             try:
@@ -168,23 +179,33 @@ async def _execute_queued(resources: WorkerResources, experiment: Experiment) ->
         if final is None:
             return await _ended_without_us(resources, experiment)
         if final.state != RunState.SUCCEEDED:
-            await resources.experiments.finish(
-                experiment.id, state=ExperimentState.of_run(final.state), error=final.error
-            )
-            return final.state.value
+            outcome = _Outcome(ExperimentState.of_run(final.state), final.error, final.state.value)
+            return outcome.message
         try:
             saved = await _save(resources, experiment, copy)
         except DomainError as refused:
-            await resources.experiments.finish(experiment.id, state=ExperimentState.FAILED, error=refused.message)
-            return "failed to save"
-        await resources.experiments.finish(
-            experiment.id, state=ExperimentState.SUCCEEDED, error=None, exp_ref=saved.ref, exp_rev=saved.rev
-        )
-        return "succeeded"
+            outcome = _Outcome(ExperimentState.FAILED, refused.message, "failed to save")
+            return outcome.message
+        outcome = _Outcome(ExperimentState.SUCCEEDED, None, "succeeded", exp_ref=saved.ref, exp_rev=saved.rev)
+        return outcome.message
     finally:
         with contextlib.suppress(Exception):
             await lock.release()
-        await asyncio.shield(asyncio.to_thread(remove_copy, workspace, copy))
+        try:
+            await asyncio.shield(asyncio.to_thread(remove_copy, workspace, copy))
+        except Exception:
+            logger.exception(
+                "experiment %s: its copy could not be removed (remove_stale_copies tries again)", experiment.id
+            )
+        # Ended only once its copy is gone: whoever sees the experiment final finds no copy of it left behind.
+        if outcome is not None:
+            await resources.experiments.finish(
+                experiment.id,
+                state=outcome.state,
+                error=outcome.error,
+                exp_ref=outcome.exp_ref,
+                exp_rev=outcome.exp_rev,
+            )
 
 
 async def _save(resources: WorkerResources, experiment: Experiment, copy: Path) -> SavedExperiment:
