@@ -26,12 +26,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     WORKSPACE_ROOT=/workspaces \
     PROJECT_ENVIRONMENTS_ROOT=/environments \
     STAGE_SHELL_BINARY=/usr/local/bin/stage-shell \
-    GRAPHIQL_ASSETS_DIR=/app/graphiql-assets
+    GRAPHIQL_ASSETS_DIR=/app/graphiql-assets \
+    PATH=/opt/service/bin:$PATH
 
-# git: DVC workspaces are git repositories.
+# git: DVC workspaces are git repositories. bubblewrap: every stage command runs in a sandbox (workers/sandbox/,
+# /usr/bin/bwrap); util-linux: its setpriv drops a root worker's stages to STAGE_SANDBOX_UID (a worker running as
+# `app`, as here, needs no setpriv: bwrap takes a user namespace of its own user). coreutils' timeout is the
+# sandbox's PID 1. See docs/hardening.md ("The stage sandbox") for what the container must be allowed.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends git \
-    && rm -rf /var/lib/apt/lists/*
+    && apt-get install -y --no-install-recommends git bubblewrap util-linux \
+    && rm -rf /var/lib/apt/lists/* \
+    && test -x /usr/bin/bwrap && test -x /usr/bin/setpriv
 
 # Unprivileged user that owns the workspaces and the projects' Python environments (workers/environments/).
 # Both are created (and chowned) before VOLUME so that a fresh named volume inherits the ownership.
@@ -41,6 +46,10 @@ RUN groupadd --system --gid 10001 app \
     && chown app:app /workspaces /environments
 
 WORKDIR /app
+
+# The service's packages go into a virtualenv of their own, outside /usr: a stage's sandbox shows /usr read-only, and
+# the image's /usr/local/bin/python3 (the base interpreter of every project environment) must import none of them.
+RUN python -m venv /opt/service
 
 # Dependencies first (their own layer, rebuilt only when pyproject.toml changes) ...
 COPY pyproject.toml ./

@@ -114,7 +114,8 @@ def test_compose_worker_uses_the_api_image_and_is_scalable() -> None:
     # `docker compose up --scale worker=N` needs no fixed name and no published ports.
     assert "container_name" not in worker
     assert not worker.get("ports")
-    assert _env(worker) == _env(api)
+    # The API's settings, and where the workers keep the projects' Python environments.
+    assert _env(worker) == _env(api) | {"PROJECT_ENVIRONMENTS_ROOT": "/environments"}
     for dependency in ("mongo", "redis"):
         assert worker["depends_on"][dependency]["condition"] == "service_healthy"
 
@@ -168,6 +169,40 @@ def test_compose_api_and_worker_share_the_workspaces_volume() -> None:
         assert _mounts(services[name]).get("/workspaces") == "workspaces", name
 
 
+def test_compose_workers_share_a_volume_of_project_environments_the_api_does_not_mount() -> None:
+    services = _services()
+    assert "environments" in (_compose().get("volumes") or {})
+    assert _mounts(services["worker"]).get("/environments") == "environments"
+    assert "/environments" not in _mounts(services["api"])
+
+
+# What bwrap needs to build a stage's namespaces in a container as a non-root user (compose.yaml says why).
+SANDBOX_SECURITY = {"seccomp=unconfined", "apparmor=unconfined", "systempaths=unconfined"}
+
+
+def _security_options(service: dict[str, Any]) -> set[str]:
+    """security_opt entries, with the older ``key:value`` spelling read as ``key=value``."""
+    return {str(option).replace(":", "=", 1) for option in service.get("security_opt") or []}
+
+
+def test_compose_only_the_worker_may_build_sandboxes_and_it_gains_no_capability() -> None:
+    services = _services()
+    worker = services["worker"]
+    assert _security_options(worker) >= SANDBOX_SECURITY
+    assert "no-new-privileges=true" in _security_options(worker), "bwrap needs no setuid: nothing may gain privileges"
+    assert not worker.get("cap_add") and not worker.get("privileged")
+    assert worker.get("user") in {None, "app", "10001"}, "the workspaces' owner, as the API (bwrap takes a userns)"
+    assert "STAGES_UNSANDBOXED" not in _env(worker), "unsandboxed only when an operator says so"
+    for name in ("api", "mongo", "redis"):
+        service = services[name]
+        assert not _security_options(service) & SANDBOX_SECURITY, name
+        assert not service.get("cap_add") and not service.get("privileged"), name
+    # The stores stay on the internal network only, whatever the worker may do (test above); the comment says why.
+    text = (ROOT / "compose.yaml").read_text(encoding="utf-8")
+    for option in SANDBOX_SECURITY:
+        assert f"{option.split('=')[0]}=unconfined " in text.split("security_opt:")[0], f"{option} is not explained"
+
+
 def _dockerfile_instructions() -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) pairs, with line continuations joined and comments dropped."""
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
@@ -210,7 +245,18 @@ def test_dockerfile_is_production_shaped() -> None:
     assert re.search(r"\bWORKSPACE_ROOT=/workspaces\b", env_text)
     assert re.search(r"\bDVC_NO_ANALYTICS=1\b", env_text)
     assert any("/workspaces" in volume for volume in by_keyword.get("VOLUME", []))
-    assert any("install" in run and "git" in run.split() for run in by_keyword.get("RUN", []))
+    runs = by_keyword.get("RUN", [])
+    # git for the workspaces; bubblewrap (bwrap) and util-linux (setpriv) for the stage sandbox.
+    for package in ("git", "bubblewrap", "util-linux"):
+        assert any("install" in run and package in run.split() for run in runs), package
+    # The service's packages live in a virtualenv outside /usr, which a stage's sandbox shows: the base interpreter
+    # of the projects' environments (/usr/local/bin/python3) imports none of them.
+    assert any(run.split()[:4] == ["python", "-m", "venv", "/opt/service"] for run in runs)
+    assert re.search(r"\bPATH=/opt/service/bin:\$PATH\b", env_text)
+    pip_installs = [run for run in runs if "pip install" in run]
+    assert pip_installs and runs.index(pip_installs[0]) > runs.index("python -m venv /opt/service")
+    assert re.search(r"\bPROJECT_ENVIRONMENTS_ROOT=/environments\b", env_text)
+    assert any("/environments" in volume for volume in by_keyword.get("VOLUME", []))
 
     healthchecks = by_keyword.get("HEALTHCHECK", [])
     assert healthchecks, "no HEALTHCHECK instruction"

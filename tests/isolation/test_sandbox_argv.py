@@ -48,7 +48,7 @@ def test_as_root_bwrap_mounts_and_setpriv_drops_to_the_unprivileged_user() -> No
     assert ("usr/bin", "/bin") in pairs(options, "--symlink")
     # The root bwrap builds is read-only once built; the workspace's parents exist (searchable) and nothing else.
     assert options[options.index("--remount-ro") + 1] == "/"
-    assert [argv[i + 1] for i, a in enumerate(options) if a == "--dir"] == ["/srv", "/srv/ws"]
+    assert [argv[i + 1] for i, a in enumerate(options) if a == "--dir"] == ["/var", "/srv", "/srv/ws"]
     env = dict(pairs(options, "--setenv"))
     assert env == {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": HOME, "TMPDIR": "/tmp"}
 
@@ -66,7 +66,16 @@ def test_the_private_tmp_is_mounted_before_a_workspace_under_tmp() -> None:
 
     tmpfs = argv.index("/tmp", argv.index("--tmpfs"))
     assert tmpfs < argv.index("--bind")
-    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--dir"] == ["/tmp/x"]
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--dir"] == ["/var", "/tmp/x"]
+
+
+def test_var_tmp_is_the_private_tmp_unless_a_mount_lives_under_it() -> None:
+    # DVC (a project's own dvclive imports it) keeps its site cache in /var/tmp/dvc.
+    argv = build_argv(SandboxSpec(workspace=Path("/srv/ws/p1"), uid=65534))
+    assert ("/tmp", "/var/tmp") in pairs(argv, "--symlink")
+    assert argv.index("/var", argv.index("--dir")) < argv.index("/var/tmp")
+    under = build_argv(SandboxSpec(workspace=Path("/var/tmp/ws/p1"), uid=65534))
+    assert ("/tmp", "/var/tmp") not in pairs(under, "--symlink")
 
 
 def test_a_python_environment_is_read_only_and_first_on_path(tmp_path: Path) -> None:

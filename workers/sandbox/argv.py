@@ -24,6 +24,9 @@ SYSTEM_FOLDERS = ("/usr", "/etc")
 ROOT_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 HOME = "/home/stage"
 TMP = "/tmp"
+# The other standard temporary folder (FHS): DVC, which a project's own dvclive imports, keeps its site cache in
+# /var/tmp/dvc and cannot open the repository without it. A link to the private /tmp; the rest of /var stays out.
+VAR_TMP = Path("/var/tmp")
 # Run as root just before setpriv: the command's output pipes (made by the worker, root's, mode 0600) become the
 # sandbox user's, so that `> /dev/stderr` (a reopen through /proc/self/fd) works as it does unsandboxed. Pipes only:
 # a file or device (/dev/null) must never change owner.
@@ -95,6 +98,10 @@ def build_argv(spec: SandboxSpec) -> list[str]:
     # Writable for the sandbox's user whoever mounted them (bwrap as root makes them root's).
     argv += ["--perms", "1777", "--size", size, "--tmpfs", TMP, "--perms", "0777", "--size", size, "--tmpfs", HOME]
     mounted = {"/", TMP, HOME, *SYSTEM_FOLDERS, *(link for link, _ in spec.root_links)}
+    if not any(
+        p is not None and VAR_TMP in (p, *p.parents) for p in (spec.workspace, spec.python_env, spec.python_home)
+    ):
+        argv += [*_searchable_parents(VAR_TMP, mounted), "--symlink", TMP, str(VAR_TMP)]
     # Searchable by the sandbox's user, so that absolute paths work inside (bwrap makes the folders it needs for a
     # mount private to root: /root for an interpreter installed under it, a test's 0700 temporary folder).
     argv += _searchable_parents(spec.workspace, mounted)
