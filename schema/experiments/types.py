@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
-from strawberry.scalars import JSON
 
 from app.domain import experiments as domain
 from app.domain.results import ResultKind as DomainResultKind
@@ -24,7 +23,7 @@ from schema.errors import (
     WorkspaceError,
 )
 from schema.pagination import Connection, encode_cursor
-from schema.results.types import ResultEntries, ResultKind
+from schema.results.types import ComparisonCell, ComparisonColumn, ResultEntries, ResultKind
 from schema.runs.types import Run
 
 
@@ -129,38 +128,27 @@ class ExperimentConnection(Connection[Experiment]):
         return cls.of(((encode_cursor(e.id), Experiment.from_domain(e)) for e in items), has_next_page=has_next_page)
 
 
-@strawberry.type(description="A column of the experiments table: one param or metric key of one file.")
-class ExperimentColumn:
-    kind: ResultKind = strawberry.field(description="PARAMS or METRICS.")
-    file: str = strawberry.field(description="The file.")
-    key: str = strawberry.field(description="The dotted key path.")
-
-
-@strawberry.type(description="One experiment's value in one column.")
-class ExperimentCell:
-    value: JSON | None = strawberry.field(description="The value; null when the experiment has none.")
-    number: float | None = strawberry.field(description="The value when it is a number.")
-    delta: float | None = strawberry.field(description="number - its base's number, when both are numbers.")
+# Columns and cells are those of compareRuns: one shape for every comparison table.
 
 
 @strawberry.type(description="One experiment of the table; `cells` follow `columns`.")
 class ExperimentRow:
     experiment: Experiment = strawberry.field(description="The experiment.")
     has_results: bool = strawberry.field(description="False while its run has kept no results (not ended yet).")
-    cells: list[ExperimentCell] = strawberry.field(description="One per column, in the same order.")
+    cells: list[ComparisonCell] = strawberry.field(description="One per column, in the same order.")
 
 
 @strawberry.type(description="Experiments side by side: a row per experiment, a column per param then metric.")
 class ExperimentsTable:
-    columns: list[ExperimentColumn] = strawberry.field(description="Params first, then metrics, by file and key.")
+    columns: list[ComparisonColumn] = strawberry.field(description="Params first, then metrics, by file and key.")
     rows: list[ExperimentRow] = strawberry.field(description="Newest first, or by the metric asked for.")
-    sorted_by: ExperimentColumn | None = strawberry.field(description="The metric the rows are sorted by.")
+    sorted_by: ComparisonColumn | None = strawberry.field(description="The metric the rows are sorted by.")
     notes: list[str] = strawberry.field(description="Why the table is not as asked (an unknown sort metric).")
 
     @classmethod
     def from_domain(cls, table: domain.ExperimentsTable) -> ExperimentsTable:
-        def column(c: domain.TableColumn) -> ExperimentColumn:
-            return ExperimentColumn(kind=ResultKind(c.kind.value), file=c.file, key=c.key)
+        def column(c: domain.TableColumn) -> ComparisonColumn:
+            return ComparisonColumn(kind=ResultKind(c.kind.value), file=c.file, key=c.key)
 
         return cls(
             columns=[column(c) for c in table.columns],
@@ -169,7 +157,7 @@ class ExperimentsTable:
                     experiment=Experiment.from_domain(r.experiment),
                     has_results=r.has_results,
                     cells=[
-                        ExperimentCell(value=_parsed(c.value_json), number=c.number, delta=c.delta) for c in r.cells
+                        ComparisonCell(value=_parsed(c.value_json), number=c.number, delta=c.delta) for c in r.cells
                     ],
                 )
                 for r in table.rows
