@@ -46,7 +46,9 @@ class LockedStages:
 def _locked_names(dvcfile: Any) -> set[str]:
     import yaml
 
-    lockfile = dvcfile._lockfile
+    from workers.dvcops.dvc_internals import lockfile_of
+
+    lockfile = lockfile_of(dvcfile)
     if lockfile.exists():  # as DVC decides it: present and not .dvcignored
         try:
             with open(lockfile.path, "rb") as file:

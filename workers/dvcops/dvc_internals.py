@@ -2,11 +2,11 @@
 
 Each is an internal of DVC 3.x, read as DVC 3.67 has it: the rwlock file's name, schema and guard (for its repair,
 rwlock_file), the dvc.yaml text parser and schema (replacePipelineFile, replacing), the plot renderers the
-`dvc plots show --json` command uses (results), and what the stage server needs to fork stages from one opened Repo
-(``open_repo_to_fork``, ``poll_repository_lock_every``; workers/execution/stage_server.py). ``checked()`` says whether
-the running DVC is a version these were checked against; the tests that compare with the CLI
-(tests/workers/test_dvcops_rwlock.py, tests/api/test_templated_pipelines.py, tests/results/,
-tests/execution/test_launch_oracle.py) are their oracle.
+`dvc plots show --json` command uses (results), the YAML parse error and the dvc.lock of a dvc.yaml (writing,
+changes), and what the stage server needs to fork stages from one opened Repo (``open_repo_to_fork``,
+``poll_repository_lock_every``; workers/execution/stage_server.py). ``checked()`` says whether the running DVC is a
+version these were checked against; the tests that compare with the CLI (tests/workers/test_dvcops_rwlock.py,
+tests/api/test_templated_pipelines.py, tests/results/, tests/execution/test_launch_oracle.py) are their oracle.
 
 Standard library at the top and DVC inside the functions only: the stage server loads this file by path (it imports
 nothing of the workers' packages).
@@ -174,3 +174,16 @@ def reproduce_loaded(repo: Any, stage: Any, *, force: bool) -> bool:
     with lock_repo(repo), repo.scm_context():
         interactive = repo.config["core"].get("interactive", False)
         return bool(_reproduce([stage], graph=None, on_error="fail", force=force, interactive=interactive))
+
+
+def yaml_parse_error() -> type[Exception]:
+    """The exception DVC's YAML readers raise on text that does not parse (dvc.utils.serialize._common.ParseError)."""
+    from dvc.utils.serialize._common import ParseError
+
+    error: type[Exception] = ParseError
+    return error
+
+
+def lockfile_of(dvcfile: Any) -> Any:
+    """The dvc.lock beside a dvc.yaml (``ProjectFile._lockfile``: DVC has no public name for it)."""
+    return dvcfile._lockfile

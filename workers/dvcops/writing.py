@@ -70,13 +70,14 @@ def _stages_for_removal(repo: Any, file: Path) -> tuple[list[str], list[Any]]:
 def load_for_update(path: Path) -> Any:
     """The YAML in ``path`` in round-trip form (comments and order survive), or {} if absent/unreadable."""
     from dvc.utils.serialize import parse_yaml_for_update
-    from dvc.utils.serialize._common import ParseError
+
+    from workers.dvcops.dvc_internals import yaml_parse_error
 
     if not path.is_file():
         return {}
     try:
         data = parse_yaml_for_update(path.read_text(encoding="utf-8"), str(path))
-    except ParseError:
+    except yaml_parse_error():
         logger.warning("%s is not valid YAML; it is replaced as a whole", path)
         return {}
     return data if isinstance(data, dict) else {}
