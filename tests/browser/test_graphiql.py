@@ -109,10 +109,13 @@ async def test_graphiql_runs_a_query_and_follows_a_run_live(
         # The page shows only the latest update, and the stage's first log line may replace the SNAPSHOT at once:
         # wait for the SNAPSHOT on the page's WebSocket instead.
         deadline = time.monotonic() + COMPLETE_DEADLINE_SECONDS
-        while not any(
-            frame.get("type") == "next" and frame["payload"]["data"]["runUpdates"]["type"] == "SNAPSHOT"
-            for frame in frames
-        ) and time.monotonic() < deadline:
+        while (
+            not any(
+                frame.get("type") == "next" and frame["payload"]["data"]["runUpdates"]["type"] == "SNAPSHOT"
+                for frame in frames
+            )
+            and time.monotonic() < deadline
+        ):
             await asyncio.sleep(0.05)  # polling interval of a deadline-bounded wait
 
         (workspace_of(stack, project["id"]) / "go").touch()

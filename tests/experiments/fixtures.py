@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import subprocess
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ from tests.api.run_helpers import execute, finished
 from tests.conftest import GraphQLClient
 from tests.results.fixtures import copy_workspace, dvc_json
 from tests.stack import Stack
+from tests.waiting import eventually
 
 MakeProject = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -145,13 +144,12 @@ async def get_experiment(gql: GraphQLClient, experiment_id: str) -> dict[str, An
 
 async def experiment_finished(gql: GraphQLClient, experiment_id: str, *, seconds: float = 120) -> dict[str, Any]:
     """Poll the experiment until it ends; fail with the last state seen after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while True:
+
+    async def ended() -> dict[str, Any] | None:
         found = await get_experiment(gql, experiment_id)
-        if found["state"] in FINISHED:
-            return found
-        assert time.monotonic() < deadline, f"the experiment did not end within {seconds}s: {found}"
-        await asyncio.sleep(0.1)  # polling interval of a deadline-bounded wait
+        return found if found["state"] in FINISHED else None
+
+    return await eventually(ended, seconds=seconds, what=f"experiment {experiment_id} ending")
 
 
 def user_files(root: Path) -> dict[str, str]:

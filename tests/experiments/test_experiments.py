@@ -5,8 +5,6 @@ DVC is the oracle: ``dvc exp show --json`` run by hand in a copy of the workspac
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ from tests.experiments.fixtures import (
     worktrees,
 )
 from tests.stack import Stack
+from tests.waiting import eventually
 
 MakeProject = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -237,10 +236,7 @@ async def test_the_workspace_is_free_while_an_experiment_runs_and_a_cancel_ends_
 
 
 async def wait_until(condition: Callable[[], bool], *, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"not true within {seconds}s"
-        await asyncio.sleep(0.1)  # polling interval of a deadline-bounded wait
+    await eventually(condition, seconds=seconds, what="the condition")
 
 
 SET_MEMBER = """

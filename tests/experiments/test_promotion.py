@@ -6,10 +6,8 @@ DVC is the oracle: ``dvc exp branch`` run by hand on a copy of the workspace mak
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ from tests.experiments.fixtures import (
 )
 from tests.results.fixtures import copy_workspace
 from tests.stack import Stack
+from tests.waiting import eventually
 
 MakeProject = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -90,10 +89,7 @@ def branches(root: Path) -> list[str]:
 async def no_copies_left(workspace: Path, *, seconds: float = 30) -> None:
     """An experiment is shown ended a moment before its copy (a git worktree of the workspace) is removed; a copy of
     the workspace for DVC's CLI is taken once they are gone."""
-    deadline = time.monotonic() + seconds
-    while worktrees(workspace) != [str(workspace)]:
-        assert time.monotonic() < deadline, f"copies still registered after {seconds}s: {worktrees(workspace)}"
-        await asyncio.sleep(0.1)  # polling interval of a deadline-bounded wait
+    await eventually(lambda: worktrees(workspace) == [str(workspace)], seconds=seconds, what="copies unregistered")
 
 
 async def succeeded_experiment(gql: GraphQLClient, pipeline_id: str, name: str, lr: str) -> dict[str, Any]:

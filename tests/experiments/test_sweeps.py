@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +11,7 @@ from tests.api.run_helpers import wait_for_run
 from tests.conftest import GraphQLClient, workspace_of
 from tests.experiments.fixtures import copies_left, dvc_experiments, prepared_pipeline, worktrees
 from tests.stack import Stack
+from tests.waiting import eventually
 
 MakeProject = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -64,13 +63,11 @@ async def sweep_now(gql: GraphQLClient, sweep_id: str) -> dict[str, Any]:
 
 
 async def sweep_finished(gql: GraphQLClient, sweep_id: str, *, seconds: float = 240) -> dict[str, Any]:
-    deadline = time.monotonic() + seconds
-    while True:
+    async def ended() -> dict[str, Any] | None:
         sweep: dict[str, Any] = (await gql.execute(SWEEP, {"id": sweep_id}))["sweep"]
-        if sweep["state"] not in ("QUEUED", "RUNNING"):
-            return sweep
-        assert time.monotonic() < deadline, f"the sweep did not end within {seconds}s: {sweep}"
-        await asyncio.sleep(0.2)  # polling interval of a deadline-bounded wait
+        return sweep if sweep["state"] not in ("QUEUED", "RUNNING") else None
+
+    return await eventually(ended, seconds=seconds, what=f"sweep {sweep_id} ending", every=0.2)
 
 
 def most_at_once(intervals: list[tuple[datetime, datetime]]) -> int:
@@ -127,10 +124,10 @@ async def test_a_sweep_is_cancelled_as_a_whole(
     sweep_id = queued["sweep"]["id"]
     try:
         # Whichever experiment took the one slot first (arq picks the jobs' order): its training runs.
-        deadline = time.monotonic() + 90
-        while not (running := [e for e in (await sweep_now(gql, sweep_id))["experiments"] if e["state"] == "RUNNING"]):
-            assert time.monotonic() < deadline, "no experiment of the sweep started"
-            await asyncio.sleep(0.1)  # polling interval of a deadline-bounded wait
+        async def running_experiments() -> list[dict[str, Any]]:
+            return [e for e in (await sweep_now(gql, sweep_id))["experiments"] if e["state"] == "RUNNING"]
+
+        running = await eventually(running_experiments, seconds=90, what="an experiment of the sweep running")
         await wait_for_run(
             gql,
             running[0]["runId"],
@@ -146,10 +143,11 @@ async def test_a_sweep_is_cancelled_as_a_whole(
     assert sweep["state"] == "CANCELLED", sweep
     assert sweep["counts"]["cancelled"] == 3, sweep
     ids = {e["id"] for e in sweep["experiments"]}
-    deadline = time.monotonic() + 30
-    while ids & set(copies_left(stack)) or worktrees(workspace) != [str(workspace)]:
-        assert time.monotonic() < deadline, "copies left behind"
-        await asyncio.sleep(0.1)  # polling interval of a deadline-bounded wait
+    await eventually(
+        lambda: not ids & set(copies_left(stack)) and worktrees(workspace) == [str(workspace)],
+        seconds=30,
+        what="the sweep's copies removed",
+    )
     assert not [name for name in dvc_experiments(workspace, tmp_path) if name.startswith("slow-")]
 
 

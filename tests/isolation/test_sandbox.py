@@ -8,12 +8,11 @@ checks that report and the files from outside.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import os
 import shlex
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from tests.api.pipeline_fixtures import create_pipeline, write_file
 from tests.api.run_helpers import CANCEL, execute, finished, stage_states, wait_for_run
 from tests.conftest import CREATE_PROJECT, GraphQLClient, MakeUser, workspace_of
 from tests.stack import ROOT, Stack
+from tests.waiting import eventually
 
 PROBE = """\
 import json, os, socket, sys
@@ -165,10 +165,10 @@ def processes_in(folder: Path) -> list[str]:
 
 
 async def until_no_process_in(folder: Path, seconds: float = 10.0) -> list[str]:
-    deadline = time.monotonic() + seconds
-    while (left := processes_in(folder)) and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-    return left
+    """The processes still working in ``folder`` once none is, or after ``seconds`` (the caller asserts it is [])."""
+    with contextlib.suppress(AssertionError):
+        await eventually(lambda: not processes_in(folder), seconds=seconds, what=f"no process in {folder}")
+    return processes_in(folder)
 
 
 async def test_a_stage_leaves_no_process_behind_setsid_included(make_user: MakeUser, stack: Stack) -> None:

@@ -11,7 +11,6 @@ import asyncio
 import os
 import shutil
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +23,7 @@ from tests.api.pipeline_fixtures import create_pipeline
 from tests.api.run_helpers import execute, finished
 from tests.conftest import CREATE_PROJECT, GraphQLClient, create_user_with_cli, workspace_of
 from tests.stack import Process, Stack, free_port, session_env, spawn, start_api
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv")
 
@@ -50,16 +50,15 @@ def stack_without_namespaces(tmp_path: Path, **overrides: str) -> Iterator[Stack
 
 async def sandbox_reported(http: httpx.AsyncClient, token: str) -> dict[str, Any]:
     """The authenticated /health once a worker has reported its sandbox (the API may still be starting)."""
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while True:
+
+    async def reported() -> dict[str, Any] | None:
         try:
             body: dict[str, Any] = (await http.get("/health", headers={"authorization": f"Bearer {token}"})).json()
-            if "sandbox" in body and "no worker has reported" not in str(body["sandbox"]):
-                return body
         except (httpx.HTTPError, ValueError):
-            pass
-        assert time.monotonic() < deadline, "no worker reported its sandbox"
-        await asyncio.sleep(0.1)  # polling interval of a deadline-bounded wait
+            return None
+        return body if "sandbox" in body and "no worker has reported" not in str(body["sandbox"]) else None
+
+    return await eventually(reported, seconds=DEADLINE_SECONDS, what="a worker reporting its sandbox")
 
 
 async def run_one_stage(gql: GraphQLClient, stack: Stack) -> tuple[dict[str, Any], Path]:
