@@ -26,6 +26,18 @@ from workers.settings import build_workers
 logger = logging.getLogger("workers")
 
 
+class RoutineJobLines(logging.Filter):
+    """Drops arq's INFO lines about its periodic jobs (each cron job's start and end, every few seconds, and the
+    health record): a worker left running would print them about once a second. Their warnings and errors (a
+    cron job that failed or timed out) still come through, and so does every line about a user's job."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO:
+            return True
+        message = record.getMessage()
+        return "cron:" not in message and not message.startswith("recording health")
+
+
 class SharedResources:
     """The arq hooks of the process's workers: resources opened by the first worker to start, closed by the last
     to stop (each worker calls both hooks once)."""
@@ -96,6 +108,7 @@ def main() -> None:
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    logging.getLogger("arq.worker").addFilter(RoutineJobLines())
     asyncio.run(serve())
 
 
