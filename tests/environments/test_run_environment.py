@@ -290,3 +290,22 @@ async def test_an_owner_chooses_the_requirements_file_and_a_path_outside_the_wor
     assert missing["state"] == "FAILED"
     assert "env/missing.txt does not exist in the workspace" in step(missing, ENVIRONMENT)["log"]["text"]
     assert step(missing, "report")["state"] == "NOT_RUN"
+
+
+async def test_the_environment_step_is_listed_first_also_when_dvc_skips_stages(
+    gql: GraphQLClient, make_project: MakeProject, stack: Stack
+) -> None:
+    copy_stage = {"name": "copy", "command": "cp input.txt copied.txt", "deps": ["input.txt"], "outs": ["copied.txt"]}
+    project_id, pipeline_id = await project_with(gql, make_project, [REPORT_STAGE, copy_stage], unique(SIX))
+    await write_file(gql, project_id, "input.txt", "one\n")
+    first = await finished(gql, await execute(gql, pipeline_id), seconds=SECONDS)
+    await write_file(gql, project_id, "input.txt", "two\n")
+
+    second = await finished(gql, await execute(gql, pipeline_id), seconds=SECONDS)
+
+    assert first["state"] == second["state"] == "SUCCEEDED", (first, second)
+    assert [(s["name"], s["state"]) for s in second["stages"]] == [
+        (ENVIRONMENT, "SKIPPED"),
+        ("report", "SKIPPED"),
+        ("copy", "SUCCEEDED"),
+    ]

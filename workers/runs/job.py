@@ -303,11 +303,15 @@ async def _execute(
 
 
 async def _record_plan(recorder: RunRecorder, plan: RunPlan) -> None:
-    """The stages this run considers, all PENDING, then those DVC found up to date SKIPPED."""
+    """The stages this run considers, all PENDING, then those DVC found up to date SKIPPED. The environment step
+    is listed first, as it runs first; then the stages DVC skips, then the rest in the plan's order."""
     commands = {s.name: s.command for s in recorder.run.stages}
+    first = [s for s in plan.steps if s.environment]
+    rest = [s for s in plan.steps if not s.environment]
     await recorder.set_stages(
-        [StageRun(name=n, command=commands.get(n, ""), state=StageRunState.PENDING) for n in plan.up_to_date]
-        + [StageRun(name=s.name, command=s.command, state=StageRunState.PENDING) for s in plan.steps]
+        [StageRun(name=s.name, command=s.command, state=StageRunState.PENDING) for s in first]
+        + [StageRun(name=n, command=commands.get(n, ""), state=StageRunState.PENDING) for n in plan.up_to_date]
+        + [StageRun(name=s.name, command=s.command, state=StageRunState.PENDING) for s in rest]
     )
     for name in plan.up_to_date:
         await recorder.stage(name, StageRunState.SKIPPED, skip_reason="up to date")
