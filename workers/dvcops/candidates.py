@@ -9,6 +9,7 @@ from typing import Any
 
 from app.domain.errors import Issue
 from app.domain.pipelines import StageSpec
+from workers.dvcops import dvc_internals
 from workers.dvcops.codec import from_dvc_stage, to_dvc_stage
 from workers.dvcops.locate import DEP_FIELDS, OUT_FIELDS, locate
 from workers.dvcops.paths import relative_to_root
@@ -31,14 +32,10 @@ def load_candidates(
     A ProjectFile whose contents are the proposed data stands in for the file: DVC's StageLoader and
     DataResolver then interpolate, resolve paths and build deps/outs exactly as for a real dvc.yaml.
     """
-    from dvc.dvcfile import ProjectFile
     from dvc.exceptions import DvcException
 
-    dvcfile = ProjectFile(repo, str(file), verify=False)
-    # Seeding the cached properties is what keeps this in memory: nothing is read from or written to
-    # the file. The old lock entries do not matter for validation.
-    dvcfile.__dict__["contents"] = {"stages": {spec.name: to_dvc_stage(spec, pipeline_path) for spec in specs.values()}}
-    dvcfile.__dict__["lockfile_contents"] = {}
+    contents = {"stages": {spec.name: to_dvc_stage(spec, pipeline_path) for spec in specs.values()}}
+    dvcfile = dvc_internals.project_file_holding(repo, str(file), contents)
 
     loaded: list[Candidate] = []
     issues: list[Issue] = []
@@ -61,11 +58,10 @@ def load_file_candidates(repo: Any, file: Path, pipeline_path: str) -> tuple[lis
     foreach/matrix expansion, paths), each with the StageSpec it reads as; ``index`` is the stage's position
     in DVC's order of the file's (generated) stages.
     """
-    from dvc.dvcfile import ProjectFile
     from dvc.exceptions import DvcException
 
     try:
-        loader = ProjectFile(repo, str(file)).stages
+        loader = dvc_internals.project_file(repo, str(file)).stages
         names = list(loader)
     except DvcException as exc:
         return [], [Issue(path="stages", message=f"DVC cannot load {pipeline_path}: {exc}")]
@@ -90,12 +86,10 @@ def load_file_candidates(repo: Any, file: Path, pipeline_path: str) -> tuple[lis
 def _own_paths_issue(root_dir: str, candidate: Candidate) -> Issue | None:
     """DVC's per-stage checks from `dvc stage add` (dvc/stage/__init__.py create_stage)."""
     from dvc.exceptions import ArgumentDuplicationError, CircularDependencyError
-    from dvc.stage.utils import check_circular_dependency, check_duplicated_arguments
 
     stage, spec, index = candidate.stage, candidate.spec, candidate.index
     try:
-        check_circular_dependency(stage)
-        check_duplicated_arguments(stage)
+        dvc_internals.check_stage_arguments(stage)
     except CircularDependencyError:
         both = sorted({d.fs_path for d in stage.deps} & {o.fs_path for o in stage.outs})
         path = locate(root_dir, index, spec, both[0], OUT_FIELDS)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from app.domain.pipelines import ChangeKind, StageChange
+from workers.dvcops import dvc_internals
 from workers.dvcops.paths import relative_to_root
 from workers.dvcops.repo import is_pipeline_stage
 from workers.dvcops.stage_locks import stage_status
@@ -46,9 +47,8 @@ class LockedStages:
 def _locked_names(dvcfile: Any) -> set[str]:
     import yaml
 
-    from workers.dvcops.dvc_internals import lockfile_of
 
-    lockfile = lockfile_of(dvcfile)
+    lockfile = dvc_internals.lockfile_of(dvcfile)
     if lockfile.exists():  # as DVC decides it: present and not .dvcignored
         try:
             with open(lockfile.path, "rb") as file:
@@ -66,14 +66,12 @@ def stage_changes(root: Path, stage: Any, locked: LockedStages | None = None) ->
     Call it inside ``reading_stages`` over the stages asked about. Pass one ``locked`` to every call
     of a loop over stages, so each dvc.lock is read once.
     """
-    from dvc.dependency import ParamsDependency
-
     entries: list[Any] = next(iter(stage_status(stage).values()), [])
     changes = [StageChange(kind=ChangeKind.NEVER_RUN)] if never_run(stage, locked or LockedStages()) else []
     if not entries:
         return changes  # the usual case: no paths to name, so none are worked out
     paths = {str(item): relative_to_root(root, item.fs_path) for item in [*stage.deps, *stage.outs]}
-    params_files = {str(dep) for dep in stage.deps if isinstance(dep, ParamsDependency)}
+    params_files = {str(dep) for dep in stage.deps if dvc_internals.is_params_dependency(dep)}
     for entry in entries:
         if isinstance(entry, str) and entry in COMMAND_ENTRIES:
             changes.append(StageChange(kind=ChangeKind.COMMAND))

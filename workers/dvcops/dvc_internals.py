@@ -1,12 +1,21 @@
-"""The one place the workers use DVC names outside its public surface (``Repo`` methods, ``dvc.api``, the CLI).
+"""The one place the workers use DVC names outside its public surface.
 
-Each is an internal of DVC 3.x, read as DVC 3.67 has it: the rwlock file's name, schema and guard (for its repair,
-rwlock_file), the dvc.yaml text parser and schema (replacePipelineFile, replacing), the plot renderers the
-`dvc plots show --json` command uses (results), the YAML parse error and the dvc.lock of a dvc.yaml (writing,
-changes), and what the stage server needs to fork stages from one opened Repo (``open_repo_to_fork``,
-``poll_repository_lock_every``; workers/execution/stage_server.py). ``checked()`` says whether the running DVC is a
-version these were checked against; the tests that compare with the CLI (tests/workers/test_dvcops_rwlock.py,
-tests/api/test_templated_pipelines.py, tests/results/, tests/execution/test_launch_oracle.py) are their oracle.
+DVC's public surface, used directly elsewhere: ``dvc.repo.Repo`` and its methods, ``dvc.api``, the CLI, and the
+exceptions those raise (``dvc.exceptions``, ``dvc.lock.LockError``). Everything else DVC has is an internal of DVC
+3.x, read as DVC 3.67 has it, and is reached only through this module: the rwlock file's name, schema and guard (for
+its repair, rwlock_file) and the read lock over stages (stage_locks); the dvc.yaml text parser and schema
+(replacePipelineFile, replacing, schema_checks); the stage name rule, params reader and per-stage checks of `dvc
+stage add` (spec_checks, candidates); DVC's object for one dvc.yaml and its dvc.lock (reading, writing, changes,
+candidates); the graph, index, outputs trie and active graph `dvc repro` builds (graph_checks, plan, status); the
+dependency kinds; DVC's YAML serializer and config writer (writing, workspace); the plot renderers the
+`dvc plots show --json` command uses (results); the `-S` overrides of `dvc exp run` (experiments.overrides); and
+what the stage server needs to fork stages from one opened Repo (``open_repo_to_fork``,
+``poll_repository_lock_every``, ``reproduce_loaded``; workers/execution/stage_server.py).
+
+``checked()`` says whether the running DVC is a version these were checked against; the tests that compare with the
+CLI (tests/conformance/, tests/workers/test_dvcops_rwlock.py, tests/api/test_templated_pipelines.py, tests/results/,
+tests/execution/test_launch_oracle.py) are their oracle, and tests/unit/test_dvc_surface.py fails when a module
+elsewhere imports a DVC module outside the public surface.
 
 Standard library at the top and DVC inside the functions only: the stage server loads this file by path (it imports
 nothing of the workers' packages).
@@ -187,3 +196,158 @@ def yaml_parse_error() -> type[Exception]:
 def lockfile_of(dvcfile: Any) -> Any:
     """The dvc.lock beside a dvc.yaml (``ProjectFile._lockfile``: DVC has no public name for it)."""
     return dvcfile._lockfile
+
+
+# Stages, graphs and files as DVC's own commands build them (dvcops: checks, plans, status, writing). DVC's public
+# surface has none of these: `dvc stage add`, `dvc status` and `dvc repro --dry` use them inside.
+
+
+def project_file(repo: Any, path: str, *, verify: bool = True) -> Any:
+    """DVC's object for one dvc.yaml (dvc.dvcfile.ProjectFile): its stage loader, resolver, dump and lock file."""
+    from dvc.dvcfile import ProjectFile
+
+    return ProjectFile(repo, path, verify=verify)
+
+
+def project_file_holding(repo: Any, path: str, contents: dict[str, Any]) -> Any:
+    """A ProjectFile for ``path`` whose contents are ``contents`` and whose dvc.lock is empty, read from neither file:
+    DVC's stage loader and resolver then interpolate, resolve paths and build deps and outs of a proposed dvc.yaml
+    exactly as of one on disk. Seeds the file's cached properties (``contents``, ``lockfile_contents``)."""
+    dvcfile = project_file(repo, path, verify=False)
+    dvcfile.__dict__["contents"] = contents
+    dvcfile.__dict__["lockfile_contents"] = {}
+    return dvcfile
+
+
+def status_without_lock(stage: Any) -> dict[str, list[Any]]:
+    """``Stage.status()`` without the read lock its decorator takes (``inspect.unwrap`` of DVC's ``rwlocked``):
+    for callers already holding one lock over all the stages they ask about (dvcops.stage_locks.reading_stages)."""
+    import inspect
+
+    status: dict[str, list[Any]] = inspect.unwrap(type(stage).status)(stage)
+    return status
+
+
+def check_stage_arguments(stage: Any) -> None:
+    """What `dvc stage add` checks of one stage's paths (a path both dep and out, duplicates); raises DVC's error."""
+    from dvc.stage.utils import check_circular_dependency, check_duplicated_arguments
+
+    check_circular_dependency(stage)
+    check_duplicated_arguments(stage)
+
+
+def is_valid_stage_name(name: str) -> bool:
+    """DVC's rule for a stage name typed by a user (dvc.stage.utils.is_valid_name)."""
+    from dvc.stage.utils import is_valid_name
+
+    return bool(is_valid_name(name))
+
+
+def validate_stage_data(data: Any) -> None:
+    """One stage's dvc.yaml data checked with DVC's schema of a dvc.yaml; raises DVC's voluptuous error."""
+    from dvc.schema import COMPILED_MULTI_STAGE_SCHEMA
+
+    COMPILED_MULTI_STAGE_SCHEMA(data)
+
+
+def is_pipeline_stage(stage: Any) -> bool:
+    """Whether a stage is one of a dvc.yaml (not a .dvc file's)."""
+    from dvc.stage import PipelineStage
+
+    return isinstance(stage, PipelineStage)
+
+
+def is_params_dependency(dep: Any) -> bool:
+    from dvc.dependency import ParamsDependency
+
+    return isinstance(dep, ParamsDependency)
+
+
+def is_dataset_dependency(dep: Any) -> bool:
+    from dvc.dependency import DatasetDependency
+
+    return isinstance(dep, DatasetDependency)
+
+
+def is_external_dependency(dep: Any) -> bool:
+    """A dependency on another repository or a database (`dvc import`, db deps): not a path in the workspace."""
+    from dvc.dependency.db import AbstractDependency
+    from dvc.dependency.repo import RepoDependency
+
+    return isinstance(dep, (RepoDependency, AbstractDependency))
+
+
+def build_stage_graph(stages: list[Any]) -> Any:
+    """DVC's DAG of stages (dvc.repo.graph.build_graph), with its checks: cycles, overlapping or duplicated outputs."""
+    from dvc.repo.graph import build_graph
+
+    return build_graph(stages)
+
+
+def index_of(repo: Any, *, onerror: Any) -> Any:
+    """The repository's index as `dvc repro` collects it (every dvc.yaml and .dvc file), ``onerror`` per bad file."""
+    from dvc.repo.index import Index
+
+    return Index.from_repo(repo, onerror=onerror)
+
+
+def outputs_trie(stages: list[Any]) -> Any:
+    """DVC's trie of the stages' outputs (dvc.repo.trie.build_outs_trie), raising on overlapping outputs."""
+    from dvc.repo.trie import build_outs_trie
+
+    return build_outs_trie(stages)
+
+
+def active_graph(graph: Any) -> Any:
+    """The graph without its frozen stages' edges, as `dvc repro` walks it (dvc.repo.reproduce.get_active_graph)."""
+    from dvc.repo.reproduce import get_active_graph
+
+    return get_active_graph(graph)
+
+
+def read_params(path: str, keys: list[str]) -> dict[str, Any]:
+    """Keys of a params file (YAML, JSON, TOML or Python) as DVC reads them for a params dependency, flattened."""
+    from dvc.dependency.param import read_param_file
+    from dvc.fs import localfs
+
+    found: dict[str, Any] = read_param_file(localfs, path, keys, flatten=True)
+    return found
+
+
+def stage_read_lock(repo: Any, paths: list[str], *, hardlink: bool) -> AbstractContextManager[Any]:
+    """DVC's read lock on ``paths`` (dvc.rwlock.rwlock, as a stage's dependencies are locked while it runs)."""
+    import sys
+
+    from dvc.rwlock import rwlock
+
+    lock: AbstractContextManager[Any] = rwlock(repo.tmp_dir, repo.fs, " ".join(sys.argv), paths, [], hardlink)
+    return lock
+
+
+def repository_config(dvc_dir: str) -> Any:
+    """The workspace's DVC config files (dvc.config.Config), for writing its local settings as `dvc config` does."""
+    from dvc.config import Config
+
+    return Config(dvc_dir=dvc_dir, validate=False)
+
+
+def dump_yaml(data: Any) -> str:
+    """YAML text as DVC writes dvc.yaml and dvc.lock (dvc.utils.serialize.dumps_yaml)."""
+    from dvc.utils.serialize import dumps_yaml
+
+    return str(dumps_yaml(data))
+
+
+def parse_yaml_for_update(text: str, path: str) -> Any:
+    """YAML read as DVC reads a file it will rewrite (comments and order kept)."""
+    from dvc.utils.serialize import parse_yaml_for_update as parse
+
+    return parse(text, path)
+
+
+def apply_param_overrides(path: Path, overrides: list[str]) -> None:
+    """`dvc exp run -S` overrides of one params file, applied as DVC's experiments apply them
+    (dvc.utils.hydra.apply_overrides); raises InvalidArgumentError for one DVC refuses."""
+    from dvc.utils.hydra import apply_overrides
+
+    apply_overrides(path, overrides)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from app.domain.errors import Issue
+from workers.dvcops import dvc_internals
 from workers.dvcops.candidates import Candidate
 from workers.dvcops.locate import DEP_FIELDS, OUT_FIELDS, locate
 from workers.dvcops.paths import relative_to_root
@@ -26,7 +27,6 @@ def graph_issues(repo: Any, file: Path, candidates: list[Candidate]) -> list[Iss
         OverlappingOutputPathsError,
         StagePathAsOutputError,
     )
-    from dvc.repo.graph import build_graph
 
     others = _other_stages(repo, file)
     remaining = list(candidates)
@@ -35,7 +35,7 @@ def graph_issues(repo: Any, file: Path, candidates: list[Candidate]) -> list[Iss
         by_stage = {c.stage: c for c in remaining}
         try:
             # Others first: a conflict with an existing pipeline is then blamed on the proposed stage.
-            build_graph([*others, *(c.stage for c in remaining)])
+            dvc_internals.build_stage_graph([*others, *(c.stage for c in remaining)])
             return issues
         except OutputDuplicationError as exc:
             found = _duplicate_output(repo.root_dir, by_stage, list(exc.stages))
@@ -55,12 +55,10 @@ def graph_issues(repo: Any, file: Path, candidates: list[Candidate]) -> list[Iss
 
 def _other_stages(repo: Any, file: Path) -> list[Any]:
     """Every stage of the workspace except those of ``file``, whose stages the proposal replaces."""
-    from dvc.repo.index import Index
-
     def skip_broken(path: str, exc: Exception) -> None:
         logger.warning("ignoring %s while validating: DVC cannot load it: %s", path, exc)
 
-    index = Index.from_repo(repo, onerror=skip_broken)
+    index = dvc_internals.index_of(repo, onerror=skip_broken)
     return [stage for stage in index.stages if not in_file(stage, file)]
 
 
@@ -115,14 +113,12 @@ def _cycle(root_dir: str, by_stage: dict[Any, Candidate], stages: list[Any]) -> 
     DVC's edges: a stage depends on every output that its dependency equals, is inside, or contains.
     """
     import networkx as nx
-    from dvc.dependency import DatasetDependency
-    from dvc.repo.trie import build_outs_trie
 
-    outs = build_outs_trie(stages)
+    outs = dvc_internals.outputs_trie(stages)
     graph = nx.DiGraph()
     for stage in stages:
         for dep in stage.deps:
-            if isinstance(dep, DatasetDependency):
+            if dvc_internals.is_dataset_dependency(dep):
                 continue
             key = dep.fs.parts(dep.fs_path)
             producers = [node.value for node in outs.prefixes(key)]

@@ -13,6 +13,7 @@ from typing import Any
 
 from app.domain.errors import InvalidInput, Issue
 from app.domain.pipelines import ChangeKind, DryRunPlan, PlanCertainty, PlannedStage, StageChange
+from workers.dvcops import dvc_internals
 from workers.dvcops.changes import LockedStages, stage_changes
 from workers.dvcops.paths import relative_to_root
 from workers.dvcops.repo import existing_pipeline_file, is_pipeline_stage, stage_label, stages_of
@@ -42,7 +43,6 @@ def dry_run_plan(
     as `dvc repro` reproduces it: by recording its outputs. With ``repos``, the workspace's Repo and
     index are reused while its pipeline files are unchanged.
     """
-    from dvc.repo.reproduce import get_active_graph
 
     file = existing_pipeline_file(root, pipeline_path)
     with locked_repo(root, repos) as opened:
@@ -52,7 +52,7 @@ def dry_run_plan(
         # Exactly what Repo.reproduce does: frozen stages cut off from their dependencies, then a
         # post-order walk from the selected stages (over the reversed graph with --downstream);
         # with --single-item, the selected stages alone.
-        active = get_active_graph(graph)
+        active = dvc_internals.active_graph(graph)
         steps = selected if single_item else repro_order(active, selected, downstream=downstream)
         asked = [s for s in steps if is_pipeline_stage(s)]
         with reading_stages(repo, asked):

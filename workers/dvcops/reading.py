@@ -9,6 +9,7 @@ from typing import Any
 
 from app.domain.errors import InvalidInput, Issue
 from app.domain.pipelines import StageSpec
+from workers.dvcops import dvc_internals
 from workers.dvcops.codec import from_dvc_stage
 from workers.dvcops.paths import FORBIDDEN_DIRS, PIPELINE_FILE, relative_to_root
 from workers.dvcops.repo import existing_pipeline_file, open_repo
@@ -51,11 +52,10 @@ def pipeline_files(root: Path) -> list[Path]:
 
 
 def load_specs(repo: Any, file: Path, pipeline_path: str) -> list[StageSpec]:
-    from dvc.dvcfile import ProjectFile
     from dvc.exceptions import DvcException
 
     try:
-        resolver = ProjectFile(repo, str(file)).resolver
+        resolver = dvc_internals.project_file(repo, str(file)).resolver
         return [from_dvc_stage(name, resolver.resolve_one(name)[name], pipeline_path) for name in resolver.get_keys()]
     except DvcException as exc:
         raise InvalidInput([Issue(path="pipeline_path", message=f"DVC cannot load {pipeline_path}: {exc}")]) from exc

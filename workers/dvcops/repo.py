@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from app.domain.errors import NotFound, WorkspaceError
+from workers.dvcops import dvc_internals
 from workers.dvcops.paths import pipeline_file, relative_to_root
 from workers.dvcops.rwlock_file import repair_if_broken
 
@@ -50,9 +51,7 @@ def existing_pipeline_file(root: Path, pipeline_path: str) -> Path:
 
 def is_pipeline_stage(stage: Any) -> bool:
     """A named stage of a dvc.yaml, as opposed to a `.dvc` file made by `dvc add`/`dvc import`."""
-    from dvc.stage import PipelineStage
-
-    return bool(isinstance(stage, PipelineStage))
+    return dvc_internals.is_pipeline_stage(stage)
 
 
 def stage_file(root: Path, stage: Any) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.domain.errors import Issue
+from workers.dvcops import dvc_internals
 
 # dvc.yaml keys whose StageSpec field has another name.
 SPEC_FIELDS = {"desc": "description"}
@@ -13,10 +14,9 @@ SPEC_FIELDS = {"desc": "description"}
 def schema_issues(index: int, name: str, data: dict[str, Any]) -> list[Issue]:
     """What DVC's schema rejects in the dvc.yaml entry ``data`` of ``stages[index]``."""
     import voluptuous as vol
-    from dvc.schema import COMPILED_MULTI_STAGE_SCHEMA
 
     try:
-        COMPILED_MULTI_STAGE_SCHEMA({"stages": {name: data}})
+        dvc_internals.validate_stage_data({"stages": {name: data}})
     except vol.MultipleInvalid as exc:
         return [
             Issue(

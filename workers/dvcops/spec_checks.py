@@ -6,6 +6,7 @@ from pathlib import Path
 
 from app.domain.errors import Issue
 from app.domain.pipelines import StageSpec
+from workers.dvcops import dvc_internals
 from workers.dvcops.codec import split_param
 from workers.dvcops.paths import outside_problem
 
@@ -24,8 +25,6 @@ def spec_issues(root: Path, stages: list[StageSpec]) -> list[Issue]:
 
 
 def _name_issues(stages: list[StageSpec]) -> list[Issue]:
-    from dvc.stage.utils import is_valid_name
-
     issues: list[Issue] = []
     seen: set[str] = set()
     for index, spec in enumerate(stages):
@@ -35,7 +34,7 @@ def _name_issues(stages: list[StageSpec]) -> list[Issue]:
             issues.append(Issue(path=path, message="stage name must be a string"))
         elif not name.strip():
             issues.append(Issue(path=path, message="stage name is empty"))
-        elif not is_valid_name(name):
+        elif not dvc_internals.is_valid_stage_name(name):
             issues.append(
                 Issue(
                     path=path,
@@ -87,9 +86,7 @@ def _wdir_problem(root: Path, wdir: str) -> str | None:
 
 
 def _param_problem(root: Path, wdir: str, entry: str) -> str | None:
-    from dvc.dependency.param import read_param_file
     from dvc.exceptions import DvcException
-    from dvc.fs import localfs
 
     if not entry or not entry.strip():
         return "params entry is empty"
@@ -104,7 +101,7 @@ def _param_problem(root: Path, wdir: str, entry: str) -> str | None:
         return None
     try:
         # DVC's reader, so the dotted-key semantics (and the file formats) are exactly DVC's.
-        found = read_param_file(localfs, str(path), [key], flatten=True)
+        found = dvc_internals.read_params(str(path), [key])
     except DvcException as exc:
         return f"params file '{file}' cannot be read: {exc}"
     if key not in found:

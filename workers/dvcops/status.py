@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from app.domain.pipelines import ChangeKind, StageChange, StageStatus
+from workers.dvcops import dvc_internals
 from workers.dvcops.changes import stage_changes
 from workers.dvcops.repo import existing_pipeline_file, is_pipeline_stage, stage_file, stages_of
 from workers.dvcops.stage_locks import reading_stages
@@ -25,7 +26,6 @@ def pipeline_status(root: Path, pipeline_path: str, repos: WarmRepos | None = No
     visit it). With ``repos``, the workspace's Repo and index are reused while its pipeline files are
     unchanged.
     """
-    from dvc.repo.reproduce import get_active_graph
 
     file = existing_pipeline_file(root, pipeline_path)
     with locked_repo(root, repos) as opened:
@@ -34,7 +34,7 @@ def pipeline_status(root: Path, pipeline_path: str, repos: WarmRepos | None = No
         own = stages_of(graph, file)
         owned = set(own)
         # What a run visits: frozen stages cut off from their dependencies.
-        active = get_active_graph(graph)
+        active = dvc_internals.active_graph(graph)
         visited = repro_order(active, own)
         upstream = [s for s in visited if s not in owned and is_pipeline_stage(s) and not s.frozen]
         stages = [stage for stage in visited if stage in owned]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from app.domain.errors import WorkspaceError
 from workers import gitops
+from workers.dvcops import dvc_internals
 
 GIT_USER_NAME = "DVC Pipelines Service"
 GIT_USER_EMAIL = "dvc-pipelines@localhost"
@@ -75,11 +76,9 @@ def _dvc_init(root: Path) -> None:
 
 
 def _disable_analytics(root: Path, *, level: str) -> None:
-    from dvc.config import Config
-
     # Through DVC's own config writer (validated, DVC's format); the string is what
     # `dvc config core.analytics false` stores.
-    config = Config(dvc_dir=str(root / ".dvc"), validate=False)
+    config = dvc_internals.repository_config(str(root / ".dvc"))
     with config.edit(level) as conf:
         conf["core"]["analytics"] = "false"
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from app.domain.pipelines import StageSpec
+from workers.dvcops import dvc_internals
 from workers.dvcops.atomic import write_atomically
 from workers.dvcops.codec import to_dvc_stages
 from workers.dvcops.paths import API_PIPELINES_DIR, lock_file_for, pipeline_file
@@ -21,13 +22,11 @@ def write_pipeline(root: Path, pipeline_path: str, stages: list[StageSpec]) -> N
     Other top-level keys of an existing dvc.yaml (vars, plots, params, ...) are kept. Lock entries of
     stages that are no longer in the set are removed from the dvc.lock beside it.
     """
-    from dvc.utils.serialize import dumps_yaml
-
     file = pipeline_file(root, pipeline_path)
     file.parent.mkdir(parents=True, exist_ok=True)
     data = load_for_update(file)
     data["stages"] = to_dvc_stages(stages, pipeline_path)
-    write_atomically(file, dumps_yaml(data))
+    write_atomically(file, dvc_internals.dump_yaml(data))
     _prune_lock(lock_file_for(file), {spec.name for spec in stages})
 
 
@@ -53,10 +52,9 @@ def remove_pipeline(root: Path, pipeline_path: str) -> list[str]:
 
 
 def _stages_for_removal(repo: Any, file: Path) -> tuple[list[str], list[Any]]:
-    from dvc.dvcfile import ProjectFile
     from dvc.exceptions import DvcException
 
-    dvcfile = ProjectFile(repo, str(file))
+    dvcfile = dvc_internals.project_file(repo, str(file))
     try:
         stages = [dvcfile.stages[name] for name in dvcfile.stages]
         return [stage.name for stage in stages], stages
@@ -69,15 +67,11 @@ def _stages_for_removal(repo: Any, file: Path) -> tuple[list[str], list[Any]]:
 
 def load_for_update(path: Path) -> Any:
     """The YAML in ``path`` in round-trip form (comments and order survive), or {} if absent/unreadable."""
-    from dvc.utils.serialize import parse_yaml_for_update
-
-    from workers.dvcops.dvc_internals import yaml_parse_error
-
     if not path.is_file():
         return {}
     try:
-        data = parse_yaml_for_update(path.read_text(encoding="utf-8"), str(path))
-    except yaml_parse_error():
+        data = dvc_internals.parse_yaml_for_update(path.read_text(encoding="utf-8"), str(path))
+    except dvc_internals.yaml_parse_error():
         logger.warning("%s is not valid YAML; it is replaced as a whole", path)
         return {}
     return data if isinstance(data, dict) else {}
@@ -89,8 +83,6 @@ def prune_lock_entries(root: Path, pipeline_path: str, keep: set[str]) -> None:
 
 
 def _prune_lock(lock: Path, keep: set[str]) -> None:
-    from dvc.utils.serialize import dumps_yaml
-
     data = load_for_update(lock)
     entries = data.get("stages") or {}
     stale = [name for name in entries if name not in keep]
@@ -102,4 +94,4 @@ def _prune_lock(lock: Path, keep: set[str]) -> None:
         # What DVC does when the last entry goes (dvcfile.Lockfile.remove_stage).
         lock.unlink()
         return
-    write_atomically(lock, dumps_yaml(data))
+    write_atomically(lock, dvc_internals.dump_yaml(data))

@@ -1,9 +1,10 @@
 """Parameter overrides applied as ``dvc exp run -S file:key=value`` applies them.
 
-``dvc.utils.hydra.apply_overrides`` is the function DVC's experiment queue calls for ``-S`` (dvc/repo/experiments/
-queue/base.py): it parses each override with Hydra's grammar (``0.1`` a float, ``[1,2]`` a list, ``abc`` a
-string), refuses a key the file does not have (Hydra's struct mode; ``+key=`` adds one, as with DVC), and writes
-the file back with DVC's own serializer for its format (YAML, JSON, TOML, Python).
+``dvc.utils.hydra.apply_overrides`` (called through workers/dvcops/dvc_internals.py) is the function DVC's
+experiment queue calls for ``-S`` (dvc/repo/experiments/queue/base.py): it parses each override with Hydra's grammar
+(``0.1`` a float, ``[1,2]`` a list, ``abc`` a string), refuses a key the file does not have (Hydra's struct mode;
+``+key=`` adds one, as with DVC), and writes the file back with DVC's own serializer for its format (YAML, JSON,
+TOML, Python).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from app.domain.errors import InvalidInput, Issue, WorkspaceError
 from app.domain.experiments import ParamOverride, overrides_by_file
 from workers import gitops
+from workers.dvcops import dvc_internals
 
 
 def params_file(root: Path, file: str) -> Path:
@@ -33,12 +35,11 @@ def params_file(root: Path, file: str) -> Path:
 def apply(root: Path, overrides: list[ParamOverride]) -> None:
     """Edit the params files of ``root``; InvalidInput naming the file when DVC refuses an override."""
     from dvc.exceptions import InvalidArgumentError
-    from dvc.utils.hydra import apply_overrides
 
     for file, items in overrides_by_file(overrides).items():
         path = params_file(root, file)
         try:
-            apply_overrides(path, items)
+            dvc_internals.apply_param_overrides(path, items)
         except InvalidArgumentError as refused:
             cause = str(refused.__cause__ or "").strip().splitlines()
             detail = f": {cause[0]}" if cause else ""
