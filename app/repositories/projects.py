@@ -27,6 +27,7 @@ def _to_project(doc: Document) -> Project:
         members=[Member(user_id=m["user_id"], role=Role(m["role"])) for m in doc.get("members", [])],
         limits=ResourceLimits.from_dict(doc.get("limits")),
         requirements_path=doc.get("requirements_path"),
+        network_allowed=bool(doc.get("network_allowed", False)),
     )
 
 
@@ -90,6 +91,16 @@ class ProjectRepository:
         doc = await self._collection.find_one_and_update(
             {"_id": parse_object_id(project_id, resource="project")},
             {"$set": {"requirements_path": path}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            raise NotFound("project", project_id)
+        return _to_project(doc)
+
+    async def set_network_allowed(self, project_id: str, allowed: bool) -> Project:
+        doc = await self._collection.find_one_and_update(
+            {"_id": parse_object_id(project_id, resource="project")},
+            {"$set": {"network_allowed": allowed}},
             return_document=ReturnDocument.AFTER,
         )
         if doc is None:
