@@ -77,6 +77,22 @@ async def prepare_environment(
     return RunEnvironment(environment=environment, store=store)
 
 
+async def planned_environment(
+    store: EnvironmentStore, workspace: Path, requirements_path: str | None = None
+) -> tuple[str, bool] | None:
+    """What a run's environment step would be, decided as ``prepare_environment`` decides it but building nothing:
+    None when a run shows no step (no requirements file), else the requirements file and whether its environment
+    is built already (a refused file is never built: its step fails)."""
+    source = requirements_path or REQUIREMENTS_FILE
+    try:
+        requirements = await asyncio.to_thread(read_requirements, workspace, source)
+    except RequirementsRefused:
+        return source, False
+    if requirements is None:
+        return (source, False) if requirements_path is not None else None
+    return requirements.source, store.is_built(store.environment_for(requirements.content))
+
+
 @contextmanager
 def serving_run(run_id: str, environment: PythonEnvironment) -> Iterator[None]:
     """Make ``environment_of_run(run_id)`` answer while the run executes."""
