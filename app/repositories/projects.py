@@ -67,6 +67,11 @@ class ProjectRepository:
         docs = await self._collection.find({"members.user_id": member}, {"_id": 1}).to_list()
         return [str(d["_id"]) for d in docs]
 
+    async def requirements_paths(self) -> list[tuple[str, str | None]]:
+        """Every project's id and requirements path as its owner set it (the environments' cleanup)."""
+        docs = await self._collection.find({}, {"_id": 1, "requirements_path": 1}).to_list()
+        return [(str(d["_id"]), d.get("requirements_path")) for d in docs]
+
     async def set_members(self, project_id: str, members: list[Member]) -> Project:
         doc = await self._collection.find_one_and_update(
             {"_id": parse_object_id(project_id, resource="project")},

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+from workers.environments.cleanup import in_use
 from workers.environments.requirements import REQUIREMENTS_FILE, Requirements, RequirementsRefused, read_requirements
 from workers.environments.step import EnvironmentBuild
 from workers.environments.store import EnvironmentBuildFailed, EnvironmentStore, PythonEnvironment
@@ -94,13 +95,20 @@ async def planned_environment(
 
 
 @contextmanager
-def serving_run(run_id: str, environment: PythonEnvironment) -> Iterator[None]:
-    """Make ``environment_of_run(run_id)`` answer while the run executes."""
+def serving_run(run_id: str, environment: PythonEnvironment, store: EnvironmentStore | None = None) -> Iterator[None]:
+    """Make ``environment_of_run(run_id)`` answer while the run executes; with its ``store``, hold the environment
+    against the cleanup meanwhile (cleanup.in_use: from before its build step until the last stage ends)."""
     _of_runs[run_id] = environment
     try:
-        yield
+        with in_use(store, environment) if store is not None else nullcontext():
+            yield
     finally:
         _of_runs.pop(run_id, None)
+
+
+def environment_of_run_names() -> set[str]:
+    """The environments the runs of this process use now (never removed by the cleanup)."""
+    return {environment.root.name for environment in list(_of_runs.values())}
 
 
 def environment_of_run(run_id: str) -> PythonEnvironment | None:

@@ -294,7 +294,7 @@ async def _execute(
         faults.inject(run.pipeline_name, "session")
         await _record_plan(recorder, plan)
         faults.inject(run.pipeline_name, "before_first_stage")
-        with serving_run(run.id, python.environment):
+        with serving_run(run.id, python.environment, store):
             state, error = await _run_stages(resources, recorder, limits, root, plan, session, python, network=network)
         faults.inject(run.pipeline_name, "end")
         after = await asyncio.to_thread(output_hashes, root)
