@@ -6,6 +6,8 @@
 #   - GraphiQL's browser assets (npm packages at pinned versions, .ci/graphiql-assets.sh) into .data/graphiql
 #   - redis-server (from PATH, else installed with apt-get)  unless REDIS_URL is set
 #   - bubblewrap (Debian's bubblewrap, /usr/bin/bwrap): the sandbox every stage command runs in (workers/sandbox/)
+#   - slirp4netns and iproute2 (/usr/bin/slirp4netns, /usr/bin/ip): the network of stages whose project's owner
+#     allowed one (workers/sandbox/network.py); without them such stages fail with the reason
 #   - a C compiler for the worker's stage shell (cc, else gcc installed with apt-get): the worker compiles
 #     workers/execution/stage_shell.c at start-up and cannot run a stage without it
 # With --browser also Debian's chromium (the browser tests in tests/browser/ drive it through Playwright).
@@ -123,6 +125,14 @@ ensure_bubblewrap() {
     [[ -x /usr/bin/bwrap ]] || die "/usr/bin/bwrap still missing after apt-get install bubblewrap"
 }
 
+ensure_stage_network() {
+    [[ -x /usr/bin/slirp4netns && -x /usr/bin/ip ]] && return 0
+    apt_install "slirp4netns and iproute2 (network for stages of projects that allow it)" slirp4netns iproute2 ||
+        die "/usr/bin/slirp4netns and /usr/bin/ip are needed for the stages of projects whose owner allowed them a network.
+  Install Debian's slirp4netns and iproute2 packages."
+    [[ -x /usr/bin/slirp4netns && -x /usr/bin/ip ]] || die "/usr/bin/slirp4netns or /usr/bin/ip still missing after apt-get install"
+}
+
 browser=0
 [[ "${1:-}" == --browser ]] && browser=1
 
@@ -133,7 +143,7 @@ fi
 "$ROOT/.ci/graphiql-assets.sh" "$GRAPHIQL_ASSETS_DIR"
 if ((browser)); then ensure_chromium; fi
 ensure_c_compiler
-[[ "${STAGES_UNSANDBOXED:-}" == true ]] || ensure_bubblewrap
+[[ "${STAGES_UNSANDBOXED:-}" == true ]] || { ensure_bubblewrap; ensure_stage_network; }
 if [[ -z "${REDIS_URL:-}" ]]; then
     ensure_redis
 fi

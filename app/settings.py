@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     project_environments_root: Path | None = Field(None, validation_alias="PROJECT_ENVIRONMENTS_ROOT")
     """Where the projects' Python environments are built and kept (default: ``environments`` beside WORKSPACE_ROOT);
     never inside WORKSPACE_ROOT, where a stage could change another project's environment."""
+    environment_retention_days: float = Field(30.0, validation_alias="ENVIRONMENT_RETENTION_DAYS", gt=0)
+    """A project environment that no project's requirements file gives any more is removed once no run has used it
+    for this long (workers/environments/cleanup.py)."""
+    environment_cleanup_seconds: int = Field(3600, validation_alias="ENVIRONMENT_CLEANUP_SECONDS", ge=60, le=86400)
+    """How often a worker looks for environments to remove (and once at its start-up)."""
     queue_name: str = Field("dvc:workspace", validation_alias="ARQ_QUEUE")
     """The arq queue for workspace operations (writes, validation, status, dry runs, DAG)."""
     runs_queue_name: str = Field("", validation_alias="ARQ_RUNS_QUEUE")

@@ -27,6 +27,7 @@ from bench import (
     fanout_bench,
     growth_bench,
     list_bench,
+    network_bench,
     results_bench,
     running_bench,
     sandbox_bench,
@@ -40,6 +41,18 @@ from bench.results import Row
 from bench.stack import ROOT, rss_bytes, running_stack
 
 Benchmark = Callable[[Context], Awaitable[list[Row]]]
+BENCHMARK_NAMES = [
+    "list",
+    "status",
+    "execute",
+    "sandbox",
+    "network",
+    "running",
+    "busy-status",
+    "fanout",
+    "results",
+    "growth",
+]
 
 
 async def run_all(ctx: Context, idle_mb: float, only: list[str]) -> list[Row]:
@@ -48,6 +61,7 @@ async def run_all(ctx: Context, idle_mb: float, only: list[str]) -> list[Row]:
         ("status", status_bench.run),
         ("execute", execute_bench.run),
         ("sandbox", sandbox_bench.run),
+        ("network", network_bench.run),
         ("running", running_bench.run),
         ("busy-status", busy_status_bench.run),
         ("fanout", fanout_bench.run),
@@ -121,7 +135,7 @@ def parse() -> argparse.Namespace:
         "--only",
         action="append",
         default=[],
-        choices=["list", "status", "execute", "sandbox", "running", "busy-status", "fanout", "results", "growth"],
+        choices=BENCHMARK_NAMES,
         help="run only this benchmark (repeatable; the report is then not written)",
     )
     parser.add_argument("--command", default="make bench", help="the command named in the report")

@@ -21,6 +21,7 @@ from workers.experiments.job import (
     remove_experiments,
     remove_stale_copies,
 )
+from workers.jobs.environments import clean_environments
 from workers.jobs.history import commit_run, pipeline_history, project_revisions, tag_revision, working_tree
 from workers.jobs.pipelines import (
     apply_pipeline,
@@ -68,6 +69,13 @@ REAP_EVERY_SECONDS = 5
 STALE_COPIES_EVERY_SECONDS = 10
 
 
+def cleanup_schedule(seconds: int) -> dict[str, Any]:
+    """arq's cron fields for "every ``seconds``": whole minutes under an hour, whole hours from one hour."""
+    if seconds < 3600:
+        return {"minute": set(range(0, 60, max(1, seconds // 60))), "second": 6, "timeout": 600}
+    return {"hour": set(range(0, 24, max(1, seconds // 3600))), "minute": 0, "second": 6, "timeout": 600}
+
+
 def build_workers(settings: Settings, *, on_startup: StartupShutdown, on_shutdown: StartupShutdown) -> list[Worker]:
     """The workspace and runs workers; arq calls each worker's hooks with its own ctx (so each hook twice)."""
     redis_settings = RedisSettings.from_dsn(settings.redis_url)
@@ -87,8 +95,10 @@ def build_workers(settings: Settings, *, on_startup: StartupShutdown, on_shutdow
         job_timeout=600,
     )
     runs = Worker(
-        functions=[execute_run, execute_experiment],
+        # clean_environments also as a function: an operator (or a test) may queue it now.
+        functions=[execute_run, execute_experiment, clean_environments],
         cron_jobs=[
+            cron(clean_environments, **cleanup_schedule(settings.environment_cleanup_seconds), run_at_startup=True),
             cron(reap_lost_runs, second=set(range(0, 60, REAP_EVERY_SECONDS)), run_at_startup=True, timeout=60),
             cron(requeue_orphaned_runs, second=set(range(2, 60, REAP_EVERY_SECONDS)), run_at_startup=True, timeout=60),
             cron(remove_stale_copies, second=set(range(4, 60, STALE_COPIES_EVERY_SECONDS)), timeout=120),

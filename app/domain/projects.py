@@ -71,6 +71,9 @@ class Project:
     requirements_path: str | None = None
     """The project's Python requirements file, relative to the workspace, as its owner set it (None: the default,
     ``requirements.txt``, used when it exists)."""
+    network_allowed: bool = False
+    """Whether the project's stage commands get a network (user-mode, outside addresses only; never the host's own
+    addresses, its loopback or the networks it is attached to, where MongoDB and Redis listen). Off by default."""
 
     def role_of(self, user_id: str) -> Role | None:
         return next((m.role for m in self.members if m.user_id == user_id), None)

@@ -27,6 +27,7 @@ def _to_project(doc: Document) -> Project:
         members=[Member(user_id=m["user_id"], role=Role(m["role"])) for m in doc.get("members", [])],
         limits=ResourceLimits.from_dict(doc.get("limits")),
         requirements_path=doc.get("requirements_path"),
+        network_allowed=bool(doc.get("network_allowed", False)),
     )
 
 
@@ -66,6 +67,11 @@ class ProjectRepository:
         docs = await self._collection.find({"members.user_id": member}, {"_id": 1}).to_list()
         return [str(d["_id"]) for d in docs]
 
+    async def requirements_paths(self) -> list[tuple[str, str | None]]:
+        """Every project's id and requirements path as its owner set it (the environments' cleanup)."""
+        docs = await self._collection.find({}, {"_id": 1, "requirements_path": 1}).to_list()
+        return [(str(d["_id"]), d.get("requirements_path")) for d in docs]
+
     async def set_members(self, project_id: str, members: list[Member]) -> Project:
         doc = await self._collection.find_one_and_update(
             {"_id": parse_object_id(project_id, resource="project")},
@@ -90,6 +96,16 @@ class ProjectRepository:
         doc = await self._collection.find_one_and_update(
             {"_id": parse_object_id(project_id, resource="project")},
             {"$set": {"requirements_path": path}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            raise NotFound("project", project_id)
+        return _to_project(doc)
+
+    async def set_network_allowed(self, project_id: str, allowed: bool) -> Project:
+        doc = await self._collection.find_one_and_update(
+            {"_id": parse_object_id(project_id, resource="project")},
+            {"$set": {"network_allowed": allowed}},
             return_document=ReturnDocument.AFTER,
         )
         if doc is None:

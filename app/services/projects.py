@@ -116,6 +116,11 @@ class ProjectService:
             path = "/".join(split_relative(path, field="requirementsPath"))
         return await self.projects.set_requirements_path(project.id, path)
 
+    async def set_network(self, *, caller: str, project_id: str, allowed: bool) -> Project:
+        """Allow or forbid the project's stage commands a network (owners only); applies from the next stage."""
+        project = await self.access.project(caller=caller, project_id=project_id, needs=Role.OWNER)
+        return await self.projects.set_network_allowed(project.id, allowed)
+
     async def remove_member(self, *, caller: str, project_id: str, user_name: str) -> Project:
         project = await self.access.project(caller=caller, project_id=project_id, needs=Role.OWNER)
         user = await self.users.find_user_by_name(user_name)

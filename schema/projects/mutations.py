@@ -76,6 +76,14 @@ RequirementsPathResult = Annotated[
 ]
 
 
+@strawberry.type(description="The project's network setting changed: stages started from now on follow it.")
+class NetworkChanged:
+    project: Project = strawberry.field(description="The project with its network setting now.")
+
+
+NetworkResult = Annotated[NetworkChanged | NotFoundError | ForbiddenError, strawberry.union("NetworkResult")]
+
+
 @strawberry.type(description="The project's members changed.")
 class MembersChanged:
     project: Project = strawberry.field(description="The project with its members now.")
@@ -150,6 +158,18 @@ class ProjectMutations:
             caller=info.context.caller, project_id=project_id, path=path
         )
         return RequirementsPathChanged(project=Project.from_domain(project))
+
+    @strawberry.mutation(
+        description=(
+            "Allow or forbid the project's stage commands a network (owners only; off by default). Allowed, a stage "
+            "reaches outside addresses through user-mode networking, never the service's host, MongoDB or Redis."
+        )
+    )
+    async def set_project_network(self, info: Info, project_id: strawberry.ID, allowed: bool) -> NetworkResult:
+        project = await info.context.services.projects.set_network(
+            caller=info.context.caller, project_id=project_id, allowed=allowed
+        )
+        return NetworkChanged(project=Project.from_domain(project))
 
     @strawberry.mutation(description="Delete a project with its pipelines and its workspace on disk.")
     async def delete_project(self, info: Info, id: strawberry.ID) -> DeleteProjectResult:

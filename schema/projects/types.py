@@ -76,6 +76,12 @@ class Project:
             "environment from, as its first step; without the file stages get a plain Python."
         )
     )
+    network_allowed: bool = strawberry.field(
+        description=(
+            "Whether the project's stage commands may reach outside addresses (to download data, say); never the "
+            "service's own host, its MongoDB or Redis. Off unless an owner allowed it."
+        )
+    )
 
     @classmethod
     def from_domain(cls, project: DomainProject) -> Project:
@@ -89,6 +95,7 @@ class Project:
             created_at=project.created_at,
             limits=ResourceLimits.from_domain(project.limits),
             requirements_path=project.requirements_path or DEFAULT_REQUIREMENTS_PATH,
+            network_allowed=project.network_allowed,
             members=[ProjectMember(user_id=strawberry.ID(m.user_id), role=m.role) for m in project.members],
         )
 

@@ -303,6 +303,18 @@ async def set_limits(w: World, role: str) -> str:
     return await typename(w.as_(role), query, {"p": w.project_id}, "setProjectLimits")
 
 
+async def set_requirements_path(w: World, role: str) -> str:
+    # null: the default (requirements.txt); the shared world's later runs are not changed by it.
+    query = "mutation($p: ID!) { setProjectRequirementsPath(projectId: $p, path: null) { __typename } }"
+    return await typename(w.as_(role), query, {"p": w.project_id}, "setProjectRequirementsPath")
+
+
+async def set_network(w: World, role: str) -> str:
+    # false: the default; the shared world's stages keep no network.
+    query = "mutation($p: ID!) { setProjectNetwork(projectId: $p, allowed: false) { __typename } }"
+    return await typename(w.as_(role), query, {"p": w.project_id}, "setProjectNetwork")
+
+
 async def delete_project(w: World, role: str) -> str:
     query = "mutation($p: ID!) { deleteProject(id: $p) { __typename } }"
     if role != "owner":
@@ -338,6 +350,8 @@ OPERATIONS: list[tuple[Operation, str, str]] = [
     (set_member, OWN, "MembersChanged"),
     (remove_member, OWN, "MembersChanged"),
     (set_limits, OWN, "LimitsChanged"),
+    (set_requirements_path, OWN, "RequirementsPathChanged"),
+    (set_network, OWN, "NetworkChanged"),
     (delete_project, OWN, "ProjectDeleted"),
 ]
 RANK = {"viewer": 1, "editor": 2, "owner": 3}

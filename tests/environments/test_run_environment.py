@@ -309,3 +309,46 @@ async def test_the_environment_step_is_listed_first_also_when_dvc_skips_stages(
         ("report", "SKIPPED"),
         ("copy", "SUCCEEDED"),
     ]
+
+
+DRY_RUN = """
+mutation($id: ID!, $options: DryRunInput) {
+  dryRunPipeline(id: $id, options: $options) {
+    __typename
+    ... on DryRunPlan { stages { name command certainty upstream changes { kind path state } } }
+  }
+}
+"""
+ECHO_STAGE = {"name": "echo", "command": "echo hi > hi.txt", "deps": ["requirements.txt"], "outs": ["hi.txt"]}
+
+
+async def test_a_dry_run_lists_the_environment_step_a_run_executes_first(
+    gql: GraphQLClient, make_project: MakeProject, stack: Stack
+) -> None:
+    # Only a comment: an environment of its own, with no package to download.
+    _, pipeline_id = await project_with(gql, make_project, [ECHO_STAGE], unique(""))
+    _, plain_pipeline = await project_with(gql, make_project, [ECHO_STAGE], None)
+
+    before = (await gql.execute(DRY_RUN, {"id": pipeline_id}))["dryRunPipeline"]
+    run = await finished(gql, await execute(gql, pipeline_id), seconds=SECONDS)
+    forced = (await gql.execute(DRY_RUN, {"id": pipeline_id, "options": {"force": True}}))["dryRunPipeline"]
+    plain = (await gql.execute(DRY_RUN, {"id": plain_pipeline}))["dryRunPipeline"]
+
+    assert run["state"] == "SUCCEEDED", run
+    # The plan names the steps the run then executed, in its order; the stages wait for the environment.
+    assert [s["name"] for s in before["stages"]] == [s["name"] for s in run["stages"]] == [ENVIRONMENT, "echo"]
+    environment, echo = before["stages"]
+    assert environment == {
+        "name": ENVIRONMENT,
+        "command": "uv pip install -r requirements.txt",
+        "certainty": "WILL_RUN",
+        "upstream": [],
+        "changes": [{"kind": "DEP", "path": "requirements.txt", "state": "not built"}],
+    }
+    assert echo["upstream"] == [ENVIRONMENT]
+    assert step(run, ENVIRONMENT)["command"] == environment["command"]
+    # Built by that run: the next run finds it (SKIPPED), and the plan says nothing is to build.
+    assert [s["name"] for s in forced["stages"]] == [ENVIRONMENT, "echo"]
+    assert forced["stages"][0]["changes"] == []
+    # Without a requirements file a run has no environment step, and neither has its plan.
+    assert [s["name"] for s in plain["stages"]] == ["echo"]

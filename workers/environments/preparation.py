@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+from workers.environments.cleanup import in_use
 from workers.environments.requirements import REQUIREMENTS_FILE, Requirements, RequirementsRefused, read_requirements
 from workers.environments.step import EnvironmentBuild
 from workers.environments.store import EnvironmentBuildFailed, EnvironmentStore, PythonEnvironment
@@ -77,14 +78,37 @@ async def prepare_environment(
     return RunEnvironment(environment=environment, store=store)
 
 
+async def planned_environment(
+    store: EnvironmentStore, workspace: Path, requirements_path: str | None = None
+) -> tuple[str, bool] | None:
+    """What a run's environment step would be, decided as ``prepare_environment`` decides it but building nothing:
+    None when a run shows no step (no requirements file), else the requirements file and whether its environment
+    is built already (a refused file is never built: its step fails)."""
+    source = requirements_path or REQUIREMENTS_FILE
+    try:
+        requirements = await asyncio.to_thread(read_requirements, workspace, source)
+    except RequirementsRefused:
+        return source, False
+    if requirements is None:
+        return (source, False) if requirements_path is not None else None
+    return requirements.source, store.is_built(store.environment_for(requirements.content))
+
+
 @contextmanager
-def serving_run(run_id: str, environment: PythonEnvironment) -> Iterator[None]:
-    """Make ``environment_of_run(run_id)`` answer while the run executes."""
+def serving_run(run_id: str, environment: PythonEnvironment, store: EnvironmentStore | None = None) -> Iterator[None]:
+    """Make ``environment_of_run(run_id)`` answer while the run executes; with its ``store``, hold the environment
+    against the cleanup meanwhile (cleanup.in_use: from before its build step until the last stage ends)."""
     _of_runs[run_id] = environment
     try:
-        yield
+        with in_use(store, environment) if store is not None else nullcontext():
+            yield
     finally:
         _of_runs.pop(run_id, None)
+
+
+def environment_of_run_names() -> set[str]:
+    """The environments the runs of this process use now (never removed by the cleanup)."""
+    return {environment.root.name for environment in list(_of_runs.values())}
 
 
 def environment_of_run(run_id: str) -> PythonEnvironment | None:

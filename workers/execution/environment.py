@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from workers import sandbox
+from workers.sandbox.network import with_network
 
 DEFAULT_LOCALE = "C.UTF-8"
 
@@ -18,13 +19,16 @@ def stage_environment(
     workspace: Path | None = None,
     python_environment: Path | None = None,
     python_home: Path | None = None,
+    network: bool = False,
 ) -> dict[str, str]:
     """A clean environment for DVC and the stage commands it runs, plus ``extra`` (which wins).
 
     With a ``workspace``, stage commands run in their sandbox (workers/sandbox/; the ``python_environment`` is
     mounted in it read-only, first on PATH, with ``python_home``, the prefix of its base interpreter, which its
     ``python`` links into): its prefix goes in STAGE_SANDBOX_ARGV for the stage shell. Raises
-    SandboxRefused when this worker requires a sandbox it cannot build.
+    SandboxRefused when this worker requires a sandbox it cannot build. ``network``: the project's owner allowed its
+    stages a network, which the sandbox then gets (workers/sandbox/network.py; raises NetworkUnavailable when this
+    worker lacks slirp4netns); unsandboxed (the operator's choice) a command has the worker's network anyway.
 
     Built from an allow-list, so the worker's MONGODB_URL, REDIS_URL, tokens and cloud credentials never reach a
     command. With a ``python_environment`` (the project's virtualenv, workers.environments), its ``bin/`` leads PATH
@@ -54,5 +58,7 @@ def stage_environment(
     if workspace is not None:
         prefix = sandbox.stage_prefix(workspace, python_env=python_environment, python_home=python_home)
         if prefix is not None:
+            if network:
+                prefix = with_network(prefix)
             env[sandbox.SANDBOX_ARGV_ENV] = sandbox.encode(prefix)
     return env

@@ -21,8 +21,11 @@ from app.jobs_protocol import JobPayload, ok
 from app.workspace_lock import run_holding
 from workers import dvcops
 from workers.context import WorkerResources, resources_of
+from workers.environments.preparation import planned_environment
+from workers.environments.store import EnvironmentStore
 from workers.jobs.common import answers_domain_errors, report_from
 from workers.locks import workspace_lock, workspace_lock_name
+from workers.runs.planner import with_planned_environment
 from workers.snapshots import FileSnapshot, WriteIntent, pending_intents
 
 
@@ -383,6 +386,12 @@ async def dry_run_pipeline(
             single_item=single_item,
             repos=warm_repos(),
         )
+        # A run of this plan executes the project's environment step first: the plan shows it the same way.
+        project = await resources.projects.get(pipeline.project_id)
+        store = EnvironmentStore(resources.settings.environments_root)
+        environment = await planned_environment(store, root, project.requirements_path)
+    if environment is not None:
+        plan = with_planned_environment(plan, environment[0], built=environment[1])
     return ok(plan=plan.to_dict())
 
 

@@ -131,7 +131,9 @@ async def claim_and_run(
         recorder.server_root = str(resources.settings.workspace_root)
         heartbeat = asyncio.create_task(_heartbeat(resources, recorder, lock))
         try:
-            return await _run_to_the_end(resources, recorder, project.limits, project.requirements_path, place)
+            return await _run_to_the_end(
+                resources, recorder, project.limits, project.requirements_path, place, network=project.network_allowed
+            )
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -146,12 +148,14 @@ async def _run_to_the_end(
     limits: ResourceLimits,
     requirements_path: str | None,
     place: RunPlace | None = None,
+    *,
+    network: bool = False,
 ) -> Run:
     """Execute the claimed run; whatever fails, it ends in a final state (unless MongoDB itself is gone: then the
     reaper settles it once this job is over)."""
     try:
         await recorder.announce()
-        finished = await _execute(resources, recorder, limits, requirements_path, place)
+        finished = await _execute(resources, recorder, limits, requirements_path, place, network=network)
     except asyncio.CancelledError:
         if await _aborted(resources, recorder.run.id):
             # cancelRun aborted the job (arq's Job.abort) before the stages started: the run ends CANCELLED.
@@ -254,11 +258,14 @@ async def _execute(
     limits: ResourceLimits,
     requirements_path: str | None,
     place: RunPlace | None,
+    *,
+    network: bool = False,
 ) -> Run | None:
     """The run from its plan to its final state; None when someone else settled it meanwhile.
 
     ``requirements_path``: the project's requirements file as its owner set it (None: requirements.txt, if any);
-    ``place`` sets up the folder the run executes in instead of its workspace (an experiment's copy).
+    ``place`` sets up the folder the run executes in instead of its workspace (an experiment's copy); ``network``:
+    the project's owner allowed its stages a network (workers/sandbox/network.py).
     """
     run = recorder.run
     try:
@@ -287,8 +294,8 @@ async def _execute(
         faults.inject(run.pipeline_name, "session")
         await _record_plan(recorder, plan)
         faults.inject(run.pipeline_name, "before_first_stage")
-        with serving_run(run.id, python.environment):
-            state, error = await _run_stages(resources, recorder, limits, root, plan, session, python)
+        with serving_run(run.id, python.environment, store):
+            state, error = await _run_stages(resources, recorder, limits, root, plan, session, python, network=network)
         faults.inject(run.pipeline_name, "end")
         after = await asyncio.to_thread(output_hashes, root)
         await capture_results(resources, recorder.run, state, root)  # results (and commit) before the final state
@@ -325,6 +332,8 @@ async def _run_stages(
     plan: RunPlan,
     session: StageSession | None,
     python: RunEnvironment,
+    *,
+    network: bool = False,
 ) -> tuple[RunState, str | None]:
     """Run the plan's stages until they end, the run is cancelled or times out; the state the run ends in, and why.
 
@@ -349,6 +358,7 @@ async def _run_stages(
                 workspace=root,
                 python_environment=python.environment.root,
                 python_home=python.environment.interpreter_home,
+                network=network,
             )
         ),
         build_environment=python.start_step,

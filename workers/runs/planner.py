@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from app.domain.pipelines import DryRunPlan
+from app.domain.pipelines import ChangeKind, DryRunPlan, PlanCertainty, PlannedStage, StageChange
 from app.domain.runs import ENVIRONMENT_STEP, RunOptions
 from workers import dvcops
 
@@ -66,12 +66,40 @@ def with_environment_step(plan: RunPlan, requirements_source: str) -> RunPlan:
     step = Step(
         name=ENVIRONMENT_STEP,
         target="",
-        command=f"uv pip install -r {requirements_source}",
+        command=environment_command(requirements_source),
         needs=frozenset(),
         environment=True,
     )
     needing = [replace(s, needs=s.needs | {ENVIRONMENT_STEP}) for s in plan.steps]
     return RunPlan(steps=[step, *needing], up_to_date=plan.up_to_date)
+
+
+def environment_command(requirements_source: str) -> str:
+    """What the environment step shows as its command (a run's step and a dry run's planned stage alike)."""
+    return f"uv pip install -r {requirements_source}"
+
+
+NOT_BUILT = "not built"
+
+
+def with_planned_environment(plan: DryRunPlan, requirements_source: str, *, built: bool) -> DryRunPlan:
+    """A dry run's plan as a run with the same options would execute it (``with_environment_step``): the
+    environment step first, every planned stage after it, nothing added to a plan with nothing to run. The step is
+    WILL_RUN (a run executes it first either way: it builds the environment, or finds it ``built`` and is SKIPPED),
+    with the requirements file as its change when the environment for it is not built yet."""
+    if not plan.stages:
+        return plan
+    changes = [] if built else [StageChange(kind=ChangeKind.DEP, path=requirements_source, state=NOT_BUILT)]
+    step = PlannedStage(
+        name=ENVIRONMENT_STEP,
+        cmd=environment_command(requirements_source),
+        certainty=PlanCertainty.WILL_RUN,
+        changes=changes,
+        forced=False,
+        upstream=[],
+    )
+    stages = [replace(s, upstream=[ENVIRONMENT_STEP, *s.upstream]) for s in plan.stages]
+    return replace(plan, stages=[step, *stages])
 
 
 def plan_run(root: Path, pipeline_path: str, options: RunOptions) -> RunPlan:

@@ -1,0 +1,78 @@
+"""The per-project network's cost per stage: a stage command through the stage shell in its sandbox with the
+network an owner may allow (workers/sandbox/network.py: the helper, slirp4netns, the closed routes), against the
+same sandbox without it, interleaved in the same run."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from pathlib import Path
+
+from bench.context import Context
+from bench.results import Row, summary_text
+from bench.rounds import interleaved
+from bench.stats import Summary
+from workers.execution.shell import stage_shell_path
+from workers.sandbox import SANDBOX_ARGV_ENV, encode
+from workers.sandbox.access import grant_tree
+from workers.sandbox.argv import SandboxSpec, build_argv
+from workers.sandbox.capability import probe, root_links
+from workers.sandbox.network import missing_tool, with_network
+from workers.sandbox.policy import SERVICE_VARIABLES
+
+LAUNCHES_PER_SAMPLE = 5
+COMMAND = "true"
+TARGET_MS = 300.0
+SANDBOX_UID = 65534
+
+
+async def run(ctx: Context) -> list[Row]:
+    name = f"stage command in its sandbox with network allowed (per stage, `{COMMAND}`)"
+    capability = await asyncio.to_thread(probe, ctx.stack.workspace_root, SANDBOX_UID)
+    why = missing_tool() if capability.available else capability.detail
+    if why is not None:
+        return [Row.absolute(name, "n/a", target=f"≤ +{TARGET_MS:g} ms", met=False).with_notes(why)]
+    workspace = ctx.scratch / "network-workspace"
+    (workspace / ".git").mkdir(parents=True, exist_ok=True)
+    if capability.uid is not None:
+        grant_tree(workspace, capability.uid)
+    prefix = build_argv(
+        SandboxSpec(workspace=workspace, uid=capability.uid, root_links=root_links(), unset_variables=SERVICE_VARIABLES)
+    )
+    shell = await asyncio.to_thread(stage_shell_path)
+    plain_env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", SANDBOX_ARGV_ENV: encode(prefix)}
+    networked_env = {**plain_env, SANDBOX_ARGV_ENV: encode(with_network(prefix))}
+
+    async def networked() -> float:
+        return await asyncio.to_thread(_per_launch_ms, shell, workspace, networked_env)
+
+    async def sandboxed() -> float:
+        return await asyncio.to_thread(_per_launch_ms, shell, workspace, plain_env)
+
+    ours_samples, baseline_samples = await interleaved(ctx.sizes.rounds, networked, sandboxed)
+    ours, baseline = Summary.of(ours_samples), Summary.of(baseline_samples)
+    cost = ours.median - baseline.median
+    row = Row(
+        name,
+        f"{summary_text(ours, 'ms')}, +{cost:.1f} ms",
+        summary_text(baseline, "ms"),
+        ours.median / baseline.median if baseline.median else None,
+        f"≤ +{TARGET_MS:g} ms per stage",
+        cost <= TARGET_MS,
+    )
+    return [
+        row.with_notes(
+            f"The worker's stage shell running `/bin/sh -c {COMMAND}` {LAUNCHES_PER_SAMPLE} times per sample in its "
+            "sandbox with the network of a project whose owner allowed one (the launch script, the orphaned helper, "
+            "slirp4netns attached to the sandbox's namespace, the unreachable routes) against the same sandbox "
+            "without network; the ratio column is with / without."
+        )
+    ]
+
+
+def _per_launch_ms(shell: Path, cwd: Path, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    for _ in range(LAUNCHES_PER_SAMPLE):
+        subprocess.run([str(shell), "-c", COMMAND], cwd=cwd, env=env, check=True, stdin=subprocess.DEVNULL)
+    return (time.perf_counter() - started) * 1000 / LAUNCHES_PER_SAMPLE
