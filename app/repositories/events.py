@@ -226,12 +226,14 @@ class _BucketedLog:
         return self._read[number]
 
     async def _holding(self, offset: int) -> LogChunk | None:
-        """The last chunk starting at or before ``offset``; None when the log is empty (or the walk back too long)."""
+        """The last chunk starting at or before ``offset``; None when the log is empty or the walk back too long."""
         number = offset // LOG_BUCKET_BYTES
         for bucket in range(number, max(-1, number - MAX_EMPTY_BUCKETS), -1):
             before = [c for c in await self._bucket(bucket) if c.offset <= offset]
             if before:
                 return before[-1]
+            if not await self._bucket(0):
+                break  # a log starts at byte 0: a stage that printed nothing is not walked back through
         return None
 
     async def window(self, offset: int, wanted: int) -> tuple[list[LogChunk], int | None] | None:
@@ -239,9 +241,8 @@ class _BucketedLog:
         when the holding chunk was not found within MAX_EMPTY_BUCKETS (the caller reads the whole log then)."""
         holding = await self._holding(offset)
         if holding is None:
-            if offset // LOG_BUCKET_BYTES < MAX_EMPTY_BUCKETS:
-                return [], 0  # every bucket down to the first is empty: the stage printed nothing
-            return None
+            # With a first chunk, the walk back down to bucket 0 finds one: it stopped short.
+            return None if await self._bucket(0) else ([], 0)
         chunks = [holding]
         covered = _end_of(holding)
         while covered < wanted:
