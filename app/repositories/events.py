@@ -120,6 +120,10 @@ class EventRepository:
         up to the first empty one. Numbers have no holes unless a write failed (the recorder spends a failed batch's
         numbers): without one that is the page the range query gives; with one, the page stops at ``seq + limit``
         (fewer events), or at the hole when it spans a whole bucket.
+
+        Concurrent calls with the same arguments share one query (see ``SharedRead``): when many subscribers of
+        one run start or catch up together they all ask for the same events, and a store that scans for every
+        query (FerretDB's SQLite backend pushes none of these filters down) would otherwise do N scans.
         """
         key = (run_id, seq, limit)
         read = self._reads.get(key)
