@@ -29,6 +29,9 @@ async def ensure_indexes(db: Database) -> None:
     await db.runs.create_index([("state", ASCENDING), ("heartbeat_at", ASCENDING)])
     await db.run_events.create_index([("run_id", ASCENDING), ("seq", ASCENDING)], unique=True)
     await db.run_events.create_index([("run_id", ASCENDING), ("stage", ASCENDING), ("offset", ASCENDING)])
+    # The buckets a long run's reads go through (app.repositories.events); FerretDB's get GIN companions too.
+    await db.run_events.create_index([("seq_bucket", ASCENDING)])
+    await db.run_events.create_index([("log_bucket", ASCENDING)])
     await db.run_results.create_index([("run_id", ASCENDING)], unique=True)
     await db.run_results.create_index([("pipeline_id", ASCENDING), ("read_at", DESCENDING)])
     await db.run_result_images.create_index([("run_id", ASCENDING), ("index", ASCENDING)])

@@ -26,6 +26,8 @@ from bson import ObjectId
 from pymongo import AsyncMongoClient
 
 from app.db import Database, Document
+from app.domain.runs import EventType, RunEvent
+from app.repositories.events import event_document, log_bucket, seq_bucket
 from bench.context import Context
 from bench.gql import CREATE_PIPELINE, CREATE_PROJECT, RUN_UPDATES
 from bench.results import Row
@@ -125,6 +127,7 @@ class History:
                     "stage_order": list(STAGES),
                     "stages": stages,
                     "outputs_changed": [],
+                    "events_bucketed": True,  # as RunRepository.create writes it: the events carry their buckets
                 }
             )
         await self.db.runs.insert_many(docs, ordered=True)
@@ -166,10 +169,9 @@ class History:
         text = f"epoch {seq // 100:4d} step {seq:7d} loss {1 / (1 + seq):.6f} lr 0.001\n"
         offset = self.log_bytes[run_id]
         self.log_bytes[run_id] = offset + len(text.encode())
-        return {
-            "run_id": run_id, "seq": seq, "type": "log", "at": datetime.now(UTC), "run_state": None,
-            "stage": "train", "stage_state": None, "text": text, "offset": offset, "message": None,
-        }  # fmt: skip
+        # The shape the service stores (with the buckets its reads use).
+        event = RunEvent(run_id, seq, EventType.LOG, datetime.now(UTC), stage="train", text=text, offset=offset)
+        return event_document(event)
 
 
 async def run(ctx: Context) -> list[Row]:
@@ -328,6 +330,8 @@ async def explain_queries(db: Database, history: History) -> str:
         ("events.log_window (holding)", "run_events", log_base | {"offset": {"$lte": 0}}, {"offset": -1}, 1),
         ("events.log_window (following)", "run_events", log_base | {"offset": {"$gt": 0}}, {"offset": 1}, None),
         ("events.log_window (end)", "run_events", log_base, {"offset": -1}, 1),
+        ("events.after (bucketed)", "run_events", {"seq_bucket": seq_bucket(run_id, 1)}, None, None),
+        ("events.log_window (bucketed)", "run_events", {"log_bucket": log_bucket(run_id, "train", 0)}, None, None),
         ("events.delete_for_runs", "run_events", {"run_id": {"$in": [run_id]}}, None, None),
         ("pipelines.get", "pipelines", {"_id": ObjectId(history.pipeline_id)}, None, 1),
         ("pipelines.find_by_name", "pipelines", {"project_id": history.project_id, "name": "growth"}, None, 1),

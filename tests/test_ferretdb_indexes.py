@@ -41,7 +41,11 @@ def _access(node: Any) -> list[str]:
 
 async def test_equality_filters_read_a_gin_index(db: Database) -> None:
     run_id = str(ObjectId())
-    events = [{"run_id": str(ObjectId()) if i % 50 else run_id, "seq": i, "type": "log"} for i in range(2_000)]
+    owners = [str(ObjectId()) if i % 50 else run_id for i in range(2_000)]
+    events = [
+        {"run_id": o, "seq": i, "type": "log", "seq_bucket": f"{o}:{i // 128}", "log_bucket": f"{o}:s:0"}
+        for i, o in enumerate(owners)
+    ]
     await db.run_events.insert_many(events)
     await db.runs.insert_many([{"project_id": str(ObjectId()), "state": "queued"} for _ in range(500)])
     some_run = await db.runs.find_one({})
@@ -51,6 +55,9 @@ async def test_equality_filters_read_a_gin_index(db: Database) -> None:
         "run_events {run_id}": await db.command({"explain": {"find": "run_events", "filter": {"run_id": run_id}}}),
         "runs {_id}": await db.command({"explain": {"find": "runs", "filter": {"_id": some_run["_id"]}}}),
     }
+    for bucket in ("seq_bucket", "log_bucket"):  # what EventRepository reads a run's events by (ensure_indexes)
+        query = {"find": "run_events", "filter": {bucket: events[0][bucket]}}
+        plans[f"run_events {{{bucket}}}"] = await db.command({"explain": query})
     if "filterPushdown" not in plans["runs {_id}"]:
         pytest.skip("not FerretDB (MONGODB_URL names another server): its plans are MongoDB's own")
     for name, plan in plans.items():

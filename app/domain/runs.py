@@ -169,6 +169,8 @@ class Run:
     """Why nothing was committed, when a commit was asked for and none made."""
     heartbeat_at: datetime | None = None
     """When its worker last reported it alive."""
+    events_bucketed: bool = False
+    """Its events are stored with their buckets (app.repositories.events): every run created since they exist."""
 
     @property
     def duration_seconds(self) -> float | None:

@@ -45,6 +45,7 @@ def _to_run(doc: Document) -> Run:
         commit_sha=doc.get("commit_sha"),
         commit_note=doc.get("commit_note"),
         heartbeat_at=doc.get("heartbeat_at"),
+        events_bucketed=bool(doc.get("events_bucketed", False)),
     )
 
 
@@ -85,6 +86,8 @@ class RunRepository:
             "last_seq": 0,
             "cancel_requested": False,
             "retry_of": retry_of,
+            # Its events will carry their buckets (EventRepository reads them so); runs stored before do not say so.
+            "events_bucketed": True,
             **stages_document(stages),
         }
         result = await self._collection.insert_one(doc)

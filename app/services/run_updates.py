@@ -82,7 +82,7 @@ class RunFollower:
             # and published after that, so all of them come live and the store is not read (nor waited for).
             # Otherwise the first page of history is read before the snapshot goes out, so that the two come
             # together (and a dashboard that starts with many others has its reads done before it is shown live).
-            stored = None if snapshot.state == RunState.QUEUED else await self.runs.events_after(run_id, cursor)
+            stored = None if snapshot.state == RunState.QUEUED else await self.runs.events_after(snapshot, cursor)
             yield RunUpdateBatch(run=snapshot, events=())
             while True:
                 while stored is not None:  # the history, or what a gap left out, page by page as the store gives it
@@ -92,7 +92,7 @@ class RunFollower:
                         if _ends_run(events):
                             return
                     # A full page: more may follow it.
-                    stored = await self.runs.events_after(run_id, cursor) if len(stored) >= EVENT_PAGE else None
+                    stored = await self.runs.events_after(snapshot, cursor) if len(stored) >= EVENT_PAGE else None
                 # A finished snapshot ends the stream once everything up to its last seq went out: the run document
                 # records the final state before its event is stored, so that event may still be on its way (live).
                 if snapshot.state.finished and cursor >= snapshot.last_seq:
@@ -104,7 +104,7 @@ class RunFollower:
                         if _ends_run(events):
                             return
                 # A gap, a possible miss or a long silence: the store has what came between.
-                stored = await self.runs.events_after(run_id, cursor)
+                stored = await self.runs.events_after(snapshot, cursor)
 
     async def watch(self, *, caller: str, channel: str) -> AsyncIterator[Run]:
         """New runs and their state changes on a pipeline or project channel."""

@@ -284,35 +284,41 @@ class RunService:
             raise InvalidInput([Issue(path="stage", message=f"the run has no stage named {stage!r}")])
         if offset < 0:
             raise InvalidInput([Issue(path="offset", message="offset cannot be negative")])
-        chunks, end = await self.events.log_window(run.id, stage=stage, offset=offset, limit_bytes=limit_bytes)
+        chunks, end = await self.events.log_window(
+            run.id, stage=stage, offset=offset, limit_bytes=limit_bytes, bucketed=run.events_bucketed
+        )
         return log_page(stage, offset, limit_bytes, chunks, end=end, finished=stage_run.state.finished)
 
-    async def events_after(self, run_id: str, seq: int) -> list[RunEvent]:
+    async def events_after(self, run: Run, seq: int) -> list[RunEvent]:
         """The next stored events after ``seq``, in order: all of them from the run's recent messages in Redis when
         those hold every one (app.events.recent), else one page (EVENT_PAGE) from MongoDB. Fewer than EVENT_PAGE:
         nothing more was stored when they were read; a caller wanting the rest asks again after the last one."""
         with contextlib.suppress(RedisError):
-            recent = await recent_events_after(self.redis, run_id, seq)
+            recent = await recent_events_after(self.redis, run.id, seq)
             if recent is not None:
                 return recent
-        return await self.events.after(run_id, seq=seq, limit=EVENT_PAGE)
+        return await self.events.after(run.id, seq=seq, limit=EVENT_PAGE, bucketed=run.events_bucketed)
 
 
 def _is_continuation(byte: int) -> bool:
     return byte & 0xC0 == 0x80
 
 
-def log_page(stage: str, offset: int, limit_bytes: int, chunks: list[LogChunk], *, end: int, finished: bool) -> LogPage:
+def log_page(
+    stage: str, offset: int, limit_bytes: int, chunks: list[LogChunk], *, end: int | None, finished: bool
+) -> LogPage:
     """The bytes of the log from ``offset``, at most ``limit_bytes`` of them, cut at UTF-8 character boundaries.
 
     Offsets count bytes, so a client resumes exactly where its last page ended (``next_offset``). The text is
     characters, so a page never splits one: an ``offset`` inside a multi-byte character starts the page at that
     character's first byte (the page's ``offset`` says where it starts), and a page ends before a character that
     would not fit, unless that character is the first, which then comes whole (a page always makes progress).
-    ``complete`` only when the stage has finished and the page reaches the end of its log.
+    ``complete`` only when the stage has finished and the page reaches the end of its log (``end``; None: the end lies
+    past ``chunks``).
     """
     if not chunks:
-        return LogPage(stage=stage, offset=offset, text="", next_offset=offset, complete=finished and offset >= end)
+        reached = end is not None and offset >= end
+        return LogPage(stage=stage, offset=offset, text="", next_offset=offset, complete=finished and reached)
     base = chunks[0].offset
     data = b"".join(c.text.encode() for c in chunks)
     begin = max(0, offset - base)
@@ -331,5 +337,5 @@ def log_page(stage: str, offset: int, limit_bytes: int, chunks: list[LogChunk], 
         offset=base + begin,
         text=data[begin:stop].decode(),
         next_offset=next_offset,
-        complete=finished and next_offset >= end,
+        complete=finished and end is not None and next_offset >= end,
     )
