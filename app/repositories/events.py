@@ -107,43 +107,51 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
 class EventRepository:
     def __init__(self, db: Database) -> None:
         self._collection = db.run_events
-        self._reads: dict[tuple[str, int, int], SharedRead[list[RunEvent]]] = {}
+        self._reads: dict[tuple[str, int, int, int], SharedRead[list[RunEvent]]] = {}
 
     async def append_many(self, events: list[RunEvent]) -> None:
         """Consecutive events in one ordered write: a failure leaves a prefix stored, never a gap."""
         await self._collection.insert_many([event_document(e) for e in events], ordered=True)
 
-    async def after(self, run_id: str, *, seq: int, limit: int = 500, bucketed: bool = False) -> list[RunEvent]:
+    async def after(
+        self, run_id: str, *, seq: int, limit: int = 500, bucketed: bool = False, exists: int = 0
+    ) -> list[RunEvent]:
         """The run's events after ``seq``, in order, at most ``limit``, as stored at some moment after the call.
 
         ``bucketed`` (the run's ``events_bucketed``): one equality query per bucket of ``seq + 1`` to ``seq + limit``,
-        up to the first empty one. Numbers have no holes unless a write failed (the recorder spends a failed batch's
-        numbers): without one that is the page the range query gives; with one, the page stops at ``seq + limit``
-        (fewer events), or at the hole when it spans a whole bucket.
+        up to the first empty one past ``exists`` (a number the caller knows was given to an event: the run's last
+        seq as it read it, or one it saw live). Numbers have no holes unless a write failed (the recorder spends a
+        failed batch's numbers): without one that is the page the range query gives; with one, the page stops at
+        ``seq + limit`` (fewer events), and a hole wider than the page with ``exists`` beyond it is read past with
+        the range query, so a follower never stalls at it.
 
         Concurrent calls with the same arguments share one query (see ``SharedRead``): when many subscribers of
         one run start or catch up together they all ask for the same events, and a store that scans for every
         query (FerretDB's SQLite backend pushes none of these filters down) would otherwise do N scans.
         """
-        key = (run_id, seq, limit)
+        exists = max(exists, seq)  # what lies at or before seq is not asked for
+        key = (run_id, seq, limit, exists)
         read = self._reads.get(key)
         if read is None:
             # In the map exactly while its queries run: it leaves when the last one ends, with no caller waiting.
             # A run's events are bucketed or not for good, so ``bucketed`` needs no place in the key.
-            query = self._bucketed_after if bucketed else self._after
-            read = self._reads[key] = SharedRead(
-                lambda: query(run_id, seq=seq, limit=limit), lambda: self._reads.pop(key, None)
-            )
+            if bucketed:
+                query = lambda: self._bucketed_after(run_id, seq=seq, limit=limit, exists=exists)  # noqa: E731
+            else:
+                query = lambda: self._after(run_id, seq=seq, limit=limit)  # noqa: E731
+            read = self._reads[key] = SharedRead(query, lambda: self._reads.pop(key, None))
         return list(await read.join())
 
-    async def _bucketed_after(self, run_id: str, *, seq: int, limit: int) -> list[RunEvent]:
+    async def _bucketed_after(self, run_id: str, *, seq: int, limit: int, exists: int) -> list[RunEvent]:
         found: list[Document] = []
         first = seq + 1
         for start in range(first - first % SEQ_BUCKET, seq + limit + 1, SEQ_BUCKET):
             docs = await self._collection.find({"seq_bucket": seq_bucket(run_id, start)}).to_list()
-            if not docs:
-                break  # nothing stored from here on
+            if not docs and start > exists:
+                break  # nothing stored from here on, as far as anyone knows
             found += [d for d in docs if seq < d["seq"] <= seq + limit]
+        if not found and exists > seq + limit:
+            return await self._after(run_id, seq=seq, limit=limit)  # a hole wider than the page: read past it
         found.sort(key=lambda d: int(d["seq"]))
         return [RunEvent.from_dict(d) for d in found]
 

@@ -97,14 +97,15 @@ class RunFollower:
                 # records the final state before its event is stored, so that event may still be on its way (live).
                 if snapshot.state.finished and cursor >= snapshot.last_seq:
                     return
-                async with contextlib.aclosing(_contiguous(live, cursor)) as stream:
+                seen = LiveHighWater()
+                async with contextlib.aclosing(_contiguous(live, cursor, seen)) as stream:
                     async for events in stream:
                         cursor = events[-1].seq
                         yield RunUpdateBatch(run=None, events=events)
                         if _ends_run(events):
                             return
                 # A gap, a possible miss or a long silence: the store has what came between.
-                stored = await self.runs.events_after(snapshot, cursor)
+                stored = await self.runs.events_after(snapshot, cursor, seen=seen.seq)
 
     async def watch(self, *, caller: str, channel: str) -> AsyncIterator[Run]:
         """New runs and their state changes on a pipeline or project channel."""
@@ -114,7 +115,17 @@ class RunFollower:
                 yield await self.runs.get(caller=caller, run_id=decode_run_notice(raw))
 
 
-async def _contiguous(live: Subscription, cursor: int) -> AsyncGenerator[tuple[RunEvent, ...], None]:
+@dataclass(slots=True)
+class LiveHighWater:
+    """The highest sequence number seen live: an event the store has (workers store before they publish), however
+    wide a gap before it (numbers spent by a failed write)."""
+
+    seq: int = 0
+
+
+async def _contiguous(
+    live: Subscription, cursor: int, seen: LiveHighWater
+) -> AsyncGenerator[tuple[RunEvent, ...], None]:
     """Live events that follow ``cursor`` without a gap, as they come; ends when the store must be read: at a gap,
     when the hub may have missed a message, or after a long silence."""
     silent = 0.0
@@ -126,6 +137,7 @@ async def _contiguous(live: Subscription, cursor: int) -> AsyncGenerator[tuple[R
                 return
             continue
         silent = 0.0
+        seen.seq = max([seen.seq, *(e.seq for e in batch)])
         fresh, gap = _after(batch, cursor)
         if fresh:
             cursor = fresh[-1].seq

@@ -289,7 +289,7 @@ class RunService:
         )
         return log_page(stage, offset, limit_bytes, chunks, end=end, finished=stage_run.state.finished)
 
-    async def events_after(self, run: Run, seq: int) -> list[RunEvent]:
+    async def events_after(self, run: Run, seq: int, *, seen: int = 0) -> list[RunEvent]:
         """The next stored events after ``seq``, in order: all of them from the run's recent messages in Redis when
         those hold every one (app.events.recent), else one page (EVENT_PAGE) from MongoDB. Fewer than EVENT_PAGE:
         nothing more was stored when they were read; a caller wanting the rest asks again after the last one."""
@@ -297,7 +297,8 @@ class RunService:
             recent = await recent_events_after(self.redis, run.id, seq)
             if recent is not None:
                 return recent
-        return await self.events.after(run.id, seq=seq, limit=EVENT_PAGE, bucketed=run.events_bucketed)
+        exists = max(run.last_seq, seen)  # numbers known to be given: the run's last as read, or one seen live
+        return await self.events.after(run.id, seq=seq, limit=EVENT_PAGE, bucketed=run.events_bucketed, exists=exists)
 
 
 def _is_continuation(byte: int) -> bool:

@@ -65,6 +65,25 @@ async def test_catch_up_pages_at_bucket_edges_match_the_range_query(events: Even
             assert {e.run_id for e in bucketed} <= {run_id}
 
 
+async def test_numbers_spent_by_a_failed_write_are_read_past_when_an_event_beyond_is_known(
+    events: EventRepository,
+) -> None:
+    """A failed batch leaves a hole in the numbers; a follower that saw a later event live (or read the run's last
+    seq) names it, and the read goes past the hole, narrower or wider than the page, as the range query does."""
+    run_id = str(ObjectId())
+    narrow_from, wide_from = 2 * SEQ_BUCKET + 5, 8 * SEQ_BUCKET  # holes of 1.9 and 5.9 buckets
+    stored = [*range(1, 11), *range(narrow_from, narrow_from + 10), *range(wide_from, wide_from + 10)]
+    await events.append_many([_event(run_id, s) for s in stored])
+
+    within_page = await events.after(run_id, seq=10, limit=500, bucketed=True, exists=narrow_from)
+    assert [e.seq for e in within_page] == list(range(narrow_from, narrow_from + 10))
+    wider_than_page = await events.after(run_id, seq=narrow_from + 9, limit=500, bucketed=True, exists=wide_from)
+    assert [e.seq for e in wider_than_page] == list(range(wide_from, wide_from + 10))
+    assert wider_than_page == await events.after(run_id, seq=narrow_from + 9, limit=500)
+    # Nothing known beyond the hole: the read ends where the stored numbers stop, as at the tail of a live run.
+    assert await events.after(run_id, seq=narrow_from + 9, limit=500, bucketed=True) == []
+
+
 def _lines(total: int, width: int) -> list[str]:
     """Lines of about ``width`` bytes until ``total`` bytes, some with characters of 2 and 4 bytes."""
     lines, size, index = [], 0, 0

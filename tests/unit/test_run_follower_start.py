@@ -77,7 +77,7 @@ class Runs:
             raise NotFound("run", run_id)
         return self.snapshot
 
-    async def events_after(self, run: Run, seq: int) -> list[RunEvent]:
+    async def events_after(self, run: Run, seq: int, *, seen: int = 0) -> list[RunEvent]:
         self.log.append(f"events after {seq}")
         await asyncio.sleep(0)
         if self.store_stuck:
