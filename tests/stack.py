@@ -42,6 +42,8 @@ def session_env(workspace_root: Path, **overrides: str) -> dict[str, str]:
         "WORKSPACE_ROOT": str(workspace_root),
         "DVC_NO_ANALYTICS": "1",
         "LOG_LEVEL": "INFO",
+        # The periodic jobs' lines too: a failing test prints the worker's log, and the reaper's rounds are in it.
+        "LOG_ROUTINE_JOBS": "true",
         "ALLOWED_LOCAL_REPOSITORY_ROOTS": os.environ.get("TMPDIR", "/tmp"),  # the tests' local repositories
     }
     env |= overrides

@@ -29,7 +29,8 @@ logger = logging.getLogger("workers")
 class RoutineJobLines(logging.Filter):
     """Drops arq's INFO lines about its periodic jobs (each cron job's start and end, every few seconds, and the
     health record): a worker left running would print them about once a second. Their warnings and errors (a
-    cron job that failed or timed out) still come through, and so does every line about a user's job."""
+    cron job that failed or timed out) still come through, and so does every line about a user's job.
+    LOG_ROUTINE_JOBS=true keeps them all (the tests' stacks do, so that a failing test's worker log shows them)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno > logging.INFO:
@@ -108,7 +109,8 @@ def main() -> None:
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    logging.getLogger("arq.worker").addFilter(RoutineJobLines())
+    if os.environ.get("LOG_ROUTINE_JOBS", "").lower() not in ("1", "true", "yes"):
+        logging.getLogger("arq.worker").addFilter(RoutineJobLines())
     asyncio.run(serve())
 
 
