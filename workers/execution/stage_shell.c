@@ -277,11 +277,15 @@ static void become(uid_t uid) {
     if (setgroups(0, NULL) != 0 || setresgid(uid, uid, uid) != 0) {
         die("setgroups/setresgid");
     }
-    /* The bounding set needs CAP_SETPCAP, so before the uid changes; PR_CAPBSET_READ fails past the last capability. */
-    for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++) {
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
-            die("dropping the capability bounding set");
+    /* The bounding set needs CAP_SETPCAP, so before the uid changes; EINVAL past the last capability the kernel has. */
+    for (int cap = 0;; cap++) {
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0) {
+            continue;
         }
+        if (errno == EINVAL && cap > 0) {
+            break;
+        }
+        die("dropping the capability bounding set");
     }
     /* From root to a uid that is not: the kernel clears the permitted, effective and ambient sets. */
     if (setresuid(uid, uid, uid) != 0) {
