@@ -16,13 +16,14 @@
  *
  * The same program inside the sandbox, where the prefix (workers/sandbox/argv.py) runs it as bwrap's command and so as
  * PID 1 of the stage's PID namespace: for a prefix, the outer stage shell leaves its own executable open as fd 3
- * (SELF_FD), which bwrap runs as /proc/self/fd/3 (nothing mounted for it, nothing of the worker's visible inside). PID 1 forks PROGRAM, in the
- * child (as root, when --uid is given) makes the output pipes on fds 1 and 2 the uid's, drops to uid and gid N with no
- * supplementary groups, an empty capability bounding set, no capabilities and no_new_privs, and execs PROGRAM; the
- * parent passes SIGTERM, SIGINT and SIGHUP on to it, reaps every process that ends in the namespace and exits with
- * PROGRAM's status (128+N for signal N), which bwrap passes on; the namespace, and whatever PROGRAM started, ends with
- * it. PROGRAM's usage is in PID 1's children's usage, and so reaches the outer stage shell's wait4. It does in one exec
- * what coreutils timeout (PID 1), sh (the chown of the pipes) and util-linux setpriv did in four to six.
+ * (SELF_FD), which bwrap runs as /proc/self/fd/3 (nothing is mounted for it; PID 1 closes it first). PID 1 forks
+ * PROGRAM; the child (root, when --uid is given) makes the output pipes on fds 1 and 2 the uid's, drops to uid and gid
+ * N with no supplementary groups, an empty capability bounding set, no capabilities and no_new_privs, checks the ids,
+ * and execs PROGRAM (any failure: exit 127, PROGRAM never runs). The parent passes SIGTERM, SIGINT and SIGHUP on to
+ * it, reaps every process that ends in the namespace and exits with PROGRAM's status (128+N for signal N), which bwrap
+ * passes on; the namespace, and whatever PROGRAM started, ends with it. PROGRAM's usage is in PID 1's children's usage,
+ * and so reaches the outer stage shell's wait4. One exec where coreutils timeout (PID 1), sh (the chown of the pipes),
+ * chown and util-linux setpriv took three to five (docs/benchmarks.md, "stage command in its sandbox").
  *
  * C rather than Python because it starts for every stage command: about 1 ms, against 25-30 ms for an interpreter.
  */
@@ -268,7 +269,8 @@ static void die(const char *what) {
    the command runs: it never runs with more than it should. */
 static void become(uid_t uid) {
     for (int fd = 1; fd <= 2; fd++) {
-        /* Pipes only (the worker's, root's, 0600: `> /dev/stderr` reopens them); a file or /dev/null keeps its owner. */
+        /* Pipes only (the worker's, root's, 0600: `> /dev/stderr` reopens them); a file or /dev/null keeps its
+           owner. */
         struct stat info;
         if (fstat(fd, &info) == 0 && S_ISFIFO(info.st_mode) && fchown(fd, uid, uid) != 0) {
             die("chown of an output pipe");
