@@ -38,8 +38,8 @@ output pipes (the worker's, root's, 0600) the sandbox user's, so that `> /dev/st
 it to uid and gid N with no supplementary groups, an empty capability bounding set, no capabilities and no_new_privs;
 it passes on SIGTERM, SIGINT and SIGHUP, waits for the command (so its usage reaches the stage shell) and exits with
 its status; the PID namespace, and every process the command started, ends with it. As root's, it cannot be signalled
-by the command; it dies with bwrap (--die-with-parent). One exec where coreutils timeout, sh and setpriv took three
-to five (the stage's cost, docs/benchmarks.md)."""
+by the command; it dies with bwrap (--die-with-parent). One exec where coreutils timeout, sh, chown and setpriv took
+three to five (the stage's cost: docs/hardening.md, "The stage sandbox")."""
 DEFAULT_TMP_BYTES = 1024 * 1024 * 1024
 
 
