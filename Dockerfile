@@ -30,14 +30,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/service/bin:$PATH
 
 # git: DVC workspaces are git repositories. bubblewrap: every stage command runs in a sandbox (workers/sandbox/,
-# /usr/bin/bwrap); util-linux: its setpriv drops a root worker's stages to STAGE_SANDBOX_UID (a worker running as
-# `app`, as here, needs no setpriv: bwrap takes a user namespace of its own user). coreutils' timeout is the
-# sandbox's PID 1. slirp4netns and iproute2: the user-mode network of stages whose project allows one
-# (workers/sandbox/network.py). See docs/hardening.md ("The stage sandbox") for what the container must be allowed.
+# /usr/bin/bwrap), whose PID 1 is the stage shell itself (it would also drop a root worker's stages to
+# STAGE_SANDBOX_UID; a worker running as `app`, as here, needs none: bwrap takes a user namespace of its own user).
+# slirp4netns, iproute2 and util-linux's nsenter: the user-mode network of stages whose project allows one
+# (workers/sandbox/network.py).
+# See docs/hardening.md ("The stage sandbox") for what the container must be allowed.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends git bubblewrap util-linux slirp4netns iproute2 \
+    && apt-get install -y --no-install-recommends git bubblewrap slirp4netns iproute2 util-linux \
     && rm -rf /var/lib/apt/lists/* \
-    && test -x /usr/bin/bwrap && test -x /usr/bin/setpriv && test -x /usr/bin/slirp4netns && test -x /usr/bin/ip
+    && test -x /usr/bin/bwrap && test -x /usr/bin/slirp4netns && test -x /usr/bin/ip && test -x /usr/bin/nsenter
 
 # Unprivileged user that owns the workspaces and the projects' Python environments (workers/environments/).
 # Both are created (and chowned) before VOLUME so that a fresh named volume inherits the ownership.

@@ -62,7 +62,8 @@ async def run(ctx: Context) -> list[Row]:
         row.with_notes(
             f"The worker's stage shell (`{shell.name}`) running `/bin/sh -c {COMMAND}` {LAUNCHES_PER_SAMPLE} times per "
             "sample, in its sandbox (bwrap with new PID, network, IPC and UTS namespaces, read-only system folders, "
-            f"private /tmp and HOME, uid {capability.uid} via setpriv when root; the prefix workers/sandbox/ builds) "
+            f"private /tmp and HOME, uid {capability.uid} set by the stage shell as the sandbox's PID 1 when root; the "
+            "prefix workers/sandbox/ builds) "
             "against the same stage shell without `STAGE_SANDBOX_ARGV`; the ratio column is sandboxed / plain. "
             f"Cgroup v2: {capability.cgroup}."
         )

@@ -246,8 +246,8 @@ def test_dockerfile_is_production_shaped() -> None:
     assert re.search(r"\bDVC_NO_ANALYTICS=1\b", env_text)
     assert any("/workspaces" in volume for volume in by_keyword.get("VOLUME", []))
     runs = by_keyword.get("RUN", [])
-    # git for the workspaces; bubblewrap (bwrap) and util-linux (setpriv) for the stage sandbox.
-    for package in ("git", "bubblewrap", "util-linux"):
+    # git for the workspaces; bubblewrap (bwrap) for the stage sandbox (its PID 1 is the stage shell).
+    for package in ("git", "bubblewrap"):
         assert any("install" in run and package in run.split() for run in runs), package
     # The service's packages live in a virtualenv outside /usr, which a stage's sandbox shows: the base interpreter
     # of the projects' environments (/usr/local/bin/python3) imports none of them.

@@ -87,6 +87,42 @@ def test_a_sandbox_prefix_runs_the_command_and_never_reaches_it(stage_shell: Pat
     assert missing.returncode == 127 and "no-such-sandbox" in missing.stderr
 
 
+def test_init_mode_runs_its_program_passes_signals_on_and_refuses_bad_usage(stage_shell: Path) -> None:
+    # `--init` is what the sandbox runs as its PID 1 (workers/sandbox/argv.py INIT); here outside any namespace.
+    init = [str(stage_shell), "--init"]
+    ran = subprocess.run([*init, "--", "/bin/sh", "-c", "echo ran; exit 4"], capture_output=True, text=True, timeout=30)
+    assert (ran.returncode, ran.stdout) == (4, "ran\n")
+    for bad in ([], ["/bin/true"], ["--uid=0", "--", "/bin/true"], ["--uid=x", "--", "/bin/true"], ["--"]):
+        refused = subprocess.run([*init, *bad], capture_output=True, text=True, timeout=30)
+        assert refused.returncode == 2 and "stage-shell" in refused.stderr, (bad, refused)
+    # A SIGTERM to PID 1 (a stop reaching the stage's group) goes on to the command, which handles it.
+    trapping = 'trap "echo got; exit 9" TERM; echo ready; while :; do sleep 0.05; done'
+    with subprocess.Popen([*init, "--", "/bin/sh", "-c", trapping], stdout=subprocess.PIPE, text=True) as pid_1:
+        assert pid_1.stdout is not None and pid_1.stdout.readline() == "ready\n"
+        pid_1.send_signal(signal.SIGTERM)
+        assert pid_1.wait(timeout=30) == 9
+        assert pid_1.stdout.read() == "got\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another user needs root")
+def test_init_mode_drops_to_the_given_user_for_good(stage_shell: Path) -> None:
+    show = "id -u; id -g; id -G; grep -E '^(CapBnd|CapEff|NoNewPrivs)' /proc/self/status"
+    result = subprocess.run(
+        [str(stage_shell), "--init", "--uid=65534", "--", "/bin/sh", "-c", show],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:3] == ["65534", "65534", "65534"]
+    assert [line.split() for line in lines[3:]] == [
+        ["CapEff:", "0000000000000000"],
+        ["CapBnd:", "0000000000000000"],
+        ["NoNewPrivs:", "1"],
+    ]
+
+
 GROUP_LEADER = """
 import os, subprocess, sys
 os.environ["STAGE_PROCESS_GROUP"] = str(os.getpgrp())

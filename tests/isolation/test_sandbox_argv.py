@@ -26,19 +26,16 @@ def pairs(argv: list[str], option: str) -> list[tuple[str, str]]:
     return [(argv[i + 1], argv[i + 2]) for i, arg in enumerate(argv) if arg == option]
 
 
-def test_as_root_bwrap_mounts_and_setpriv_drops_to_the_unprivileged_user() -> None:
+def test_as_root_bwrap_mounts_and_the_stage_shells_pid_1_drops_to_the_unprivileged_user() -> None:
     argv = build_argv(SandboxSpec(workspace=Path("/srv/ws/p1"), uid=65534, root_links=[("/bin", "usr/bin")]))
 
     assert argv[0] == "/usr/bin/bwrap"
-    # No user namespace mapping the worker (root) into the sandbox: setpriv makes the command a real uid 65534.
+    # No user namespace mapping the worker (root) into the sandbox: PID 1 (the stage shell, handed over as fd 3) makes
+    # the command a real uid 65534 (what it is left with: test_the_command_is_a_real_unprivileged_user_...).
     assert "--unshare-user" not in argv
     separator = argv.index("--")
     inner = argv[separator + 1 :]
-    assert inner[:3] == ["/usr/bin/timeout", "--foreground", "0"]
-    assert inner[3:5] == ["/bin/sh", "-c"] and "chown 65534:65534" in inner[5]
-    assert inner[7] == "/usr/bin/setpriv" and inner[-1] == "--"
-    assert {"--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"} <= set(inner)
-    assert "--no-new-privs" in inner
+    assert inner == ["/proc/self/fd/3", "--init", "--uid=65534", "--"]
     options = argv[:separator]
     for flag in ("--unshare-pid", "--unshare-net", "--unshare-ipc", "--die-with-parent", "--as-pid-1"):
         assert flag in options, flag
@@ -57,8 +54,7 @@ def test_without_root_bwrap_takes_a_user_namespace_of_the_workers_own_user() -> 
     argv = build_argv(SandboxSpec(workspace=Path("/srv/ws/p1"), uid=None))
 
     assert "--unshare-user" in argv and "--disable-userns" in argv
-    assert "/usr/bin/setpriv" not in argv
-    assert argv[argv.index("--") + 1 :] == ["/usr/bin/timeout", "--foreground", "0"]
+    assert argv[argv.index("--") + 1 :] == ["/proc/self/fd/3", "--init", "--"]
 
 
 def test_the_private_tmp_is_mounted_before_a_workspace_under_tmp() -> None:
@@ -239,6 +235,35 @@ def test_usage_exit_codes_and_signals_stay_exact_in_the_sandbox(
     assert [line["exit_code"] for line in ended] == [0, 3, 143, 137]
     # The command's own peak memory reaches the stage shell through bwrap and its PID 1.
     assert 64 * MiB <= ended[0]["maxrss_kib"] * 1024 < 200 * MiB
+
+
+def test_the_command_is_a_real_unprivileged_user_without_privileges(
+    stage_shell: Path, sandboxed: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    ws, prefix = sandboxed
+    uid = probe(tmp_path / "root", 65534).uid
+    show = (
+        "cat /proc/self/status; echo; echo $(for fd in /proc/$$/fd/*; do readlink $fd; done); "
+        "grep ^Uid /proc/1/status; kill -TERM 1 || echo refused"
+    )
+    result = run_shell(stage_shell, show, prefix, ws, tmp_path / "usage.jsonl")
+
+    assert result.returncode == 0, result.stderr
+    status, after = result.stdout.split("\n\n")
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    descriptors, pid_1, *rest = after.splitlines()
+    if uid is not None:
+        # Real, effective, saved and file-system ids all the sandbox's user, no supplementary group.
+        assert fields["Uid"].split() == [str(uid)] * 4 and fields["Gid"].split() == [str(uid)] * 4
+        assert fields["Groups"].split() == []
+        # PID 1 stays root's, so the command cannot signal it.
+        assert pid_1.split() == ["Uid:", "0", "0", "0", "0"] and rest == ["refused"], after
+    # No capability in any set, the bounding set included, and no way to gain one (setuid binaries, file caps).
+    for name in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert int(fields[name], 16) == 0, (name, fields[name])
+    assert fields["NoNewPrivs"].strip() == "1"
+    # The stage shell's executable, handed to bwrap as fd 3, does not reach the command.
+    assert str(stage_shell) not in descriptors and "stage-shell" not in descriptors, descriptors
 
 
 def test_what_a_command_leaves_running_ends_with_it(

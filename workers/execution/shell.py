@@ -2,7 +2,9 @@
 
 DVC runs every stage command as ``$SHELL -c CMD`` with $SHELL the stage shell: it runs ``/bin/sh -c CMD`` (behind the
 ``STAGE_SANDBOX_ARGV`` prefix when that is set), measures it (peak RSS, CPU) and takes the stage's group down if DVC
-dies. It is C because it starts for every command: ~1 ms, against ~25 ms for a Python one (see stage_shell.c).
+dies. It is C because it starts for every command: ~1 ms, against ~25 ms for a Python one (see stage_shell.c). The
+same executable is the sandbox's PID 1 (``stage-shell --init``, workers/sandbox/argv.py INIT), handed to bwrap as
+fd 3: it drops a root worker's command to the sandbox's user and waits for it.
 
 Built with the system's C compiler (``$CC``, else ``cc``) the first time the worker needs it (at start-up,
 workers/__main__.py), into a private temporary folder removed at exit. An image without a compiler ships it built

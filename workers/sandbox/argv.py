@@ -1,12 +1,14 @@
 """The bubblewrap command line that runs one stage command in its sandbox (pure: builds arguments, runs nothing).
 
 The stage shell puts this prefix in front of ``/bin/sh -c CMD`` (the ``STAGE_SANDBOX_ARGV`` contract, see
-workers/execution/stage_shell.py). Inside: a read-only root built from the system folders, a private /tmp and HOME,
+workers/execution/stage_shell.c) and hands it its own executable as fd 3, which bwrap runs as the sandbox's PID 1
+(``stage-shell --init``). Inside: a read-only root built from the system folders, a private /tmp and HOME,
 a new /proc and /dev, the stage's own workspace as the only writable place (its ``.git`` and ``.dvc`` read-only), no
 network (a new network namespace holds only its own loopback: the service's MongoDB and Redis are not reachable), its
 own PID namespace (every process a command starts ends with it), no capabilities, and, when the worker is root, a
-real unprivileged user id (``setpriv`` inside the sandbox) rather than a user namespace that maps its user to root: a
-process mapped to root outside can read every root-owned file its mounts show (/etc/shadow is 0640 root).
+real unprivileged user id (set by the stage shell's PID 1 inside the sandbox) rather than a user namespace that maps
+its user to root: a process mapped to root outside can read every root-owned file its mounts show (/etc/shadow is 0640
+root).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BWRAP = "/usr/bin/bwrap"
-SETPRIV = "/usr/bin/setpriv"
 # Read-only inside. Not /var, /run, /home, /opt, /srv, /mnt, /root or the service's checkout: service sockets, data
 # and the service's own files live there.
 SYSTEM_FOLDERS = ("/usr", "/etc")
@@ -27,17 +28,18 @@ TMP = "/tmp"
 # The other standard temporary folder (FHS): DVC, which a project's own dvclive imports, keeps its site cache in
 # /var/tmp/dvc and cannot open the repository without it. A link to the private /tmp; the rest of /var stays out.
 VAR_TMP = Path("/var/tmp")
-# Run as root just before setpriv: the command's output pipes (made by the worker, root's, mode 0600) become the
-# sandbox user's, so that `> /dev/stderr` (a reopen through /proc/self/fd) works as it does unsandboxed. Pipes only:
-# a file or device (/dev/null) must never change owner.
-OWN_OUTPUT = 'for fd in 1 2; do [ -p /proc/self/fd/$fd ] && chown {uid}:{uid} /proc/self/fd/$fd; done; exec "$@"'
 SYSTEM_PATH = ("/usr/local/bin", "/usr/bin", "/bin")
 READ_ONLY_IN_WORKSPACE = (".git", ".dvc")
 HOSTNAME = "stage"
-INIT = ("/usr/bin/timeout", "--foreground", "0")
-"""PID 1 inside (coreutils, no time limit: 0): forks the command, passes on SIGTERM, SIGINT and SIGHUP, waits for it
-(so its usage reaches the stage shell) and exits with its status; the PID namespace, and every process the command
-started, ends with it. As root's, it cannot be signalled by the command; it dies with bwrap (--die-with-parent)."""
+INIT = ("/proc/self/fd/3", "--init")
+"""PID 1 inside: the stage shell itself (stage_shell.c, which leaves its executable open as fd 3 for the prefix, so that
+nothing is mounted for it). It forks the command and, when the worker is root (``--uid=N``), makes the command's
+output pipes (the worker's, root's, 0600) the sandbox user's, so that `> /dev/stderr` works as unsandboxed, then drops
+it to uid and gid N with no supplementary groups, an empty capability bounding set, no capabilities and no_new_privs;
+it passes on SIGTERM, SIGINT and SIGHUP, waits for the command (so its usage reaches the stage shell) and exits with
+its status; the PID namespace, and every process the command started, ends with it. As root's, it cannot be signalled
+by the command; it dies with bwrap (--die-with-parent). One exec where coreutils timeout, sh, chown and setpriv took
+three to five (the stage's cost: docs/hardening.md, "The stage sandbox")."""
 DEFAULT_TMP_BYTES = 1024 * 1024 * 1024
 
 
@@ -54,7 +56,7 @@ class SandboxSpec:
     python_home: Path | None = None
     """The install folder of that environment's base interpreter, bound read-only when it is outside /usr."""
     uid: int | None = None
-    """The unprivileged user (and group) id the command runs as, set with setpriv inside the sandbox; None: the
+    """The unprivileged user (and group) id the command runs as, set by PID 1 inside the sandbox (INIT); None: the
     worker's own (only when the worker itself is not root)."""
     tmp_bytes: int = DEFAULT_TMP_BYTES
     """Size cap of the private /tmp and HOME (each a tmpfs)."""
@@ -64,17 +66,17 @@ class SandboxSpec:
     """Variables removed inside whatever passed them on (the service's settings: its URLs and secrets), besides the
     allow-list the worker's stage environment is already built from."""
     bwrap: str = BWRAP
-    setpriv: str = SETPRIV
 
 
 def build_argv(spec: SandboxSpec) -> list[str]:
-    """The prefix to put before ``/bin/sh -c CMD``: ``bwrap ... -- INIT [sh -c OWN_OUTPUT setpriv ... --]``."""
+    """The prefix to put before ``/bin/sh -c CMD``: ``bwrap ... -- INIT [--uid=N] --``."""
     if not spec.workspace.is_absolute():
         raise ValueError(f"the workspace must be an absolute path, not {spec.workspace}")
     argv = [
         spec.bwrap,
-        # As root, bwrap mounts with root's rights (a workspace under a private folder is reachable) and setpriv then
-        # drops to the unprivileged user; otherwise bwrap needs a user namespace, mapping the worker's own user.
+        # As root, bwrap mounts with root's rights (a workspace under a private folder is reachable) and INIT then
+        # drops the command to the unprivileged user; otherwise bwrap needs a user namespace, mapping the worker's own
+        # user.
         *(() if spec.uid is not None else ("--unshare-user", "--disable-userns")),
         "--unshare-ipc",
         "--unshare-pid",
@@ -135,22 +137,7 @@ def build_argv(spec: SandboxSpec) -> list[str]:
     ]
     for name in (*spec.unset_variables, "PYTHONPATH", "PYTHONHOME"):
         argv += ["--unsetenv", name]
-    argv += ["--", *INIT]
-    if spec.uid is not None:
-        argv += [
-            "/bin/sh",
-            "-c",
-            OWN_OUTPUT.format(uid=spec.uid),
-            "own-output",
-            spec.setpriv,
-            f"--reuid={spec.uid}",
-            f"--regid={spec.uid}",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--bounding-set=-all",
-            "--no-new-privs",
-            "--",
-        ]
+    argv += ["--", *INIT, *(() if spec.uid is None else (f"--uid={spec.uid}",)), "--"]
     return argv
 
 

@@ -1,8 +1,9 @@
 """Can this worker build a stage sandbox? Found out once at start-up by building one, and said in /health.
 
-The probe runs the same prefix a stage gets (workers.sandbox.argv) on a throwaway workspace under WORKSPACE_ROOT, so
-everything a stage needs is tried for real: bubblewrap and setpriv present, user/PID/network/mount namespaces
-allowed, ACLs on the workspace file system, the workspace reachable by the sandbox's user.
+The probe runs the same prefix a stage gets (workers.sandbox.argv) through the stage shell on a throwaway workspace
+under WORKSPACE_ROOT, so everything a stage needs is tried for real: bubblewrap present, user/PID/network/mount
+namespaces allowed, the stage shell's PID 1 dropping to the sandbox's user, ACLs on the workspace file system, the
+workspace reachable by that user.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from workers.sandbox import access
-from workers.sandbox.argv import BWRAP, ROOT_LINKS, SETPRIV, SandboxSpec, build_argv
+from workers.sandbox.argv import BWRAP, ROOT_LINKS, SandboxSpec, build_argv
 
 PROBE_SECONDS = 20.0
 PROBE_FILE = "sandbox-probe"
@@ -56,13 +57,20 @@ def sandbox_uid(configured: int) -> int | None:
     return configured if os.geteuid() == 0 else None
 
 
-def probe(workspace_root: Path, configured_uid: int) -> Capability:
-    """Build a sandbox around a throwaway workspace and run a command that writes into it."""
+def probe(workspace_root: Path, configured_uid: int, stage_shell: Path | None = None) -> Capability:
+    """Build a sandbox around a throwaway workspace and run a command that writes into it, through ``stage_shell``
+    (default: the worker's, workers.execution.shell)."""
+    # Imported here: workers.execution imports this package.
+    from workers.execution.shell import SANDBOX_ARGV_ENV, SANDBOX_ARGV_SEPARATOR, StageShellError, stage_shell_path
+
     uid = sandbox_uid(configured_uid)
     cgroup = cgroup_v2_status()
-    for tool in (BWRAP, *((SETPRIV,) if uid is not None else ())):
-        if not os.access(tool, os.X_OK):
-            return Capability(False, f"{tool} not found (Debian package {_package(tool)})", uid, cgroup)
+    if not os.access(BWRAP, os.X_OK):
+        return Capability(False, f"{BWRAP} not found (Debian package bubblewrap)", uid, cgroup)
+    try:
+        shell = stage_shell if stage_shell is not None else stage_shell_path()
+    except StageShellError as error:
+        return Capability(False, str(error), uid, cgroup)
     workspace_root.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=".sandbox-probe-", dir=workspace_root))
     try:
@@ -74,9 +82,9 @@ def probe(workspace_root: Path, configured_uid: int) -> Capability:
         argv = build_argv(SandboxSpec(workspace=folder, uid=uid, root_links=root_links()))
         try:
             result = subprocess.run(
-                [*argv, "/bin/sh", "-c", f"echo ok > {PROBE_FILE}"],
+                [str(shell), "-c", f"echo ok > {PROBE_FILE}"],
                 cwd=folder,
-                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", SANDBOX_ARGV_ENV: SANDBOX_ARGV_SEPARATOR.join(argv)},
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 text=True,
@@ -114,7 +122,3 @@ def cgroup_v2_status() -> str:
     if not os.access(own, os.W_OK):
         return f"not usable: {own} is not writable"
     return f"usable at {own} (not applied yet: per-stage limits are rlimits only)"
-
-
-def _package(tool: str) -> str:
-    return "bubblewrap" if tool == BWRAP else "util-linux"
