@@ -17,6 +17,7 @@ from workers.experiments.job import (
     apply_experiment,
     branch_experiment,
     check_experiment,
+    commit_experiment,
     execute_experiment,
     remove_experiments,
     remove_stale_copies,
@@ -57,6 +58,7 @@ WORKSPACE_FUNCTIONS: list[Any] = [
     branch_experiment,
     remove_experiments,
     apply_experiment,
+    commit_experiment,
 ]
 
 # arq's default 0.5 s poll would be added to every request a user waits on (half of it on average). Idle, a worker

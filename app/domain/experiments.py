@@ -104,6 +104,16 @@ class Experiment:
     """Of its sweep: how many of the sweep's experiments may run at once (0: the worker's CPUs)."""
 
 
+@dataclass(frozen=True, slots=True)
+class ExperimentCommit:
+    """A saved experiment made a commit on the workspace's branch."""
+
+    sha: str
+    branch: str
+    files: list[str]
+    """What the commit changed: what the experiment changed against its base."""
+
+
 def check_overrides(overrides: list[ParamOverride], *, path: str = "setParams") -> list[Issue]:
     issues: list[Issue] = []
     if len(overrides) > MAX_OVERRIDES:

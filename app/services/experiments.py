@@ -13,6 +13,7 @@ from app.domain.errors import Conflict, InvalidInput, Issue, NotFound
 from app.domain.experiments import (
     DEFAULT_PARAMS_FILE,
     Experiment,
+    ExperimentCommit,
     ExperimentsTable,
     ExperimentState,
     ParamOverride,
@@ -177,6 +178,25 @@ class ExperimentService:
         answer = await self.jobs.call("apply_experiment", experiment.id, force)
         return experiment, [str(path) for path in answer["changed"]]
 
+    async def commit(
+        self, *, caller: str, experiment_id: str, message: str, force: bool
+    ) -> tuple[Experiment, ExperimentCommit]:
+        """Make the saved experiment a commit on the workspace's current branch, authored by the caller: its files in
+        the working tree (``dvc exp apply``), then one commit of what it changed against its base. InvalidInput for
+        an empty or long message; Conflict unless it SUCCEEDED, when the branch moved on from its base, or while
+        tracked files have uncommitted changes (unless ``force``)."""
+        issues = check_commit_message(message)
+        if issues:
+            raise InvalidInput(issues)
+        experiment = await self.editable(caller=caller, experiment_id=experiment_id)
+        if experiment.state != ExperimentState.SUCCEEDED:
+            raise Conflict(f"experiment {experiment.name!r} is {experiment.state.value}; only a saved one is committed")
+        answer = await self.jobs.call("commit_experiment", experiment.id, message, caller, force)
+        made = ExperimentCommit(
+            sha=str(answer["sha"]), branch=str(answer["branch"]), files=[str(f) for f in answer["files"]]
+        )
+        return experiment, made
+
     async def remove(self, *, caller: str, experiment_ids: list[str]) -> list[Experiment]:
         """Remove ended experiments from DVC (``dvc exp remove``: their ``refs/exps`` go) and from the store.
 
@@ -243,6 +263,15 @@ class ExperimentService:
 
 
 MAX_REMOVED_AT_ONCE = 100
+MAX_COMMIT_MESSAGE_LENGTH = 10_000
+
+
+def check_commit_message(message: str) -> list[Issue]:
+    if not message.strip():
+        return [Issue(path="message", message="give a commit message")]
+    if len(message) > MAX_COMMIT_MESSAGE_LENGTH or "\0" in message:
+        return [Issue(path="message", message=f"at most {MAX_COMMIT_MESSAGE_LENGTH} characters, no NUL")]
+    return []
 
 
 def check_removal(experiment_ids: list[str]) -> list[Issue]:

@@ -16,9 +16,11 @@ from schema.experiments.sweep_types import (
 from schema.experiments.types import (
     ApplyExperimentResult,
     BranchExperimentResult,
+    CommitExperimentResult,
     Experiment,
     ExperimentApplied,
     ExperimentBranched,
+    ExperimentCommitted,
     ExperimentQueued,
     ExperimentsRemoved,
     ParamOverrideInput,
@@ -119,3 +121,21 @@ class ExperimentMutations:
             caller=info.context.caller, experiment_id=id, force=force
         )
         return ExperimentApplied(experiment=Experiment.from_domain(experiment), changed_files=changed)
+
+    @strawberry.mutation(
+        description="Make a saved (SUCCEEDED) experiment a commit on the workspace's current branch, authored by you: "
+        "its params and results written as `dvc exp apply` writes them, then one commit of exactly the files it "
+        "changed against its base. ConflictError when the branch moved on from the experiment's base (branch it "
+        "instead), or while tracked files have uncommitted changes, unless `force`; ValidationError for an empty "
+        "message."
+    )
+    async def commit_experiment(
+        self, info: Info, id: strawberry.ID, message: str, force: bool = False
+    ) -> CommitExperimentResult:
+        await info.context.spend_work()
+        experiment, made = await info.context.services.experiments.commit(
+            caller=info.context.caller, experiment_id=id, message=message, force=force
+        )
+        return ExperimentCommitted(
+            experiment=Experiment.from_domain(experiment), branch=made.branch, sha=made.sha, files=made.files
+        )

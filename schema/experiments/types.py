@@ -249,3 +249,30 @@ ApplyExperimentResult = Annotated[
     | WorkspaceError,
     strawberry.union("ApplyExperimentResult"),
 ]
+
+
+@strawberry.type(
+    description="The experiment is a commit on the workspace's current branch: `dvc exp apply` then `git commit` of "
+    "what it changed against its base."
+)
+class ExperimentCommitted:
+    experiment: Experiment = strawberry.field(description="The committed experiment.")
+    branch: str = strawberry.field(description="The branch the commit is on (the workspace's current branch).")
+    sha: str = strawberry.field(
+        description="The new commit, authored by the user who asked; its tree is the experiment's."
+    )
+    files: list[str] = strawberry.field(description="The files it changed: those the experiment changed.")
+
+
+CommitExperimentResult = Annotated[
+    ExperimentCommitted
+    | ValidationError
+    | NotFoundError
+    | ConflictError
+    | ForbiddenError
+    | RateLimitedError
+    | WorkerUnavailableError
+    | WorkspaceBusyError
+    | WorkspaceError,
+    strawberry.union("CommitExperimentResult"),
+]

@@ -29,10 +29,12 @@ from workers.experiments import overrides
 from workers.experiments.copies import COPIES_FOLDER, copy_path, make_copy, remove_copy, resolve_base
 from workers.experiments.promotion import apply_experiment as apply_files
 from workers.experiments.promotion import branch_experiment as make_branch
+from workers.experiments.promotion import commit_experiment as make_commit
 from workers.experiments.promotion import remove_experiments as remove_refs
 from workers.experiments.saving import SAVE_TIMEOUT_SECONDS, SavedExperiment, save_experiment
 from workers.experiments.slots import sweep_slot
 from workers.jobs.common import answers_domain_errors
+from workers.jobs.history import AUTHOR_EMAIL_DOMAIN
 from workers.jobs.pipelines import reading
 from workers.locks import workspace_lock
 from workers.runs.job import BUSY_WORKSPACE_RETRY_SECONDS, claim_and_run, run_lock
@@ -95,6 +97,34 @@ async def apply_experiment(ctx: dict[str, Any], experiment_id: str, force: bool)
     ):
         changed = await asyncio.to_thread(apply_files, workspace, experiment.exp_ref, experiment.exp_rev, force=force)
     return ok(changed=changed)
+
+
+@answers_domain_errors
+async def commit_experiment(
+    ctx: dict[str, Any], experiment_id: str, message: str, user_id: str, force: bool
+) -> JobPayload:
+    """``dvc exp apply`` of a saved experiment then a commit of its files on the workspace's current branch, as the
+    user ``user_id``, under the workspace lock."""
+    resources = resources_of(ctx)
+    experiment = await resources.experiments.get(experiment_id)
+    if experiment.exp_ref is None or experiment.exp_rev is None:
+        raise Conflict(f"experiment {experiment.name!r} was not saved as a DVC experiment; nothing to commit")
+    user = await resources.users.get_user(user_id)
+    workspace = resources.workspace(experiment.project_id)
+    async with workspace_lock(
+        resources.redis, experiment.project_id, wait_seconds=resources.settings.workspace_write_wait_seconds
+    ):
+        made = await asyncio.to_thread(
+            make_commit,
+            workspace,
+            experiment.exp_ref,
+            experiment.exp_rev,
+            message=message,
+            author_name=user.name,
+            author_email=f"{user.name}@{AUTHOR_EMAIL_DOMAIN}",
+            force=force,
+        )
+    return ok(sha=made.sha, branch=made.branch, files=made.files)
 
 
 @answers_domain_errors
