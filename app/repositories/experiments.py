@@ -48,6 +48,36 @@ def _to_experiment(doc: Document) -> Experiment:
     )
 
 
+def experiment_document(experiment: Experiment) -> Document:
+    """The document ``experiment`` is read from (``_to_experiment`` inverted): how an experiment is published."""
+    return {
+        "_id": parse_object_id(experiment.id, resource="experiment"),
+        "project_id": experiment.project_id,
+        "pipeline_id": experiment.pipeline_id,
+        "pipeline_name": experiment.pipeline_name,
+        "name": experiment.name,
+        "base_rev": experiment.base_rev,
+        "set_params": [o.to_dict() for o in experiment.set_params],
+        "state": experiment.state.value,
+        "run_id": experiment.run_id,
+        "created_by": experiment.created_by,
+        "created_at": experiment.created_at,
+        "started_at": experiment.started_at,
+        "finished_at": experiment.finished_at,
+        "error": experiment.error,
+        "base_sha": experiment.base_sha,
+        "exp_ref": experiment.exp_ref,
+        "exp_rev": experiment.exp_rev,
+        "baseline": None if experiment.baseline is None else experiment.baseline.to_dict(),
+        "sweep_id": experiment.sweep_id,
+        "max_parallel": experiment.max_parallel,
+    }
+
+
+def experiment_of_document(doc: Document) -> Experiment:
+    return _to_experiment(doc)
+
+
 class ExperimentRepository:
     def __init__(self, db: Database) -> None:
         self._collection = db.experiments

@@ -30,6 +30,7 @@ from app.events.publisher import announce_run
 from app.jobs import JobDispatcher
 from app.repositories.experiments import ExperimentRepository
 from app.repositories.results import ResultsRepository
+from app.services.experiment_states import ExperimentStates
 from app.services.results import check_revision
 from app.services.runs import MAX_TIMEOUT_SECONDS, RunService, run_job_id
 
@@ -41,6 +42,7 @@ class ExperimentService:
     results: ResultsRepository
     jobs: JobDispatcher
     redis: Redis
+    states: ExperimentStates
 
     async def run(
         self,
@@ -111,7 +113,7 @@ class ExperimentService:
             stages=[StageRun(name=s.name, command=s.cmd, state=StageRunState.PENDING) for s in pipeline.stages],
         )
         try:
-            experiment = await self.experiments.create(
+            experiment = await self.states.create(
                 experiment_id=experiment_id,
                 project_id=pipeline.project_id,
                 pipeline_id=pipeline.id,
@@ -250,9 +252,13 @@ class ExperimentService:
     async def table(
         self, *, caller: str, pipeline_id: str, sort_by: tuple[str, str] | None, descending: bool
     ) -> ExperimentsTable:
-        pipeline = await self.runs.pipeline_service.get(caller=caller, pipeline_id=pipeline_id)
-        experiments = [await self.reconciled(e) for e in await self.experiments.of_pipeline(pipeline.id)]
+        experiments = await self.of_pipeline(caller=caller, pipeline_id=pipeline_id)
         return await self.table_of(experiments, sort_by=sort_by, descending=descending)
+
+    async def of_pipeline(self, *, caller: str, pipeline_id: str) -> list[Experiment]:
+        """The pipeline's experiments (up to the table's limit), newest first, as their runs' states show them."""
+        pipeline = await self.runs.pipeline_service.get(caller=caller, pipeline_id=pipeline_id)
+        return [await self.reconciled(e) for e in await self.experiments.of_pipeline(pipeline.id)]
 
     async def table_of(
         self, experiments: list[Experiment], *, sort_by: tuple[str, str] | None, descending: bool

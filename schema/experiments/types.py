@@ -84,6 +84,15 @@ class Experiment:
         run = await info.context.services.runs.get(caller=info.context.caller, run_id=self.run_id)
         return Run.from_domain(run)
 
+    @strawberry.field(description="Its metrics, as its run kept them when it ended; null before that.")
+    async def metrics(self, info: Info) -> ResultEntries | None:
+        results = await info.context.services.results.of_run(caller=info.context.caller, run_id=self.run_id)
+        return (
+            None
+            if results is None
+            else ResultEntries.from_domain(results.snapshot, DomainResultKind.METRICS, results.read_at)
+        )
+
     @strawberry.field(description="The base's params, read in the copy before the overrides; null before that.")
     def base_params(self) -> ResultEntries | None:
         if self.baseline is None:

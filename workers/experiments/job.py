@@ -202,7 +202,7 @@ async def _execute_queued(resources: WorkerResources, experiment: Experiment) ->
                     await lock.release()  # the copy is set up: the workspace is the user's again
             baseline = await _uninterrupted(read_results, copy, plots=False)
             await _uninterrupted(overrides.apply, copy, experiment.set_params)
-            await resources.experiments.started(experiment.id, base_sha=base_sha, baseline=baseline)
+            await resources.experiment_states.started(experiment.id, base_sha=base_sha, baseline=baseline)
             return copy
 
         final = await claim_and_run(resources, experiment.run_id, project, lock, place)
@@ -229,7 +229,7 @@ async def _execute_queued(resources: WorkerResources, experiment: Experiment) ->
             )
         # Ended only once its copy is gone: whoever sees the experiment final finds no copy of it left behind.
         if outcome is not None:
-            await resources.experiments.finish(
+            await resources.experiment_states.finish(
                 experiment.id,
                 state=outcome.state,
                 error=outcome.error,
@@ -253,7 +253,9 @@ async def _ended_without_us(resources: WorkerResources, experiment: Experiment) 
     """The run ended (or started) without this job: cancelled while queued, or another job has it."""
     run = await resources.runs.get(experiment.run_id)
     if run.state.finished:
-        await resources.experiments.finish(experiment.id, state=ExperimentState.of_run(run.state), error=run.error)
+        await resources.experiment_states.finish(
+            experiment.id, state=ExperimentState.of_run(run.state), error=run.error
+        )
     return f"run is {run.state.value}; nothing to do"
 
 
@@ -308,7 +310,7 @@ async def _stale(resources: WorkerResources, experiment_id: str) -> bool:
         ended = run.finished_at or datetime.now(UTC)
         if datetime.now(UTC) - ended < timedelta(seconds=SAVE_LOCK_SECONDS + SAVE_TIMEOUT_SECONDS):
             return False
-    await resources.experiments.finish(
+    await resources.experiment_states.finish(
         experiment.id, state=ExperimentState.of_run(run.state), error=run.error or "its worker stopped before saving it"
     )
     return True
