@@ -19,6 +19,7 @@ from workers.experiments.job import (
     check_experiment,
     commit_experiment,
     execute_experiment,
+    import_experiments,
     remove_experiments,
     remove_stale_copies,
 )
@@ -59,6 +60,7 @@ WORKSPACE_FUNCTIONS: list[Any] = [
     remove_experiments,
     apply_experiment,
     commit_experiment,
+    import_experiments,
 ]
 
 # arq's default 0.5 s poll would be added to every request a user waits on (half of it on average). Idle, a worker

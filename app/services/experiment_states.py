@@ -31,6 +31,13 @@ class ExperimentStates:
         """A new QUEUED experiment (``ExperimentRepository.create``'s fields)."""
         return await self._published(await self.experiments.create(**fields))
 
+    async def found(self, experiment: Experiment) -> bool:
+        """One made by DVC, found in the repository, stored in its final state; False when its name is taken."""
+        if not await self.experiments.add_found(experiment):
+            return False
+        await self._published(experiment)
+        return True
+
     async def started(self, experiment_id: str, *, base_sha: str, baseline: ResultsSnapshot) -> Experiment | None:
         """QUEUED -> RUNNING; None when it was not QUEUED any more (nothing is published then)."""
         changed = await self.experiments.started(experiment_id, base_sha=base_sha, baseline=baseline)

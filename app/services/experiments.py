@@ -151,7 +151,8 @@ class ExperimentService:
 
     async def withdraw(self, experiment: Experiment) -> None:
         """Delete an experiment no worker has taken (its job could not be queued)."""
-        await self.runs.runs.withdraw(experiment.run_id)
+        if experiment.run_id is not None:
+            await self.runs.runs.withdraw(experiment.run_id)
         await self.experiments.delete(experiment.id)
 
     async def get(self, *, caller: str, experiment_id: str) -> Experiment:
@@ -199,6 +200,16 @@ class ExperimentService:
         )
         return experiment, made
 
+    async def import_from_dvc(self, *, caller: str, project_id: str) -> tuple[list[Experiment], str | None]:
+        """List the experiments DVC made in the project's repository that are not listed yet: those pushed to its
+        origin (``dvc exp push``, fetched as ``dvc exp pull`` does) and those in the workspace's ``refs/exps``; the
+        new ones, and a note on what was left out."""
+        project = await self.runs.access.project(caller=caller, project_id=project_id, needs=Role.EDITOR)
+        answer = await self.jobs.call("import_experiments", project.id, caller)
+        imported = [await self.experiments.get(str(i)) for i in answer["ids"]]
+        note = answer.get("note")
+        return imported, None if note is None else str(note)
+
     async def remove(self, *, caller: str, experiment_ids: list[str]) -> list[Experiment]:
         """Remove ended experiments from DVC (``dvc exp remove``: their ``refs/exps`` go) and from the store.
 
@@ -238,7 +249,7 @@ class ExperimentService:
     async def reconciled(self, experiment: Experiment) -> Experiment:
         """An experiment whose run ended without its worker ending the experiment (the worker died, or the run was
         cancelled before a worker took it) is shown with its run's final state."""
-        if experiment.state.finished:
+        if experiment.state.finished or experiment.run_id is None:
             return experiment
         run = await self.runs.runs.get(experiment.run_id)
         return _with_run_state(experiment, run)
@@ -263,8 +274,10 @@ class ExperimentService:
     async def table_of(
         self, experiments: list[Experiment], *, sort_by: tuple[str, str] | None, descending: bool
     ) -> ExperimentsTable:
-        found = await self.results.get_many([e.run_id for e in experiments])
-        snapshots = {run_id: results.snapshot for run_id, results in found.items()}
+        found = await self.results.get_many([e.run_id for e in experiments if e.run_id is not None])
+        snapshots = {e.id: found[e.run_id].snapshot for e in experiments if e.run_id is not None and e.run_id in found}
+        # One made by DVC has no run: its params and metrics were read from its commit when it was found.
+        snapshots |= {e.id: e.results for e in experiments if e.results is not None}
         return build_table(experiments, snapshots, sort_by=sort_by, descending=descending)
 
 

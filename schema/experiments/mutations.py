@@ -22,7 +22,9 @@ from schema.experiments.types import (
     ExperimentBranched,
     ExperimentCommitted,
     ExperimentQueued,
+    ExperimentsImported,
     ExperimentsRemoved,
+    ImportExperimentsResult,
     ParamOverrideInput,
     RemoveExperimentsResult,
     RunExperimentResult,
@@ -139,3 +141,16 @@ class ExperimentMutations:
         return ExperimentCommitted(
             experiment=Experiment.from_domain(experiment), branch=made.branch, sha=made.sha, files=made.files
         )
+
+    @strawberry.mutation(
+        description="List the experiments DVC itself made in the project's repository: those pushed to its origin "
+        "(`dvc exp push`; fetched as `dvc exp pull` fetches them, never replacing a ref the workspace has) and those "
+        "in the workspace's `refs/exps`, with their params and metrics as `dvc exp show` shows them. A cloned "
+        "project lists them when it is created; this lists the ones made since."
+    )
+    async def import_experiments(self, info: Info, project_id: strawberry.ID) -> ImportExperimentsResult:
+        await info.context.spend_work()
+        imported, note = await info.context.services.experiments.import_from_dvc(
+            caller=info.context.caller, project_id=project_id
+        )
+        return ExperimentsImported(experiments=[Experiment.from_domain(e) for e in imported], note=note)

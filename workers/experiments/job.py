@@ -27,6 +27,7 @@ from workers.context import WorkerResources, resources_of
 from workers.dvcops.results import read_results
 from workers.experiments import overrides
 from workers.experiments.copies import COPIES_FOLDER, copy_path, make_copy, remove_copy, resolve_base
+from workers.experiments.found import import_found
 from workers.experiments.promotion import apply_experiment as apply_files
 from workers.experiments.promotion import branch_experiment as make_branch
 from workers.experiments.promotion import commit_experiment as make_commit
@@ -128,6 +129,18 @@ async def commit_experiment(
 
 
 @answers_domain_errors
+async def import_experiments(ctx: dict[str, Any], project_id: str, user_id: str) -> JobPayload:
+    """The experiments DVC made in the repository (``dvc exp push``ed to its origin, or run in the workspace) that
+    the service does not list yet, fetched and stored, under the workspace lock (refs are added)."""
+    resources = resources_of(ctx)
+    async with workspace_lock(
+        resources.redis, project_id, wait_seconds=resources.settings.workspace_write_wait_seconds
+    ):
+        ids, note = await import_found(resources, project_id, created_by=user_id, remote="origin")
+    return ok(ids=ids, note=note)
+
+
+@answers_domain_errors
 async def remove_experiments(ctx: dict[str, Any], project_id: str, exp_refs: list[str]) -> JobPayload:
     """``dvc exp remove`` of experiments of one project, under the workspace lock (refs are deleted)."""
     resources = resources_of(ctx)
@@ -160,7 +173,7 @@ async def execute_experiment_of_run(ctx: dict[str, Any], run_id: str) -> str:
 async def _execute(resources: WorkerResources, experiment: Experiment) -> str:
     if experiment.state.finished:
         return f"experiment is {experiment.state.value}; nothing to do"
-    run = await resources.runs.get(experiment.run_id)
+    run = await resources.runs.get(experiment.own_run)
     if run.state != RunState.QUEUED:
         return await _ended_without_us(resources, experiment)
     async with sweep_slot(resources.redis, experiment):
@@ -205,7 +218,7 @@ async def _execute_queued(resources: WorkerResources, experiment: Experiment) ->
             await resources.experiment_states.started(experiment.id, base_sha=base_sha, baseline=baseline)
             return copy
 
-        final = await claim_and_run(resources, experiment.run_id, project, lock, place)
+        final = await claim_and_run(resources, experiment.own_run, project, lock, place)
         if final is None:
             return await _ended_without_us(resources, experiment)
         if final.state != RunState.SUCCEEDED:
@@ -251,7 +264,7 @@ async def _save(resources: WorkerResources, experiment: Experiment, copy: Path) 
 
 async def _ended_without_us(resources: WorkerResources, experiment: Experiment) -> str:
     """The run ended (or started) without this job: cancelled while queued, or another job has it."""
-    run = await resources.runs.get(experiment.run_id)
+    run = await resources.runs.get(experiment.own_run)
     if run.state.finished:
         await resources.experiment_states.finish(
             experiment.id, state=ExperimentState.of_run(run.state), error=run.error
@@ -298,10 +311,10 @@ async def _stale(resources: WorkerResources, experiment_id: str) -> bool:
     """Whether nobody can be using the experiment's copy any more; a stale experiment gets its run's final state."""
     try:
         experiment = await resources.experiments.get(experiment_id)
-        run = await resources.runs.get(experiment.run_id)
+        if experiment.state.finished:
+            return True
+        run = await resources.runs.get(experiment.own_run)
     except NotFound:
-        return True
-    if experiment.state.finished:
         return True
     if not run.state.finished:
         return False
