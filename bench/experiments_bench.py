@@ -15,6 +15,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -35,6 +36,8 @@ TABLE_TARGET = 0.1
 SWEEP_DEADLINE_SECONDS = 600.0
 DVC_STEP_TIMEOUT_SECONDS = 180.0
 POLL_SECONDS = 0.1
+STALL_SECONDS = 20.0
+IDLE_WORKERS = re.compile(r"Worker status: 0 active")
 
 TRAIN_PY = """\
 import json, sys, time
@@ -59,7 +62,7 @@ query($s: ID, $p: ID) {
     __typename
     ... on ExperimentsTable {
       columns { kind file key }
-      rows { experiment { name state } hasResults cells { number delta } }
+      rows { experiment { name state error } hasResults cells { number delta } }
     }
   }
 }
@@ -123,10 +126,21 @@ def _dvc_queue(root: Path, target: str, values: list[str], jobs: int, deadline_s
         for value in values:
             _dvc_step(root, "exp", "run", "--queue", target, "-S", f"train.lr={value}")
         _dvc_step(root, "queue", "start", "-j", str(jobs))
-        while len(_exp_refs(root) - before) < len(values):
-            if time.perf_counter() - started > deadline_seconds:
+        seen, progressed = 0, time.perf_counter()
+        while (done := len(_exp_refs(root) - before)) < len(values):
+            now = time.perf_counter()
+            if done > seen:
+                seen, progressed = done, now
+            if now - started > deadline_seconds:
                 status = _dvc_step(root, "queue", "status")
                 return f"DVC's queue had not finished {len(values)} experiments in {deadline_seconds:g} s: {status}"
+            if now - progressed > STALL_SECONDS:
+                # DVC's workers may all exit while experiments are still queued (its queue's known races): then
+                # nothing more will come, and waiting out the deadline would only lengthen the benchmark.
+                status = _dvc_step(root, "queue", "status")
+                if IDLE_WORKERS.search(status):
+                    return f"DVC's queue workers stopped with {len(values) - done} experiment(s) unfinished: {status}"
+                progressed = now
             time.sleep(POLL_SECONDS)  # polling interval of a deadline-bounded wait
         shown = json.loads(_dvc_step(root, "exp", "show", "--json"))
         seconds = time.perf_counter() - started
@@ -135,6 +149,8 @@ def _dvc_queue(root: Path, target: str, values: list[str], jobs: int, deadline_s
     finally:
         with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):  # no worker left to stop
             _dvc_step(root, "queue", "stop", "--kill")
+        with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):  # a stalled round leaves none to the next
+            _dvc_step(root, "queue", "remove", "--queued")
     found = sum(len(g["revs"]) for b in shown for g in (b.get("experiments") or []))
     if found < len(values):
         return f"dvc exp show listed {found} experiments, not {len(values)}"
@@ -147,7 +163,11 @@ async def _table_complete(ctx: Context, sweep_id: str, count: int) -> None:
     while True:
         table = (await ctx.gql.execute(TABLE, {"s": sweep_id}))["experimentsTable"]
         rows = table.get("rows") or []
-        failed = [r["experiment"]["name"] for r in rows if r["experiment"]["state"] in {"FAILED", "CANCELLED"}]
+        failed = [
+            (r["experiment"]["name"], r["experiment"]["error"])
+            for r in rows
+            if r["experiment"]["state"] in {"FAILED", "CANCELLED", "TIMED_OUT"}
+        ]
         if failed:
             raise RuntimeError(f"experiments {failed} of sweep {sweep_id} did not succeed")
         if len(rows) == count and all(r["hasResults"] and r["experiment"]["state"] == "SUCCEEDED" for r in rows):
