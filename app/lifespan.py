@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 
 from app.db import create_client, ensure_indexes
 from app.events.hub import EventHub
+from app.services.experiment_updates import ExperimentFollower
 from app.services.run_updates import RunFollower
 from app.settings import Settings
 from app.state import AppState, Services
@@ -47,6 +48,9 @@ def build_lifespan(settings: Settings) -> Lifespan:
                     hub=hub,
                     services=services,
                     follower=RunFollower(runs=services.runs, hub=hub),
+                    experiment_follower=ExperimentFollower(
+                        experiments=services.experiments, sweeps=services.sweeps, hub=hub
+                    ),
                 )
             }
 

@@ -20,6 +20,8 @@ from app.repositories.sweeps import SweepRepository
 from app.repositories.users import UserRepository
 from app.services.access import Access
 from app.services.auth import AuthService
+from app.services.experiment_states import ExperimentStates
+from app.services.experiment_updates import ExperimentFollower
 from app.services.experiments import ExperimentService
 from app.services.files import FileService
 from app.services.history import HistoryService
@@ -70,8 +72,14 @@ class Services:
             settings=settings,
         )
         results = ResultsRepository(db)
+        experiment_repository = ExperimentRepository(db)
         experiments = ExperimentService(
-            runs=run_service, experiments=ExperimentRepository(db), results=results, jobs=jobs, redis=redis
+            runs=run_service,
+            experiments=experiment_repository,
+            results=results,
+            jobs=jobs,
+            redis=redis,
+            states=ExperimentStates(experiments=experiment_repository, redis=redis),
         )
         return cls(
             auth=AuthService(users=users, max_tokens_per_user=settings.max_tokens_per_user),
@@ -96,3 +104,4 @@ class AppState:
     hub: EventHub
     services: Services
     follower: RunFollower
+    experiment_follower: ExperimentFollower

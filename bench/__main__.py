@@ -24,6 +24,7 @@ from bench import (
     busy_status_bench,
     credentials,
     execute_bench,
+    experiments_bench,
     fanout_bench,
     growth_bench,
     list_bench,
@@ -51,6 +52,7 @@ BENCHMARK_NAMES = [
     "busy-status",
     "fanout",
     "results",
+    "experiments",
     "growth",
 ]
 
@@ -66,6 +68,7 @@ async def run_all(ctx: Context, idle_mb: float, only: list[str]) -> list[Row]:
         ("busy-status", busy_status_bench.run),
         ("fanout", fanout_bench.run),
         ("results", results_bench.run),
+        ("experiments", experiments_bench.run),
         ("growth", growth_bench.run),
     ]
     rows: list[Row] = []

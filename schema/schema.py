@@ -22,6 +22,7 @@ from app.settings import Settings
 from schema.errors import EXCEPTION_HANDLERS
 from schema.experiments.mutations import ExperimentMutations
 from schema.experiments.queries import ExperimentQueries
+from schema.experiments.subscriptions import ExperimentSubscriptions
 from schema.files.mutations import FileMutations
 from schema.masking import PublicErrors
 from schema.pipelines.mutations import PipelineMutations
@@ -61,8 +62,8 @@ class Mutation(
     pass
 
 
-@strawberry.type(description="Follow runs live.")
-class Subscription(RunSubscriptions):
+@strawberry.type(description="Follow runs and experiments live.")
+class Subscription(RunSubscriptions, ExperimentSubscriptions):
     pass
 
 

@@ -20,6 +20,7 @@ from app.repositories.results import ResultsRepository
 from app.repositories.runs import RunRepository
 from app.repositories.sweeps import SweepRepository
 from app.repositories.users import UserRepository
+from app.services.experiment_states import ExperimentStates
 from app.settings import Settings
 from workers import dvcops
 
@@ -39,6 +40,8 @@ class WorkerResources:
     users: UserRepository
     experiments: ExperimentRepository
     sweeps: SweepRepository
+    experiment_states: ExperimentStates
+    """The one writer of experiments' states (stored, then published)."""
 
     def workspace(self, project_id: str) -> Path:
         return self.settings.workspace_root / project_id
@@ -58,6 +61,7 @@ async def open_resources(ctx: dict[str, Any]) -> None:
         await mongo.close()
         raise
     await asyncio.to_thread(dvcops.warm_up)
+    experiments = ExperimentRepository(db)
     ctx[RESOURCES_KEY] = WorkerResources(
         settings=settings,
         mongo=mongo,
@@ -68,8 +72,9 @@ async def open_resources(ctx: dict[str, Any]) -> None:
         events=EventRepository(db),
         results=ResultsRepository(db),
         users=UserRepository(db),
-        experiments=ExperimentRepository(db),
+        experiments=experiments,
         sweeps=SweepRepository(db),
+        experiment_states=ExperimentStates(experiments=experiments, redis=redis),
     )
 
 

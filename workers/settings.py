@@ -17,7 +17,9 @@ from workers.experiments.job import (
     apply_experiment,
     branch_experiment,
     check_experiment,
+    commit_experiment,
     execute_experiment,
+    import_experiments,
     remove_experiments,
     remove_stale_copies,
 )
@@ -57,6 +59,8 @@ WORKSPACE_FUNCTIONS: list[Any] = [
     branch_experiment,
     remove_experiments,
     apply_experiment,
+    commit_experiment,
+    import_experiments,
 ]
 
 # arq's default 0.5 s poll would be added to every request a user waits on (half of it on average). Idle, a worker

@@ -46,6 +46,13 @@ class ExperimentState(StrEnum):
         return cls(state.value)
 
 
+class ExperimentSource(StrEnum):
+    SERVICE = "service"
+    """Queued through the API, run by a worker (it has a run)."""
+    DVC = "dvc"
+    """Made by DVC itself (``dvc exp run``, pushed to the repository): found in ``refs/exps``, it has no run."""
+
+
 @dataclass(frozen=True, slots=True)
 class ParamOverride:
     """One ``-S file:key=value`` of ``dvc exp run``."""
@@ -86,7 +93,8 @@ class Experiment:
     """As asked; None: the last commit plus the working tree's changes."""
     set_params: list[ParamOverride]
     state: ExperimentState
-    run_id: str
+    run_id: str | None
+    """Its run; None for one made by DVC (``source`` DVC)."""
     created_by: str
     created_at: datetime
     started_at: datetime | None = None
@@ -102,6 +110,26 @@ class Experiment:
     sweep_id: str | None = None
     max_parallel: int = 0
     """Of its sweep: how many of the sweep's experiments may run at once (0: the worker's CPUs)."""
+    source: ExperimentSource = ExperimentSource.SERVICE
+    results: ResultsSnapshot | None = None
+    """Of one made by DVC: its params and metrics as DVC shows them (one the service made has its run's)."""
+
+    @property
+    def own_run(self) -> str:
+        """Its run's id, for an experiment the service runs (one made by DVC is never executed by the service)."""
+        if self.run_id is None:
+            raise ValueError(f"experiment {self.id} was made by DVC and has no run")
+        return self.run_id
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentCommit:
+    """A saved experiment made a commit on the workspace's branch."""
+
+    sha: str
+    branch: str
+    files: list[str]
+    """What the commit changed: what the experiment changed against its base."""
 
 
 def check_overrides(overrides: list[ParamOverride], *, path: str = "setParams") -> list[Issue]:
@@ -189,15 +217,16 @@ def build_table(
     descending: bool = True,
 ) -> ExperimentsTable:
     """A row per experiment (newest first, or by the metric ``sort_by`` = (file, key), rows without it last), a
-    column per param then metric, each delta against that experiment's own base. ``snapshots`` are by run id."""
+    column per param then metric, each delta against that experiment's own base. ``snapshots`` are by experiment
+    id."""
     keys: dict[tuple[ResultKind, str, str], None] = {}
     for experiment in experiments:
-        for key in _values(snapshots.get(experiment.run_id)):
+        for key in _values(snapshots.get(experiment.id)):
             keys.setdefault(key, None)
     ordered = sorted(keys, key=lambda c: (c[0] != ResultKind.PARAMS, c[1], c[2]))
     rows: list[TableRow] = []
     for experiment in experiments:
-        own = _values(snapshots.get(experiment.run_id))
+        own = _values(snapshots.get(experiment.id))
         base = _values(experiment.baseline)
         cells = []
         for column in ordered:
@@ -205,7 +234,7 @@ def build_table(
             reference = base.get(column, (None, None))[1]
             delta = number - reference if number is not None and reference is not None else None
             cells.append(TableCell(value_json=value_json, number=number, delta=delta))
-        rows.append(TableRow(experiment=experiment, has_results=experiment.run_id in snapshots, cells=cells))
+        rows.append(TableRow(experiment=experiment, has_results=experiment.id in snapshots, cells=cells))
     chosen: TableColumn | None = None
     notes: list[str] = []
     if sort_by is not None:

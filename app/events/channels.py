@@ -18,3 +18,12 @@ def project_runs(project_id: str) -> str:
 def run_recent(run_id: str) -> str:
     """Not a channel: the Redis list of a run's recent event messages (app.events.recent)."""
     return f"run-recent:{run_id}"
+
+
+def pipeline_experiments(pipeline_id: str) -> str:
+    """Each state an experiment of the pipeline enters, as the document after the write (app.events.experiments)."""
+    return f"pipeline-experiments:{pipeline_id}"
+
+
+def sweep_experiments(sweep_id: str) -> str:
+    return f"sweep-experiments:{sweep_id}"

@@ -13,7 +13,7 @@ from pymongo.errors import DuplicateKeyError
 
 from app.db import Database, Document
 from app.domain.errors import Conflict, NotFound
-from app.domain.experiments import Experiment, ExperimentState, ParamOverride
+from app.domain.experiments import Experiment, ExperimentSource, ExperimentState, ParamOverride
 from app.domain.pages import Page
 from app.domain.results import ResultsSnapshot
 from app.repositories.ids import parse_object_id
@@ -23,7 +23,7 @@ TABLE_LIMIT = 500
 
 
 def _to_experiment(doc: Document) -> Experiment:
-    baseline = doc.get("baseline")
+    baseline, results = doc.get("baseline"), doc.get("results")
     return Experiment(
         id=str(doc["_id"]),
         project_id=doc["project_id"],
@@ -33,7 +33,7 @@ def _to_experiment(doc: Document) -> Experiment:
         base_rev=doc.get("base_rev"),
         set_params=[ParamOverride.from_dict(o) for o in doc.get("set_params", [])],
         state=ExperimentState(doc["state"]),
-        run_id=doc["run_id"],
+        run_id=doc.get("run_id"),
         created_by=doc["created_by"],
         created_at=doc["created_at"],
         started_at=doc.get("started_at"),
@@ -45,7 +45,41 @@ def _to_experiment(doc: Document) -> Experiment:
         baseline=None if baseline is None else ResultsSnapshot.from_dict(baseline),
         sweep_id=doc.get("sweep_id"),
         max_parallel=int(doc.get("max_parallel", 0)),
+        source=ExperimentSource(doc.get("source", ExperimentSource.SERVICE.value)),
+        results=None if results is None else ResultsSnapshot.from_dict(results),
     )
+
+
+def experiment_document(experiment: Experiment) -> Document:
+    """The document ``experiment`` is read from (``_to_experiment`` inverted): how an experiment is published."""
+    return {
+        "_id": parse_object_id(experiment.id, resource="experiment"),
+        "project_id": experiment.project_id,
+        "pipeline_id": experiment.pipeline_id,
+        "pipeline_name": experiment.pipeline_name,
+        "name": experiment.name,
+        "base_rev": experiment.base_rev,
+        "set_params": [o.to_dict() for o in experiment.set_params],
+        "state": experiment.state.value,
+        "run_id": experiment.run_id,
+        "created_by": experiment.created_by,
+        "created_at": experiment.created_at,
+        "started_at": experiment.started_at,
+        "finished_at": experiment.finished_at,
+        "error": experiment.error,
+        "base_sha": experiment.base_sha,
+        "exp_ref": experiment.exp_ref,
+        "exp_rev": experiment.exp_rev,
+        "baseline": None if experiment.baseline is None else experiment.baseline.to_dict(),
+        "sweep_id": experiment.sweep_id,
+        "max_parallel": experiment.max_parallel,
+        "source": experiment.source.value,
+        "results": None if experiment.results is None else experiment.results.to_dict(),
+    }
+
+
+def experiment_of_document(doc: Document) -> Experiment:
+    return _to_experiment(doc)
 
 
 class ExperimentRepository:
@@ -88,6 +122,20 @@ class ExperimentRepository:
             # Two requests raced for one name: the unique (project_id, name) index decides.
             raise Conflict(f"the project already has an experiment named {name!r}") from None
         return _to_experiment(doc)
+
+    async def add_found(self, experiment: Experiment) -> bool:
+        """Store an experiment found in the repository (made by DVC); False when the project has one of its name
+        already (the service's own experiments are in ``refs/exps`` too, under their names)."""
+        try:
+            await self._collection.insert_one(experiment_document(experiment))
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def exp_refs(self, project_id: str) -> set[str]:
+        """The DVC refs of the project's stored experiments."""
+        docs = await self._collection.find({"project_id": project_id}, {"exp_ref": 1}).to_list()
+        return {d["exp_ref"] for d in docs if d.get("exp_ref")}
 
     async def get(self, experiment_id: str) -> Experiment:
         doc = await self._collection.find_one({"_id": parse_object_id(experiment_id, resource="experiment")})

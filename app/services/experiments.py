@@ -13,6 +13,7 @@ from app.domain.errors import Conflict, InvalidInput, Issue, NotFound
 from app.domain.experiments import (
     DEFAULT_PARAMS_FILE,
     Experiment,
+    ExperimentCommit,
     ExperimentsTable,
     ExperimentState,
     ParamOverride,
@@ -29,6 +30,7 @@ from app.events.publisher import announce_run
 from app.jobs import JobDispatcher
 from app.repositories.experiments import ExperimentRepository
 from app.repositories.results import ResultsRepository
+from app.services.experiment_states import ExperimentStates
 from app.services.results import check_revision
 from app.services.runs import MAX_TIMEOUT_SECONDS, RunService, run_job_id
 
@@ -40,6 +42,7 @@ class ExperimentService:
     results: ResultsRepository
     jobs: JobDispatcher
     redis: Redis
+    states: ExperimentStates
 
     async def run(
         self,
@@ -110,7 +113,7 @@ class ExperimentService:
             stages=[StageRun(name=s.name, command=s.cmd, state=StageRunState.PENDING) for s in pipeline.stages],
         )
         try:
-            experiment = await self.experiments.create(
+            experiment = await self.states.create(
                 experiment_id=experiment_id,
                 project_id=pipeline.project_id,
                 pipeline_id=pipeline.id,
@@ -148,7 +151,8 @@ class ExperimentService:
 
     async def withdraw(self, experiment: Experiment) -> None:
         """Delete an experiment no worker has taken (its job could not be queued)."""
-        await self.runs.runs.withdraw(experiment.run_id)
+        if experiment.run_id is not None:
+            await self.runs.runs.withdraw(experiment.run_id)
         await self.experiments.delete(experiment.id)
 
     async def get(self, *, caller: str, experiment_id: str) -> Experiment:
@@ -176,6 +180,35 @@ class ExperimentService:
             raise Conflict(f"experiment {experiment.name!r} is {experiment.state.value}; only a saved one is applied")
         answer = await self.jobs.call("apply_experiment", experiment.id, force)
         return experiment, [str(path) for path in answer["changed"]]
+
+    async def commit(
+        self, *, caller: str, experiment_id: str, message: str, force: bool
+    ) -> tuple[Experiment, ExperimentCommit]:
+        """Make the saved experiment a commit on the workspace's current branch, authored by the caller: its files in
+        the working tree (``dvc exp apply``), then one commit of what it changed against its base. InvalidInput for
+        an empty or long message; Conflict unless it SUCCEEDED, when the branch moved on from its base, or while
+        tracked files have uncommitted changes (unless ``force``)."""
+        issues = check_commit_message(message)
+        if issues:
+            raise InvalidInput(issues)
+        experiment = await self.editable(caller=caller, experiment_id=experiment_id)
+        if experiment.state != ExperimentState.SUCCEEDED:
+            raise Conflict(f"experiment {experiment.name!r} is {experiment.state.value}; only a saved one is committed")
+        answer = await self.jobs.call("commit_experiment", experiment.id, message, caller, force)
+        made = ExperimentCommit(
+            sha=str(answer["sha"]), branch=str(answer["branch"]), files=[str(f) for f in answer["files"]]
+        )
+        return experiment, made
+
+    async def import_from_dvc(self, *, caller: str, project_id: str) -> tuple[list[Experiment], str | None]:
+        """List the experiments DVC made in the project's repository that are not listed yet: those pushed to its
+        origin (``dvc exp push``, fetched as ``dvc exp pull`` does) and those in the workspace's ``refs/exps``; the
+        new ones, and a note on what was left out."""
+        project = await self.runs.access.project(caller=caller, project_id=project_id, needs=Role.EDITOR)
+        answer = await self.jobs.call("import_experiments", project.id, caller)
+        imported = [await self.experiments.get(str(i)) for i in answer["ids"]]
+        note = answer.get("note")
+        return imported, None if note is None else str(note)
 
     async def remove(self, *, caller: str, experiment_ids: list[str]) -> list[Experiment]:
         """Remove ended experiments from DVC (``dvc exp remove``: their ``refs/exps`` go) and from the store.
@@ -216,7 +249,7 @@ class ExperimentService:
     async def reconciled(self, experiment: Experiment) -> Experiment:
         """An experiment whose run ended without its worker ending the experiment (the worker died, or the run was
         cancelled before a worker took it) is shown with its run's final state."""
-        if experiment.state.finished:
+        if experiment.state.finished or experiment.run_id is None:
             return experiment
         run = await self.runs.runs.get(experiment.run_id)
         return _with_run_state(experiment, run)
@@ -230,19 +263,34 @@ class ExperimentService:
     async def table(
         self, *, caller: str, pipeline_id: str, sort_by: tuple[str, str] | None, descending: bool
     ) -> ExperimentsTable:
-        pipeline = await self.runs.pipeline_service.get(caller=caller, pipeline_id=pipeline_id)
-        experiments = [await self.reconciled(e) for e in await self.experiments.of_pipeline(pipeline.id)]
+        experiments = await self.of_pipeline(caller=caller, pipeline_id=pipeline_id)
         return await self.table_of(experiments, sort_by=sort_by, descending=descending)
+
+    async def of_pipeline(self, *, caller: str, pipeline_id: str) -> list[Experiment]:
+        """The pipeline's experiments (up to the table's limit), newest first, as their runs' states show them."""
+        pipeline = await self.runs.pipeline_service.get(caller=caller, pipeline_id=pipeline_id)
+        return [await self.reconciled(e) for e in await self.experiments.of_pipeline(pipeline.id)]
 
     async def table_of(
         self, experiments: list[Experiment], *, sort_by: tuple[str, str] | None, descending: bool
     ) -> ExperimentsTable:
-        found = await self.results.get_many([e.run_id for e in experiments])
-        snapshots = {run_id: results.snapshot for run_id, results in found.items()}
+        found = await self.results.get_many([e.run_id for e in experiments if e.run_id is not None])
+        snapshots = {e.id: found[e.run_id].snapshot for e in experiments if e.run_id is not None and e.run_id in found}
+        # One made by DVC has no run: its params and metrics were read from its commit when it was found.
+        snapshots |= {e.id: e.results for e in experiments if e.results is not None}
         return build_table(experiments, snapshots, sort_by=sort_by, descending=descending)
 
 
 MAX_REMOVED_AT_ONCE = 100
+MAX_COMMIT_MESSAGE_LENGTH = 10_000
+
+
+def check_commit_message(message: str) -> list[Issue]:
+    if not message.strip():
+        return [Issue(path="message", message="give a commit message")]
+    if len(message) > MAX_COMMIT_MESSAGE_LENGTH or "\0" in message:
+        return [Issue(path="message", message=f"at most {MAX_COMMIT_MESSAGE_LENGTH} characters, no NUL")]
+    return []
 
 
 def check_removal(experiment_ids: list[str]) -> list[Issue]:

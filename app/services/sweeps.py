@@ -84,6 +84,8 @@ class SweepService:
             # All or nothing: what was queued is cancelled (a worker may have taken it already) or withdrawn.
             await self.sweeps.request_cancel(sweep.id)
             for experiment in queued:
+                if experiment.run_id is None:
+                    continue
                 with contextlib.suppress(Exception):
                     await self.experiments.runs.cancel(caller=caller, run_id=experiment.run_id)
             raise
@@ -111,7 +113,7 @@ class SweepService:
             raise Conflict(f"the sweep already finished ({progress.state.value})")
         await self.sweeps.request_cancel(progress.sweep.id)
         for experiment in progress.experiments:
-            if not experiment.state.finished:
+            if not experiment.state.finished and experiment.run_id is not None:
                 with contextlib.suppress(Conflict):  # it ended meanwhile
                     await self.experiments.runs.cancel(caller=caller, run_id=experiment.run_id)
         return await self.get(caller=caller, sweep_id=sweep_id)

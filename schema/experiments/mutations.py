@@ -16,11 +16,15 @@ from schema.experiments.sweep_types import (
 from schema.experiments.types import (
     ApplyExperimentResult,
     BranchExperimentResult,
+    CommitExperimentResult,
     Experiment,
     ExperimentApplied,
     ExperimentBranched,
+    ExperimentCommitted,
     ExperimentQueued,
+    ExperimentsImported,
     ExperimentsRemoved,
+    ImportExperimentsResult,
     ParamOverrideInput,
     RemoveExperimentsResult,
     RunExperimentResult,
@@ -119,3 +123,34 @@ class ExperimentMutations:
             caller=info.context.caller, experiment_id=id, force=force
         )
         return ExperimentApplied(experiment=Experiment.from_domain(experiment), changed_files=changed)
+
+    @strawberry.mutation(
+        description="Make a saved (SUCCEEDED) experiment a commit on the workspace's current branch, authored by you: "
+        "its params and results written as `dvc exp apply` writes them, then one commit of exactly the files it "
+        "changed against its base. ConflictError when the branch moved on from the experiment's base (branch it "
+        "instead), or while tracked files have uncommitted changes, unless `force`; ValidationError for an empty "
+        "message."
+    )
+    async def commit_experiment(
+        self, info: Info, id: strawberry.ID, message: str, force: bool = False
+    ) -> CommitExperimentResult:
+        await info.context.spend_work()
+        experiment, made = await info.context.services.experiments.commit(
+            caller=info.context.caller, experiment_id=id, message=message, force=force
+        )
+        return ExperimentCommitted(
+            experiment=Experiment.from_domain(experiment), branch=made.branch, sha=made.sha, files=made.files
+        )
+
+    @strawberry.mutation(
+        description="List the experiments DVC itself made in the project's repository: those pushed to its origin "
+        "(`dvc exp push`; fetched as `dvc exp pull` fetches them, never replacing a ref the workspace has) and those "
+        "in the workspace's `refs/exps`, with their params and metrics as `dvc exp show` shows them. A cloned "
+        "project lists them when it is created; this lists the ones made since."
+    )
+    async def import_experiments(self, info: Info, project_id: strawberry.ID) -> ImportExperimentsResult:
+        await info.context.spend_work()
+        imported, note = await info.context.services.experiments.import_from_dvc(
+            caller=info.context.caller, project_id=project_id
+        )
+        return ExperimentsImported(experiments=[Experiment.from_domain(e) for e in imported], note=note)

@@ -36,6 +36,8 @@ ExperimentState = domain.ExperimentState
 strawberry.enum(
     ExperimentState, description="Where an experiment is: its run's state, and SUCCEEDED only once saved for DVC."
 )
+ExperimentSource = domain.ExperimentSource
+strawberry.enum(ExperimentSource, description="Who made an experiment: the service, or DVC itself.")
 
 
 @strawberry.input(description="One parameter override, as `dvc exp run -S file:key=value` takes it.")
@@ -68,7 +70,12 @@ class Experiment:
     )
     base_sha: str | None = strawberry.field(description="The commit its copy was made from, once made.")
     set_params: list[ParamOverride] = strawberry.field(description="Its overrides, in order.")
-    run_id: strawberry.ID = strawberry.field(description="Its run (stages, logs, results; runUpdates follows it).")
+    run_id: strawberry.ID | None = strawberry.field(
+        description="Its run (stages, logs, results; runUpdates follows it); null for one made by DVC."
+    )
+    source: ExperimentSource = strawberry.field(
+        description="SERVICE: queued through the API; DVC: made by DVC itself (`dvc exp run`), found in `refs/exps`."
+    )
     created_by: str = strawberry.field(description="The user who queued it.")
     created_at: datetime = strawberry.field(description="When it was queued.")
     started_at: datetime | None = strawberry.field(description="When its copy was set up.")
@@ -78,11 +85,48 @@ class Experiment:
     exp_rev: str | None = strawberry.field(description="Its DVC experiment's commit, once saved.")
     sweep_id: strawberry.ID | None = strawberry.field(description="The sweep it belongs to, if any.")
     baseline: strawberry.Private[ResultsSnapshot | None]
+    results: strawberry.Private[ResultsSnapshot | None]
 
-    @strawberry.field(description="Its run: stages, states, logs, metrics and params.")
-    async def run(self, info: Info) -> Run:
+    @strawberry.field(description="Its run: stages, states, logs, metrics and params; null for one made by DVC.")
+    async def run(self, info: Info) -> Run | None:
+        if self.run_id is None:
+            return None
         run = await info.context.services.runs.get(caller=info.context.caller, run_id=self.run_id)
         return Run.from_domain(run)
+
+    @strawberry.field(
+        description="Its metrics, as its run kept them when it ended (null before that), or as DVC shows them for "
+        "one made by DVC."
+    )
+    async def metrics(self, info: Info) -> ResultEntries | None:
+        if self.run_id is None:
+            return (
+                None
+                if self.results is None
+                else ResultEntries.from_domain(self.results, DomainResultKind.METRICS, None)
+            )
+        results = await info.context.services.results.of_run(caller=info.context.caller, run_id=self.run_id)
+        return (
+            None
+            if results is None
+            else ResultEntries.from_domain(results.snapshot, DomainResultKind.METRICS, results.read_at)
+        )
+
+    @strawberry.field(
+        description="Its params, as its run kept them when it ended (null before that), or as DVC shows them for one "
+        "made by DVC."
+    )
+    async def params(self, info: Info) -> ResultEntries | None:
+        if self.run_id is None:
+            return (
+                None if self.results is None else ResultEntries.from_domain(self.results, DomainResultKind.PARAMS, None)
+            )
+        results = await info.context.services.results.of_run(caller=info.context.caller, run_id=self.run_id)
+        return (
+            None
+            if results is None
+            else ResultEntries.from_domain(results.snapshot, DomainResultKind.PARAMS, results.read_at)
+        )
 
     @strawberry.field(description="The base's params, read in the copy before the overrides; null before that.")
     def base_params(self) -> ResultEntries | None:
@@ -108,7 +152,8 @@ class Experiment:
             base_rev=experiment.base_rev,
             base_sha=experiment.base_sha,
             set_params=[ParamOverride(file=o.file, key=o.key, value=o.value) for o in experiment.set_params],
-            run_id=strawberry.ID(experiment.run_id),
+            run_id=None if experiment.run_id is None else strawberry.ID(experiment.run_id),
+            source=ExperimentSource(experiment.source.value),
             created_by=experiment.created_by,
             created_at=experiment.created_at,
             started_at=experiment.started_at,
@@ -118,6 +163,7 @@ class Experiment:
             exp_rev=experiment.exp_rev,
             sweep_id=None if experiment.sweep_id is None else strawberry.ID(experiment.sweep_id),
             baseline=experiment.baseline,
+            results=experiment.results,
         )
 
 
@@ -248,4 +294,49 @@ ApplyExperimentResult = Annotated[
     | WorkspaceBusyError
     | WorkspaceError,
     strawberry.union("ApplyExperimentResult"),
+]
+
+
+@strawberry.type(
+    description="The experiment is a commit on the workspace's current branch: `dvc exp apply` then `git commit` of "
+    "what it changed against its base."
+)
+class ExperimentCommitted:
+    experiment: Experiment = strawberry.field(description="The committed experiment.")
+    branch: str = strawberry.field(description="The branch the commit is on (the workspace's current branch).")
+    sha: str = strawberry.field(
+        description="The new commit, authored by the user who asked; its tree is the experiment's."
+    )
+    files: list[str] = strawberry.field(description="The files it changed: those the experiment changed.")
+
+
+CommitExperimentResult = Annotated[
+    ExperimentCommitted
+    | ValidationError
+    | NotFoundError
+    | ConflictError
+    | ForbiddenError
+    | RateLimitedError
+    | WorkerUnavailableError
+    | WorkspaceBusyError
+    | WorkspaceError,
+    strawberry.union("CommitExperimentResult"),
+]
+
+
+@strawberry.type(description="The experiments DVC made in the repository that are now listed.")
+class ExperimentsImported:
+    experiments: list[Experiment] = strawberry.field(description="The newly listed ones (source DVC), oldest first.")
+    note: str | None = strawberry.field(description="What could not be fetched or listed, if anything.")
+
+
+ImportExperimentsResult = Annotated[
+    ExperimentsImported
+    | NotFoundError
+    | ForbiddenError
+    | RateLimitedError
+    | WorkerUnavailableError
+    | WorkspaceBusyError
+    | WorkspaceError,
+    strawberry.union("ImportExperimentsResult"),
 ]

@@ -72,6 +72,16 @@ SKIPPED_FOLDERS = frozenset({".git", ".dvc"})
 DEFAULT_PARAMS_FILE = "params.yaml"
 
 
+def snapshot_of_shown(root: Path, shown: Mapping[str, Any]) -> ResultsSnapshot:
+    """The params and metrics of one revision as ``dvc exp show --json`` gives them (its ``data``: ``params`` and
+    ``metrics``, each ``{file: {"data": ...}}`` or an error)."""
+    errors: list[FileError] = []
+    truncation: list[str] = []
+    metrics = _entries(root, ResultKind.METRICS, {"rev": {"data": shown.get("metrics") or {}}}, errors, truncation)
+    params = _entries(root, ResultKind.PARAMS, {"rev": {"data": shown.get("params") or {}}}, errors, truncation)
+    return ResultsSnapshot(metrics=metrics, params=params, errors=list(dict.fromkeys(errors)), truncation=truncation)
+
+
 def declares_results(root: Path) -> bool:
     """Whether any dvc.yaml of the workspace may give DVC metrics, params or plots to show: one of those keys (or
     ``vars``) anywhere in it, at any depth (``foreach``/``matrix`` stages included), or a ``params.yaml`` at the root

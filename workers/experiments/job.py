@@ -27,12 +27,15 @@ from workers.context import WorkerResources, resources_of
 from workers.dvcops.results import read_results
 from workers.experiments import overrides
 from workers.experiments.copies import COPIES_FOLDER, copy_path, make_copy, remove_copy, resolve_base
+from workers.experiments.found import import_found
 from workers.experiments.promotion import apply_experiment as apply_files
 from workers.experiments.promotion import branch_experiment as make_branch
+from workers.experiments.promotion import commit_experiment as make_commit
 from workers.experiments.promotion import remove_experiments as remove_refs
 from workers.experiments.saving import SAVE_TIMEOUT_SECONDS, SavedExperiment, save_experiment
 from workers.experiments.slots import sweep_slot
 from workers.jobs.common import answers_domain_errors
+from workers.jobs.history import AUTHOR_EMAIL_DOMAIN
 from workers.jobs.pipelines import reading
 from workers.locks import workspace_lock
 from workers.runs.job import BUSY_WORKSPACE_RETRY_SECONDS, claim_and_run, run_lock
@@ -98,6 +101,46 @@ async def apply_experiment(ctx: dict[str, Any], experiment_id: str, force: bool)
 
 
 @answers_domain_errors
+async def commit_experiment(
+    ctx: dict[str, Any], experiment_id: str, message: str, user_id: str, force: bool
+) -> JobPayload:
+    """``dvc exp apply`` of a saved experiment then a commit of its files on the workspace's current branch, as the
+    user ``user_id``, under the workspace lock."""
+    resources = resources_of(ctx)
+    experiment = await resources.experiments.get(experiment_id)
+    if experiment.exp_ref is None or experiment.exp_rev is None:
+        raise Conflict(f"experiment {experiment.name!r} was not saved as a DVC experiment; nothing to commit")
+    user = await resources.users.get_user(user_id)
+    workspace = resources.workspace(experiment.project_id)
+    async with workspace_lock(
+        resources.redis, experiment.project_id, wait_seconds=resources.settings.workspace_write_wait_seconds
+    ):
+        made = await asyncio.to_thread(
+            make_commit,
+            workspace,
+            experiment.exp_ref,
+            experiment.exp_rev,
+            message=message,
+            author_name=user.name,
+            author_email=f"{user.name}@{AUTHOR_EMAIL_DOMAIN}",
+            force=force,
+        )
+    return ok(sha=made.sha, branch=made.branch, files=made.files)
+
+
+@answers_domain_errors
+async def import_experiments(ctx: dict[str, Any], project_id: str, user_id: str) -> JobPayload:
+    """The experiments DVC made in the repository (``dvc exp push``ed to its origin, or run in the workspace) that
+    the service does not list yet, fetched and stored, under the workspace lock (refs are added)."""
+    resources = resources_of(ctx)
+    async with workspace_lock(
+        resources.redis, project_id, wait_seconds=resources.settings.workspace_write_wait_seconds
+    ):
+        ids, note = await import_found(resources, project_id, created_by=user_id, remote="origin")
+    return ok(ids=ids, note=note)
+
+
+@answers_domain_errors
 async def remove_experiments(ctx: dict[str, Any], project_id: str, exp_refs: list[str]) -> JobPayload:
     """``dvc exp remove`` of experiments of one project, under the workspace lock (refs are deleted)."""
     resources = resources_of(ctx)
@@ -130,7 +173,7 @@ async def execute_experiment_of_run(ctx: dict[str, Any], run_id: str) -> str:
 async def _execute(resources: WorkerResources, experiment: Experiment) -> str:
     if experiment.state.finished:
         return f"experiment is {experiment.state.value}; nothing to do"
-    run = await resources.runs.get(experiment.run_id)
+    run = await resources.runs.get(experiment.own_run)
     if run.state != RunState.QUEUED:
         return await _ended_without_us(resources, experiment)
     async with sweep_slot(resources.redis, experiment):
@@ -172,10 +215,10 @@ async def _execute_queued(resources: WorkerResources, experiment: Experiment) ->
                     await lock.release()  # the copy is set up: the workspace is the user's again
             baseline = await _uninterrupted(read_results, copy, plots=False)
             await _uninterrupted(overrides.apply, copy, experiment.set_params)
-            await resources.experiments.started(experiment.id, base_sha=base_sha, baseline=baseline)
+            await resources.experiment_states.started(experiment.id, base_sha=base_sha, baseline=baseline)
             return copy
 
-        final = await claim_and_run(resources, experiment.run_id, project, lock, place)
+        final = await claim_and_run(resources, experiment.own_run, project, lock, place)
         if final is None:
             return await _ended_without_us(resources, experiment)
         if final.state != RunState.SUCCEEDED:
@@ -199,7 +242,7 @@ async def _execute_queued(resources: WorkerResources, experiment: Experiment) ->
             )
         # Ended only once its copy is gone: whoever sees the experiment final finds no copy of it left behind.
         if outcome is not None:
-            await resources.experiments.finish(
+            await resources.experiment_states.finish(
                 experiment.id,
                 state=outcome.state,
                 error=outcome.error,
@@ -221,9 +264,11 @@ async def _save(resources: WorkerResources, experiment: Experiment, copy: Path) 
 
 async def _ended_without_us(resources: WorkerResources, experiment: Experiment) -> str:
     """The run ended (or started) without this job: cancelled while queued, or another job has it."""
-    run = await resources.runs.get(experiment.run_id)
+    run = await resources.runs.get(experiment.own_run)
     if run.state.finished:
-        await resources.experiments.finish(experiment.id, state=ExperimentState.of_run(run.state), error=run.error)
+        await resources.experiment_states.finish(
+            experiment.id, state=ExperimentState.of_run(run.state), error=run.error
+        )
     return f"run is {run.state.value}; nothing to do"
 
 
@@ -266,10 +311,10 @@ async def _stale(resources: WorkerResources, experiment_id: str) -> bool:
     """Whether nobody can be using the experiment's copy any more; a stale experiment gets its run's final state."""
     try:
         experiment = await resources.experiments.get(experiment_id)
-        run = await resources.runs.get(experiment.run_id)
+        if experiment.state.finished:
+            return True
+        run = await resources.runs.get(experiment.own_run)
     except NotFound:
-        return True
-    if experiment.state.finished:
         return True
     if not run.state.finished:
         return False
@@ -278,7 +323,7 @@ async def _stale(resources: WorkerResources, experiment_id: str) -> bool:
         ended = run.finished_at or datetime.now(UTC)
         if datetime.now(UTC) - ended < timedelta(seconds=SAVE_LOCK_SECONDS + SAVE_TIMEOUT_SECONDS):
             return False
-    await resources.experiments.finish(
+    await resources.experiment_states.finish(
         experiment.id, state=ExperimentState.of_run(run.state), error=run.error or "its worker stopped before saving it"
     )
     return True

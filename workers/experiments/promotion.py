@@ -1,5 +1,6 @@
 """Promoting or removing saved experiments in the workspace: a git branch of one (``dvc exp branch``), its files in
-the working tree (``dvc exp apply``), and ``dvc exp remove``.
+the working tree (``dvc exp apply``), a commit of them on the current branch (``dvc exp apply`` then ``git commit``,
+as DVC's docs persist an experiment), and ``dvc exp remove``.
 
 ``Repo.experiments.branch`` (dvc/repo/experiments/branch.py) resolves the experiment's ref and sets
 ``refs/heads/<branch>`` to its commit; it neither reads nor changes the process's cwd nor the working tree, so it
@@ -108,6 +109,66 @@ def apply_experiment(workspace: Path, exp_ref: str, exp_rev: str, *, force: bool
     with dvc_failures("apply the experiment"), open_repo(workspace) as repo:
         repo.experiments.apply(exp_ref)
     return [c.path for c in gitops.status(workspace, untracked=False)]
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    sha: str
+    branch: str
+    files: list[str]
+
+
+def commit_experiment(
+    workspace: Path,
+    exp_ref: str,
+    exp_rev: str,
+    *,
+    message: str,
+    author_name: str,
+    author_email: str,
+    force: bool,
+) -> Committed:
+    """The experiment as a commit on the workspace's current branch: ``dvc exp apply`` (its files and outputs in
+    the working tree), then one commit of exactly the files the experiment changed against its base (not DVC's
+    bookkeeping in .dvc/tmp), authored and committed as the user.
+
+    Conflict when HEAD is not on a branch, when the branch has moved on from the experiment's base (its changes
+    since would be undone: branch the experiment instead), when the experiment changed nothing, or (unless
+    ``force``) while tracked files have uncommitted changes."""
+    _check_still_there(workspace, exp_ref, exp_rev)
+    branch = gitops.current_branch(workspace)
+    if branch is None:
+        raise Conflict(
+            "the workspace's HEAD is not on a branch (detached); check a branch out, or branch the experiment"
+        )
+    base = gitops.resolve(workspace, f"{exp_rev}^")
+    head = gitops.resolve(workspace, "HEAD")
+    if base is None or head != base:
+        raise Conflict(
+            f"branch {branch!r} has moved on from the experiment's base {str(base)[:12]}; committing would undo the "
+            "commits since: branch the experiment instead, or run it again on the branch"
+        )
+    files = _changed_by(workspace, exp_rev)
+    if not files:
+        raise Conflict("the experiment changed nothing git tracks against its base; nothing to commit")
+    apply_experiment(workspace, exp_ref, exp_rev, force=force)
+    sha = gitops.commit_paths(workspace, files, message=message, author_name=author_name, author_email=author_email)
+    if sha is None:
+        raise WorkspaceError("applying the experiment left the workspace as its last commit; nothing was committed")
+    return Committed(sha=sha, branch=branch, files=files)
+
+
+# DVC's own temporary folder (git-ignored by DVC's .dvc/.gitignore): DVC commits its packed arguments there
+# (.dvc/tmp/repro.dat) into each experiment's commit, for itself; ``dvc exp apply`` deletes them again.
+DVC_TMP = ".dvc/tmp/"
+
+
+def _changed_by(workspace: Path, exp_rev: str) -> list[str]:
+    """The paths the experiment's commit changed against its parent (its base), but DVC's bookkeeping."""
+    listed = gitops.git(
+        workspace, "diff-tree", "-r", "--no-commit-id", "--name-only", "--no-renames", "-z", f"{exp_rev}^", exp_rev
+    )
+    return [path for path in listed.split("\0") if path and not path.startswith(DVC_TMP)]
 
 
 def _check_still_there(workspace: Path, exp_ref: str, exp_rev: str) -> None:

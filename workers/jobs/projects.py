@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-from app.domain.errors import DomainError
+from app.domain.errors import DomainError, WorkspaceError
 from app.domain.names import redact_repository_url
 from app.domain.pipelines import PipelineSource
 from app.jobs_protocol import JobPayload, ok
 from workers import dvcops, sandbox
-from workers.context import resources_of
+from workers.context import WorkerResources, resources_of
+from workers.experiments.found import import_found
+from workers.experiments.importing import fetch_experiment_refs
 from workers.jobs.common import answers_domain_errors, report_from
 from workers.locks import workspace_lock
+
+logger = logging.getLogger(__name__)
 
 
 def pipeline_name_for(path: str) -> str:
@@ -42,6 +47,9 @@ async def init_project(ctx: dict[str, Any], project_id: str, repository_url: str
             await asyncio.to_thread(shutil.rmtree, root)
         await resources.pipelines.delete_for_project(project_id)
         await asyncio.to_thread(dvcops.init_workspace, root, repository_url)
+        if repository_url:
+            # While the clone's URL still has its credentials: the experiments DVC pushed there (refs/exps).
+            await _fetch_experiments(root)
         if repository_url and redact_repository_url(repository_url) != repository_url:
             # The clone keeps its URL in .git/config, where stage commands can read it: keep no credentials there.
             await asyncio.to_thread(_forget_credentials, root, redact_repository_url(repository_url))
@@ -62,8 +70,29 @@ async def init_project(ctx: dict[str, Any], project_id: str, repository_url: str
             await resources.pipelines.delete_for_project(project_id)
             await asyncio.to_thread(shutil.rmtree, root, True)
             raise
+        if repository_url and discovered:
+            await _list_dvc_experiments(resources, project_id)
         await resources.projects.mark_ready(project_id)
     return ok(pipelines=[path for path, _, _ in discovered])
+
+
+async def _fetch_experiments(root: Path) -> None:
+    try:
+        await asyncio.to_thread(fetch_experiment_refs, root)
+    except WorkspaceError:
+        # The clone is usable without them; importExperiments tries again.
+        logger.warning("could not fetch the experiments of the repository cloned into %s", root, exc_info=True)
+
+
+async def _list_dvc_experiments(resources: WorkerResources, project_id: str) -> None:
+    """The experiments DVC made in the cloned repository, listed as the project's (the owner's)."""
+    project = await resources.projects.get(project_id)
+    try:
+        ids, note = await import_found(resources, project_id, created_by=project.owner, remote=None)
+    except DomainError:
+        logger.warning("project %s: the repository's DVC experiments could not be listed", project_id, exc_info=True)
+        return
+    logger.info("project %s: %d experiments made by DVC listed%s", project_id, len(ids), f" ({note})" if note else "")
 
 
 @answers_domain_errors
