@@ -1,7 +1,8 @@
-"""``python -m workers``: one worker process serving the workspace queue and the runs queue.
+"""``python -m workers``: one worker process serving the workspace queue, the runs queue and the periodic jobs.
 
-Two arq workers run side by side (``Worker.async_run``); their on_startup/on_shutdown hooks open what the jobs share
-(workers.context) when the first starts and close it when the last stops. SIGINT/SIGTERM close both.
+Three arq workers run side by side (``Worker.async_run``): workspace jobs, runs, and the periodic maintenance jobs
+(reaper, re-queue, clean-ups). Their on_startup/on_shutdown hooks open what the jobs share (workers.context) when
+the first starts and close it when the last stops. SIGINT/SIGTERM close all three.
 """
 
 from __future__ import annotations

@@ -81,7 +81,8 @@ def cleanup_schedule(seconds: int) -> dict[str, Any]:
 
 
 def build_workers(settings: Settings, *, on_startup: StartupShutdown, on_shutdown: StartupShutdown) -> list[Worker]:
-    """The workspace and runs workers; arq calls each worker's hooks with its own ctx (so each hook twice)."""
+    """The workspace, runs and maintenance workers; arq calls each worker's hooks with its own ctx (so each hook once
+    per worker)."""
     redis_settings = RedisSettings.from_dsn(settings.redis_url)
     workspace = Worker(
         functions=WORKSPACE_FUNCTIONS,
@@ -101,12 +102,6 @@ def build_workers(settings: Settings, *, on_startup: StartupShutdown, on_shutdow
     runs = Worker(
         # clean_environments also as a function: an operator (or a test) may queue it now.
         functions=[execute_run, execute_experiment, clean_environments],
-        cron_jobs=[
-            cron(clean_environments, **cleanup_schedule(settings.environment_cleanup_seconds), run_at_startup=True),
-            cron(reap_lost_runs, second=set(range(0, 60, REAP_EVERY_SECONDS)), run_at_startup=True, timeout=60),
-            cron(requeue_orphaned_runs, second=set(range(2, 60, REAP_EVERY_SECONDS)), run_at_startup=True, timeout=60),
-            cron(remove_stale_copies, second=set(range(4, 60, STALE_COPIES_EVERY_SECONDS)), timeout=120),
-        ],
         queue_name=settings.runs_queue_name,
         redis_settings=redis_settings,
         on_startup=on_startup,
@@ -123,4 +118,28 @@ def build_workers(settings: Settings, *, on_startup: StartupShutdown, on_shutdow
         # Runs end themselves (their own timeout); this only bounds a run stuck beyond any timeout.
         job_timeout=8 * 24 * 3600,
     )
-    return [workspace, runs]
+    # The periodic jobs have a worker of their own: on the runs worker they waited for a free job slot, so a worker
+    # busy with MAX_CONCURRENT_PIPELINES long runs (or runs waiting for their workspace) reaped and re-queued
+    # nothing until one ended. arq's cron ids keep each round to one worker process, as before.
+    maintenance = Worker(
+        functions=[],
+        cron_jobs=[
+            cron(clean_environments, **cleanup_schedule(settings.environment_cleanup_seconds), run_at_startup=True),
+            cron(reap_lost_runs, second=set(range(0, 60, REAP_EVERY_SECONDS)), run_at_startup=True, timeout=60),
+            cron(requeue_orphaned_runs, second=set(range(2, 60, REAP_EVERY_SECONDS)), run_at_startup=True, timeout=60),
+            cron(remove_stale_copies, second=set(range(4, 60, STALE_COPIES_EVERY_SECONDS)), timeout=120),
+        ],
+        queue_name=maintenance_queue_name(settings),
+        redis_settings=redis_settings,
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+        poll_delay=POLL_DELAY_SECONDS,
+        health_check_interval=HEALTH_CHECK_SECONDS,
+        handle_signals=False,
+        keep_result=60,
+    )
+    return [workspace, runs, maintenance]
+
+
+def maintenance_queue_name(settings: Settings) -> str:
+    return f"{settings.runs_queue_name}:maintenance"

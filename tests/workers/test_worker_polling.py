@@ -32,10 +32,10 @@ async def _no_hook(ctx: dict[str, Any]) -> None:
     return None
 
 
-async def test_both_workers_poll_at_the_small_delay_through_arq_hooks() -> None:
+async def test_every_worker_polls_at_the_small_delay_through_arq_hooks() -> None:
     # async: arq's Worker takes the running event loop (outside one it would make a loop of its own)
     workers = build_workers(Settings.from_env(), on_startup=_no_hook, on_shutdown=_no_hook)
-    assert [type(w) for w in workers] == [Worker, Worker]
+    assert [type(w) for w in workers] == [Worker, Worker, Worker]
     assert all(w.poll_delay_s == POLL_DELAY_SECONDS for w in workers)
     assert all(w.on_startup is _no_hook and w.on_shutdown is _no_hook for w in workers)
 
