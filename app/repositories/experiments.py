@@ -150,9 +150,13 @@ class ExperimentRepository:
     async def name_taken(self, *, project_id: str, name: str) -> bool:
         return await self._collection.find_one({"project_id": project_id, "name": name}) is not None
 
-    async def list_page(self, *, pipeline_id: str, first: int, after: str | None) -> Page[Experiment]:
-        """Newest first."""
+    async def list_page(
+        self, *, pipeline_id: str, first: int, after: str | None, state: ExperimentState | None = None
+    ) -> Page[Experiment]:
+        """Newest first; only those in ``state`` when given."""
         query: Document = {"pipeline_id": pipeline_id}
+        if state is not None:
+            query["state"] = state.value
         if after is not None:
             query["_id"] = {"$lt": parse_object_id(after, resource="experiment cursor")}
         docs = await self._collection.find(query).sort("_id", -1).limit(first + 1).to_list()

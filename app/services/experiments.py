@@ -31,6 +31,7 @@ from app.jobs import JobDispatcher
 from app.repositories.experiments import ExperimentRepository
 from app.repositories.results import ResultsRepository
 from app.services.experiment_states import ExperimentStates
+from app.services.pipelines import check_selection
 from app.services.results import check_revision
 from app.services.runs import MAX_TIMEOUT_SECONDS, RunService, run_job_id
 
@@ -53,13 +54,18 @@ class ExperimentService:
         name: str | None,
         base_rev: str | None,
         timeout_seconds: float,
+        targets: tuple[str, ...] = (),
     ) -> Experiment:
-        """Queue an experiment; nothing is stored unless the pipeline, the base and every override are good."""
+        """Queue an experiment; nothing is stored unless the pipeline, the base, the targets and every override are
+        good. ``targets``: the stages to run with their upstream (as executePipeline's), all when empty."""
         overrides = [ParamOverride(file=o.file or DEFAULT_PARAMS_FILE, key=o.key, value=o.value) for o in set_params]
         issues = check_overrides(overrides) + check_common(name, base_rev, timeout_seconds)
         if issues:
             raise InvalidInput(issues)
         pipeline = await self.usable_pipeline(caller=caller, pipeline_id=pipeline_id)
+        chosen_stages = check_selection(targets, False, pipeline.stages)
+        if chosen_stages:
+            raise InvalidInput(chosen_stages)
         experiment_id = str(ObjectId())
         chosen = name or default_name(experiment_id)
         await self.check_names_free(pipeline.project_id, [chosen])
@@ -73,6 +79,7 @@ class ExperimentService:
             overrides=overrides,
             base_rev=base_rev,
             timeout_seconds=timeout_seconds,
+            targets=targets,
         )
 
     async def usable_pipeline(self, *, caller: str, pipeline_id: str) -> Pipeline:
@@ -101,13 +108,14 @@ class ExperimentService:
         timeout_seconds: float,
         sweep_id: str | None = None,
         max_parallel: int = 0,
+        targets: tuple[str, ...] = (),
     ) -> Experiment:
         """Store the experiment and its QUEUED run and queue its job; nothing stays stored if that fails."""
         run = await self.runs.runs.create(
             project_id=pipeline.project_id,
             pipeline_id=pipeline.id,
             pipeline_name=pipeline.name,
-            options=RunOptions(timeout_seconds=timeout_seconds),
+            options=RunOptions(timeout_seconds=timeout_seconds, targets=targets),
             triggered_by=caller,
             trigger=Trigger.EXPERIMENT,
             stages=[StageRun(name=s.name, command=s.cmd, state=StageRunState.PENDING) for s in pipeline.stages],
@@ -254,10 +262,14 @@ class ExperimentService:
         run = await self.runs.runs.get(experiment.run_id)
         return _with_run_state(experiment, run)
 
-    async def list_page(self, *, caller: str, pipeline_id: str, first: int, after: str | None) -> Page[Experiment]:
+    async def list_page(
+        self, *, caller: str, pipeline_id: str, first: int, after: str | None, state: ExperimentState | None = None
+    ) -> Page[Experiment]:
         pipeline = await self.runs.pipeline_service.get(caller=caller, pipeline_id=pipeline_id)
-        page = await self.experiments.list_page(pipeline_id=pipeline.id, first=first, after=after)
+        page = await self.experiments.list_page(pipeline_id=pipeline.id, first=first, after=after, state=state)
         items = [await self.reconciled(e) for e in page.items]
+        if state is not None:  # one whose run ended without its worker ending it shows its run's state instead
+            items = [e for e in items if e.state == state]
         return Page(items=items, has_next_page=page.has_next_page)
 
     async def table(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from schema.context import Info
@@ -46,6 +48,13 @@ class ExperimentMutations:
         name: str | None = None,
         base_rev: str | None = None,
         timeout_seconds: float | None = None,
+        targets: Annotated[
+            list[str] | None,
+            strawberry.argument(
+                description="Stages or foreach/matrix groups to run with their upstream, as executePipeline's "
+                "`targets`; all stages when empty."
+            ),
+        ] = None,
     ) -> RunExperimentResult:
         await info.context.spend_work()
         settings = info.context.state.settings
@@ -56,6 +65,7 @@ class ExperimentMutations:
             name=name,
             base_rev=base_rev,
             timeout_seconds=timeout_seconds if timeout_seconds is not None else settings.default_run_timeout_seconds,
+            targets=tuple(targets or ()),
         )
         return ExperimentQueued(experiment=Experiment.from_domain(experiment))
 

@@ -14,6 +14,7 @@ from schema.experiments.types import (
     ExperimentsResult,
     ExperimentsTable,
     ExperimentsTableResult,
+    ExperimentState,
 )
 from schema.pagination import decode_cursor
 
@@ -27,15 +28,21 @@ class MetricSortInput:
 
 @strawberry.type
 class ExperimentQueries:
-    @strawberry.field(description="A pipeline's experiments, newest first.")
+    @strawberry.field(description="A pipeline's experiments, newest first; only those in `state` when given.")
     async def experiments(
-        self, info: Info, pipeline_id: strawberry.ID, first: int = 20, after: str | None = None
+        self,
+        info: Info,
+        pipeline_id: strawberry.ID,
+        first: int = 20,
+        after: str | None = None,
+        state: ExperimentState | None = None,
     ) -> ExperimentsResult:
         page = await info.context.services.experiments.list_page(
             caller=info.context.caller,
             pipeline_id=pipeline_id,
             first=info.context.page_size(first),
             after=decode_cursor(after),
+            state=state,
         )
         return ExperimentConnection.from_items(page.items, has_next_page=page.has_next_page)
 
