@@ -98,6 +98,7 @@ async def test_a_networked_sandbox_keeps_exit_codes_output_and_usage_and_leaves_
     routes = run_networked(stage_shell, "cat /proc/net/route; echo out > /dev/stdout", prefix, ws, tmp)
     codes = [run_networked(stage_shell, c, prefix, ws, tmp).returncode for c in (allocate, "echo x; exit 3")]
     signalled = [run_networked(stage_shell, c, prefix, ws, tmp).returncode for c in ("kill -TERM $$", "kill -KILL $$")]
+    descriptors = run_networked(stage_shell, "ls /proc/$$/fd", prefix, ws, tmp)
 
     # The command started with its network up (a default route through slirp4netns's tap device) and the host's
     # networks closed, and its output reached the stage shell's pipes.
@@ -105,7 +106,10 @@ async def test_a_networked_sandbox_keeps_exit_codes_output_and_usage_and_leaves_
     assert "tap0\t00000000" in routes.stdout and routes.stdout.endswith("out\n"), routes.stdout
     assert codes == [0, 3] and signalled == [128 + 15, 128 + 9]
     ended = [json.loads(line) for line in (tmp / "usage.jsonl").read_text().splitlines() if "exit_code" in line]
-    assert [line["exit_code"] for line in ended] == [0, 0, 3, 143, 137]
+    assert [line["exit_code"] for line in ended] == [0, 0, 3, 143, 137, 0]
+    # Only stdin, stdout and stderr reach the command: not the stage shell's executable (fd 3, the sandbox's PID 1),
+    # nor the launch script's FIFOs to the helper, nor the resolver's data.
+    assert descriptors.stdout.split() == ["0", "1", "2"], descriptors
     assert 64 * MiB <= ended[1]["maxrss_kib"] * 1024 < 200 * MiB
     # slirp4netns and the helper's FIFO folder end with each stage.
     await eventually(lambda: not (slirp_processes() - before), seconds=10, what="no slirp4netns left")

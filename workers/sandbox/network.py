@@ -64,13 +64,14 @@ mkfifo "$d/info" "$d/block" || {{ rm -rf "$d"; exit 125; }}
 python=$1 helper=$2 blocked=$3 slirp=$4 nsenter=$5 ip=$6 bwrap=$7
 shift 7
 ( "$python" -I -S "$helper" "$d" $$ "$blocked" "$slirp" "$nsenter" "$ip" </dev/null >/dev/null & )
-exec 3>"$d/info" 4<"$d/block" {RESOLV_FD}<<EOF
+exec 6>"$d/info" 7<"$d/block" {RESOLV_FD}<<EOF
 nameserver {DNS}
 EOF
-exec "$bwrap" --info-fd 3 --block-fd 4 "$@"
+exec "$bwrap" --info-fd 6 --block-fd 7 "$@"
 """
 """The launch script: its own process becomes bwrap (``$$`` is bwrap's pid for the helper). The FIFOs are opened in
-the helper's order (each open waits for the other end)."""
+the helper's order (each open waits for the other end), on descriptors 6 and 7: 3 is the stage shell's own
+executable, which bwrap runs as the sandbox's PID 1 (argv.INIT)."""
 
 MISSING = "network for stages needs {tool} (Debian package {package}); this worker does not have it"
 
