@@ -186,10 +186,12 @@ async def _watch_new_runs(w: World, role: str, query: str) -> str:
 
     try:
         waiting = asyncio.create_task(first())
-        await asyncio.sleep(0.3)  # let the subscription register before the owner starts a run
-        if not waiting.done():
+        # The subscription has no acknowledgement: the owner starts runs until the subscriber hears of one (or is
+        # refused), so none can go out before it registered. Bounded, as a run takes about a second here.
+        deadline = asyncio.get_running_loop().time() + 30
+        while not waiting.done() and asyncio.get_running_loop().time() < deadline:
             await finished(w.as_("owner"), await execute(w.as_("owner"), w.pipeline_id))
-        data = await asyncio.wait_for(waiting, 30)
+        data = await asyncio.wait_for(waiting, 5)
     except AssertionError as error:
         return "NotFoundError" if "not found" in str(error) else f"error: {error}"
     return "allowed" if data.get(field, {}).get("id") else "nothing"
