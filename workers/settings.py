@@ -83,16 +83,19 @@ def cleanup_schedule(seconds: int) -> dict[str, Any]:
 def build_workers(settings: Settings, *, on_startup: StartupShutdown, on_shutdown: StartupShutdown) -> list[Worker]:
     """The workspace, runs and maintenance workers; arq calls each worker's hooks with its own ctx (so each hook once
     per worker)."""
-    redis_settings = RedisSettings.from_dsn(settings.redis_url)
+    # What every worker of the process has alike: its Redis, the hooks, the small poll delay, signals left to serve().
+    shared: dict[str, Any] = {
+        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "on_startup": on_startup,
+        "on_shutdown": on_shutdown,
+        "poll_delay": POLL_DELAY_SECONDS,
+        "health_check_interval": HEALTH_CHECK_SECONDS,
+        "handle_signals": False,
+    }
     workspace = Worker(
         functions=WORKSPACE_FUNCTIONS,
         queue_name=settings.queue_name,
-        redis_settings=redis_settings,
-        on_startup=on_startup,
-        on_shutdown=on_shutdown,
-        poll_delay=POLL_DELAY_SECONDS,
-        health_check_interval=HEALTH_CHECK_SECONDS,
-        handle_signals=False,
+        **shared,
         # Jobs are idempotent or guarded (a retried create meets its own Conflict); results are kept
         # long enough for the API to read them.
         max_tries=3,
@@ -103,12 +106,7 @@ def build_workers(settings: Settings, *, on_startup: StartupShutdown, on_shutdow
         # clean_environments also as a function: an operator (or a test) may queue it now.
         functions=[execute_run, execute_experiment, clean_environments],
         queue_name=settings.runs_queue_name,
-        redis_settings=redis_settings,
-        on_startup=on_startup,
-        on_shutdown=on_shutdown,
-        poll_delay=POLL_DELAY_SECONDS,
-        health_check_interval=HEALTH_CHECK_SECONDS,
-        handle_signals=False,
+        **shared,
         max_jobs=settings.max_concurrent_pipelines,
         # cancelRun aborts a run's job (Job.abort); the job tells that from the worker stopping (workers.runs.job).
         allow_abort_jobs=True,
@@ -130,12 +128,7 @@ def build_workers(settings: Settings, *, on_startup: StartupShutdown, on_shutdow
             cron(remove_stale_copies, second=set(range(4, 60, STALE_COPIES_EVERY_SECONDS)), timeout=120),
         ],
         queue_name=maintenance_queue_name(settings),
-        redis_settings=redis_settings,
-        on_startup=on_startup,
-        on_shutdown=on_shutdown,
-        poll_delay=POLL_DELAY_SECONDS,
-        health_check_interval=HEALTH_CHECK_SECONDS,
-        handle_signals=False,
+        **shared,
         keep_result=60,
     )
     return [workspace, runs, maintenance]
