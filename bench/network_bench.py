@@ -5,14 +5,10 @@ same sandbox without it, interleaved in the same run."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import time
-from pathlib import Path
 
 from bench.context import Context
-from bench.results import Row, summary_text
-from bench.rounds import interleaved
-from bench.stats import Summary
+from bench.results import Row
+from bench.sandbox_bench import COMMAND, launch_cost_row
 from workers.execution.shell import stage_shell_path
 from workers.sandbox import SANDBOX_ARGV_ENV, encode
 from workers.sandbox.access import grant_tree
@@ -22,7 +18,6 @@ from workers.sandbox.network import missing_tool, with_network
 from workers.sandbox.policy import SERVICE_VARIABLES
 
 LAUNCHES_PER_SAMPLE = 5
-COMMAND = "true"
 TARGET_MS = 300.0
 SANDBOX_UID = 65534
 
@@ -44,22 +39,8 @@ async def run(ctx: Context) -> list[Row]:
     plain_env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", SANDBOX_ARGV_ENV: encode(prefix)}
     networked_env = {**plain_env, SANDBOX_ARGV_ENV: encode(with_network(prefix))}
 
-    async def networked() -> float:
-        return await asyncio.to_thread(_per_launch_ms, shell, workspace, networked_env)
-
-    async def sandboxed() -> float:
-        return await asyncio.to_thread(_per_launch_ms, shell, workspace, plain_env)
-
-    ours_samples, baseline_samples = await interleaved(ctx.sizes.rounds, networked, sandboxed)
-    ours, baseline = Summary.of(ours_samples), Summary.of(baseline_samples)
-    cost = ours.median - baseline.median
-    row = Row(
-        name,
-        f"{summary_text(ours, 'ms')}, +{cost:.1f} ms",
-        summary_text(baseline, "ms"),
-        ours.median / baseline.median if baseline.median else None,
-        f"≤ +{TARGET_MS:g} ms per stage",
-        cost <= TARGET_MS,
+    row = await launch_cost_row(
+        ctx, name, shell, workspace, networked_env, plain_env, launches=LAUNCHES_PER_SAMPLE, target_ms=TARGET_MS
     )
     return [
         row.with_notes(
@@ -70,9 +51,3 @@ async def run(ctx: Context) -> list[Row]:
         )
     ]
 
-
-def _per_launch_ms(shell: Path, cwd: Path, env: dict[str, str]) -> float:
-    started = time.perf_counter()
-    for _ in range(LAUNCHES_PER_SAMPLE):
-        subprocess.run([str(shell), "-c", COMMAND], cwd=cwd, env=env, check=True, stdin=subprocess.DEVNULL)
-    return (time.perf_counter() - started) * 1000 / LAUNCHES_PER_SAMPLE

@@ -41,22 +41,8 @@ async def run(ctx: Context) -> list[Row]:
     plain_env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
     sandboxed_env = {**plain_env, SANDBOX_ARGV_ENV: encode(prefix)}
 
-    async def sandboxed() -> float:
-        return await asyncio.to_thread(_per_launch_ms, shell, workspace, sandboxed_env)
-
-    async def plain() -> float:
-        return await asyncio.to_thread(_per_launch_ms, shell, workspace, plain_env)
-
-    ours_samples, baseline_samples = await interleaved(ctx.sizes.rounds, sandboxed, plain)
-    ours, baseline = Summary.of(ours_samples), Summary.of(baseline_samples)
-    cost = ours.median - baseline.median
-    row = Row(
-        name,
-        f"{summary_text(ours, 'ms')}, +{cost:.1f} ms",
-        summary_text(baseline, "ms"),
-        ours.median / baseline.median if baseline.median else None,
-        f"≤ +{TARGET_MS:g} ms per stage",
-        cost <= TARGET_MS,
+    row = await launch_cost_row(
+        ctx, name, shell, workspace, sandboxed_env, plain_env, launches=LAUNCHES_PER_SAMPLE, target_ms=TARGET_MS
     )
     return [
         row.with_notes(
@@ -70,8 +56,41 @@ async def run(ctx: Context) -> list[Row]:
     ]
 
 
-def _per_launch_ms(shell: Path, cwd: Path, env: dict[str, str]) -> float:
+async def launch_cost_row(
+    ctx: Context,
+    name: str,
+    shell: Path,
+    workspace: Path,
+    ours_env: dict[str, str],
+    baseline_env: dict[str, str],
+    *,
+    launches: int,
+    target_ms: float,
+) -> Row:
+    """The stage shell launching ``COMMAND`` with ``ours_env`` against ``baseline_env``, rounds interleaved; the row
+    says the cost per launch (the difference of the medians) against ``target_ms``."""
+
+    async def ours() -> float:
+        return await asyncio.to_thread(per_launch_ms, shell, workspace, ours_env, launches)
+
+    async def baseline() -> float:
+        return await asyncio.to_thread(per_launch_ms, shell, workspace, baseline_env, launches)
+
+    ours_samples, baseline_samples = await interleaved(ctx.sizes.rounds, ours, baseline)
+    mine, theirs = Summary.of(ours_samples), Summary.of(baseline_samples)
+    cost = mine.median - theirs.median
+    return Row(
+        name,
+        f"{summary_text(mine, 'ms')}, +{cost:.1f} ms",
+        summary_text(theirs, "ms"),
+        mine.median / theirs.median if theirs.median else None,
+        f"≤ +{target_ms:g} ms per stage",
+        cost <= target_ms,
+    )
+
+
+def per_launch_ms(shell: Path, cwd: Path, env: dict[str, str], launches: int) -> float:
     started = time.perf_counter()
-    for _ in range(LAUNCHES_PER_SAMPLE):
+    for _ in range(launches):
         subprocess.run([str(shell), "-c", COMMAND], cwd=cwd, env=env, check=True, stdin=subprocess.DEVNULL)
-    return (time.perf_counter() - started) * 1000 / LAUNCHES_PER_SAMPLE
+    return (time.perf_counter() - started) * 1000 / launches
